@@ -1,0 +1,179 @@
+//! The storage backend trait: the small, batch-oriented surface a backend
+//! author implements. The KV semantics (validation, dense-column splitting,
+//! field intersection, result assembly, metadata) live in [`crate::KvStore`]
+//! on top of it, once for every backend.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::meta::Listing;
+use crate::tag::Tag;
+use crate::value::Value;
+
+/// What one put does to one row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowWrite {
+    /// The row's key.
+    pub key: String,
+    /// Cells to set, replacing earlier values of the same fields. Field names
+    /// are distinct.
+    pub cells: Vec<(String, Value)>,
+    /// Entries to shallow-merge into the row's tag; `None` leaves it as is.
+    pub tag: Option<Tag>,
+}
+
+/// A row's state right after a put.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowState {
+    /// The row's full tag after the merge.
+    pub tag: Tag,
+    /// Every field the row holds after the put, in any order.
+    pub fields: Vec<String>,
+}
+
+/// The cells a get found for one row: field name and value, in any order.
+pub type Cells = Vec<(String, Value)>;
+
+/// What a backend promises beyond the Behavior list of [`StorageBackend`].
+///
+/// The facade and the conformance suite read it; a backend reports it from
+/// [`StorageBackend::capabilities`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Data survives the process (and a reopen of the backend).
+    pub persistent: bool,
+    /// Several processes can use the same store at once.
+    pub shared_across_processes: bool,
+    /// A whole put or clear call is atomic: readers see all of it or none.
+    pub atomic_batch: bool,
+    /// Tensor bytes are stored as the caller's `Bytes`, not copied.
+    pub zero_copy_put: bool,
+    /// The largest single encoded value the backend accepts, if limited.
+    pub max_value_bytes: Option<u64>,
+}
+
+impl Capabilities {
+    /// No promises: not persistent, not shared, not atomic, no value limit.
+    pub const fn new() -> Self {
+        Capabilities {
+            persistent: false,
+            shared_across_processes: false,
+            atomic_batch: false,
+            zero_copy_put: false,
+            max_value_bytes: None,
+        }
+    }
+
+    /// Sets [`Capabilities::persistent`].
+    pub const fn with_persistent(mut self, yes: bool) -> Self {
+        self.persistent = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::shared_across_processes`].
+    pub const fn with_shared_across_processes(mut self, yes: bool) -> Self {
+        self.shared_across_processes = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::atomic_batch`].
+    pub const fn with_atomic_batch(mut self, yes: bool) -> Self {
+        self.atomic_batch = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::zero_copy_put`].
+    pub const fn with_zero_copy_put(mut self, yes: bool) -> Self {
+        self.zero_copy_put = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::max_value_bytes`].
+    pub const fn with_max_value_bytes(mut self, limit: Option<u64>) -> Self {
+        self.max_value_bytes = limit;
+        self
+    }
+}
+
+/// A place rows live. Implement this to add a backend; wrap it in
+/// [`crate::KvStore`] (or open it through the facade) to get the kv_* API.
+///
+/// [`crate::KvStore`] validates every argument before it calls the backend:
+/// names are non-empty and within the limits of [`crate::names`], keys of
+/// one call are distinct, every row write has cells or a tag. A backend only
+/// checks what only it can know (capacity, value size limits).
+///
+/// # Behavior
+///
+/// Each item is checked by the conformance suite ([`crate::conformance`]).
+///
+/// - **B1 (one call per operation).** Each method serves one kv_* call for
+///   any number of rows; a network backend spends a bounded number of round
+///   trips on it, never one per row.
+/// - **B2 (put creates and replaces).** [`put`](Self::put) creates missing
+///   rows (and the partition), replaces the given cells, keeps the other
+///   cells, and shallow-merges `RowWrite::tag` into the row's tag (a new row
+///   starts from `{}`). It returns each row's [`RowState`] after the put, in
+///   the order of `rows`.
+/// - **B3 (all or nothing on rejection).** A put or clear that returns an error
+///   for a reason the backend checked up front (capacity, value too large)
+///   wrote nothing.
+/// - **B4 (row atomicity).** All cells and tag entries a put writes to one row
+///   become visible together, and concurrent puts to the same row lose no
+///   cell and no tag entry (no read-modify-write race, also across processes
+///   for shared backends).
+/// - **B5 (get).** [`get`](Self::get) returns one entry per key, aligned
+///   with `keys`: `None` for a row that does not exist (unknown partition
+///   included), else its cells. With `fields = Some(list)` it returns the
+///   cells of those fields the row has (skipping the ones it lacks); with
+///   `None`, all its cells.
+/// - **B6 (list).** [`list`](Self::list) returns, per partition with at least
+///   one row, every key with its tag in first-insertion order; a key cleared
+///   and put again is a new insertion. `Some(p)` restricts it to `p` (an
+///   empty map if `p` has no rows).
+/// - **B7 (clear).** [`clear`](Self::clear) removes every cell and the tag
+///   of each present key, ignores absent keys, and returns how many rows it
+///   removed. Nothing written before the clear is visible after it, and a
+///   concurrent put never leaves a row mixing cells from before the clear
+///   with part of the put.
+/// - **B8 (isolation).** Partitions are independent even for equal key names;
+///   the backend's encoding of partition, key and field into its own keys is
+///   injective for any UTF-8 (including `_ : / { } \0`, spaces, emoji).
+/// - **B9 (no blocking).** No method blocks an async executor thread:
+///   blocking engines go through `spawn_blocking` or a pool of their own.
+/// - **B10 (codec).** A backend that stores bytes uses [`crate::codec`] for
+///   values; bytes that fail to decode are [`crate::ErrorKind::Corrupted`].
+///
+/// # Implementing
+///
+/// The trait uses [`async_trait`] so that `Arc<dyn StorageBackend>` works:
+/// annotate your impl with `#[async_trait::async_trait]` (re-exported as
+/// [`crate::async_trait`]).
+#[async_trait]
+pub trait StorageBackend: Send + Sync + fmt::Debug + 'static {
+    /// A short name for errors and logs, e.g. `"memory"`.
+    fn name(&self) -> &str;
+
+    /// What this backend promises.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Writes `rows` into `partition` (Behavior B2-B4).
+    async fn put(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>>;
+
+    /// Reads `keys` of `partition` (Behavior B5). `keys` are distinct.
+    async fn get(
+        &self,
+        partition: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<Option<Cells>>>;
+
+    /// Lists keys and tags (Behavior B6).
+    async fn list(&self, partition: Option<&str>) -> Result<Listing>;
+
+    /// Removes rows (Behavior B7). `keys` are distinct.
+    async fn clear(&self, partition: &str, keys: &[String]) -> Result<usize>;
+}

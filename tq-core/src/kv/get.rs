@@ -1,0 +1,217 @@
+//! `kv_batch_get` and `kv_batch_get_by_meta` (SPEC G1-G7).
+
+use std::collections::{HashMap, HashSet};
+
+use super::{KvStore, annotate, checked_keys, keys_not_found};
+use crate::backend::Cells;
+use crate::batch::{Batch, Column};
+use crate::column::{TensorColumn, common_dtype};
+use crate::error::{Error, Result};
+use crate::meta::KvBatchMeta;
+use crate::names::check_field;
+use crate::value::{NonTensor, Value};
+
+impl KvStore {
+    /// Reads rows as a batch, in the order requested (SPEC G1-G6).
+    ///
+    /// A key may be requested more than once. Every requested key must exist,
+    /// else `NotFound` naming the missing keys (no partial batch). With
+    /// `select_fields = None` the batch holds the fields every requested key
+    /// holds, sorted by name; with `Some(list)`, exactly those fields in that
+    /// order, each of which every key must hold (`NotFound` naming key and
+    /// field). A tensor field comes back as one [`TensorColumn`]: one copy of
+    /// the rows into one buffer.
+    pub async fn kv_batch_get<K: AsRef<str> + Sync>(
+        &self,
+        keys: &[K],
+        partition_id: &str,
+        select_fields: Option<&[&str]>,
+    ) -> Result<Batch> {
+        const OP: &str = "kv_batch_get";
+        self.get(OP, keys, partition_id, select_fields)
+            .await
+            .map_err(|e| e.with_operation(OP))
+    }
+
+    /// Reads the rows and fields a [`KvBatchMeta`] names (SPEC G7):
+    /// `select_fields = None` reads `meta.fields`; `Some(list)` must be a
+    /// subset of `meta.fields`, else `InvalidArgument`.
+    pub async fn kv_batch_get_by_meta(
+        &self,
+        meta: &KvBatchMeta,
+        select_fields: Option<&[&str]>,
+    ) -> Result<Batch> {
+        const OP: &str = "kv_batch_get_by_meta";
+        let selected: Vec<&str> = match select_fields {
+            None => meta.fields.iter().map(String::as_str).collect(),
+            Some(list) => {
+                let known: HashSet<&str> = meta.fields.iter().map(String::as_str).collect();
+                let unknown: Vec<&str> = list
+                    .iter()
+                    .copied()
+                    .filter(|f| !known.contains(f))
+                    .collect();
+                if !unknown.is_empty() {
+                    return Err(Error::invalid_argument(format!(
+                        "select_fields {unknown:?} not found in meta.fields {:?}",
+                        meta.fields
+                    ))
+                    .with_operation(OP)
+                    .with_context("partition", meta.partition_id.clone())
+                    .with_context("field", unknown.join(", ")));
+                }
+                list.to_vec()
+            }
+        };
+        self.get(OP, &meta.keys, &meta.partition_id, Some(&selected))
+            .await
+            .map_err(|e| e.with_operation(OP))
+    }
+
+    async fn get<K: AsRef<str> + Sync>(
+        &self,
+        op: &'static str,
+        keys: &[K],
+        partition: &str,
+        select: Option<&[&str]>,
+    ) -> Result<Batch> {
+        let unique = checked_keys(keys, partition, false)?;
+        if unique.is_empty() {
+            return Err(Error::invalid_argument("the key list is empty")
+                .with_context("partition", partition));
+        }
+        let select: Option<Vec<String>> =
+            select.map(|s| checked_fields(s, partition)).transpose()?;
+        let fetched = self
+            .backend
+            .get(partition, &unique, select.as_deref())
+            .await
+            .map_err(|e| annotate(e, op, Some(partition)))?;
+        if fetched.len() != unique.len() {
+            return Err(Error::unexpected(format!(
+                "backend {} returned {} rows for {} keys",
+                self.backend.name(),
+                fetched.len(),
+                unique.len()
+            )));
+        }
+        let missing: Vec<&str> = unique
+            .iter()
+            .zip(&fetched)
+            .filter(|(_, row)| row.is_none())
+            .map(|(k, _)| k.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(keys_not_found(partition, missing));
+        }
+        let rows: Vec<Cells> = fetched.into_iter().flatten().collect();
+        let fields = match select {
+            Some(fields) => {
+                check_rows_hold(&unique, &rows, &fields, partition)?;
+                fields
+            }
+            None => common_fields(&rows),
+        };
+        // Map each requested key (repeats included) to its fetched row.
+        let index: HashMap<&str, usize> = unique
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        let order: Vec<usize> = keys.iter().map(|k| index[k.as_ref()]).collect();
+        let mut batch = Batch::new(order.len());
+        for field in fields {
+            let values: Vec<&Value> = order
+                .iter()
+                .map(|&r| cell(&rows[r], &field))
+                .collect::<Option<_>>()
+                .ok_or_else(|| {
+                    Error::unexpected(format!("field {field:?} vanished while assembling"))
+                })?;
+            let column = assemble(&values).map_err(|e| {
+                e.with_context("partition", partition)
+                    .with_context("field", field.clone())
+            })?;
+            batch.push_trusted(field, column);
+        }
+        Ok(batch)
+    }
+}
+
+fn cell<'a>(row: &'a Cells, field: &str) -> Option<&'a Value> {
+    row.iter().find(|(f, _)| f == field).map(|(_, v)| v)
+}
+
+fn checked_fields(select: &[&str], partition: &str) -> Result<Vec<String>> {
+    let mut seen = HashSet::with_capacity(select.len());
+    for field in select {
+        check_field(field).map_err(|e| e.with_context("partition", partition))?;
+        if !seen.insert(*field) {
+            return Err(Error::invalid_argument(format!(
+                "field {field:?} appears more than once in select_fields"
+            ))
+            .with_context("partition", partition)
+            .with_context("field", *field));
+        }
+    }
+    Ok(select.iter().map(|f| (*f).to_owned()).collect())
+}
+
+fn check_rows_hold(
+    keys: &[String],
+    rows: &[Cells],
+    fields: &[String],
+    partition: &str,
+) -> Result<()> {
+    for (key, row) in keys.iter().zip(rows) {
+        if let Some(field) = fields.iter().find(|f| cell(row, f).is_none()) {
+            return Err(
+                Error::not_found(format!("key {key:?} has no field {field:?}"))
+                    .with_context("partition", partition)
+                    .with_context("key", key.clone())
+                    .with_context("field", field.clone()),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The fields every row holds, sorted by name (SPEC G3).
+fn common_fields(rows: &[Cells]) -> Vec<String> {
+    let Some((first, rest)) = rows.split_first() else {
+        return Vec::new();
+    };
+    let mut fields: Vec<String> = first
+        .iter()
+        .map(|(f, _)| f)
+        .filter(|f| rest.iter().all(|row| cell(row, f).is_some()))
+        .cloned()
+        .collect();
+    fields.sort_unstable();
+    fields.dedup();
+    fields
+}
+
+/// One output column from the rows' values (SPEC G5, G6).
+fn assemble(values: &[&Value]) -> Result<Column> {
+    let tensors: Vec<_> = values.iter().filter_map(|v| v.as_tensor()).collect();
+    if tensors.len() == values.len() {
+        let dtype = common_dtype(tensors.iter().copied())?
+            .ok_or_else(|| Error::unexpected("a column with no rows"))?;
+        return Ok(Column::Tensor(TensorColumn::concat(
+            dtype,
+            tensors.into_iter(),
+        )));
+    }
+    if tensors.is_empty() {
+        let non_tensors: Vec<NonTensor> = values
+            .iter()
+            .filter_map(|v| v.as_non_tensor())
+            .cloned()
+            .collect();
+        return Ok(Column::NonTensor(non_tensors));
+    }
+    Err(Error::invalid_data(
+        "some rows hold a tensor and others a non-tensor value",
+    ))
+}

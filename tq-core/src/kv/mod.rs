@@ -1,0 +1,136 @@
+//! The KV semantics of SPEC section 3, implemented once on top of any
+//! [`StorageBackend`].
+
+mod api;
+mod get;
+mod put;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+pub use api::KvApi;
+
+use crate::backend::{Capabilities, StorageBackend};
+use crate::error::{Error, Result};
+use crate::meta::Listing;
+use crate::names::{check_key, check_partition, list_names};
+
+/// The kv_* API over a backend: validates every call before anything is
+/// written, splits batches into rows without copying tensor bytes, and
+/// assembles get results. Cheap to clone (one `Arc`).
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use tq_core::{KvStore, Row, Tensor, tag};
+/// # async fn demo(backend: Arc<dyn tq_core::StorageBackend>) -> tq_core::Result<()> {
+/// let kv = KvStore::new(backend);
+/// let row = Row::new().with("input_ids", Tensor::from_vec(vec![1i64, 2, 3], [3])?);
+/// let meta = kv.kv_put("sample-0", "train", Some(row), Some(tag! {"status" => "new"})).await?;
+/// assert_eq!(meta.fields, ["input_ids"]);
+/// let batch = kv.kv_batch_get(&["sample-0"], "train", None).await?;
+/// assert_eq!(batch.num_rows(), 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct KvStore {
+    backend: Arc<dyn StorageBackend>,
+}
+
+impl KvStore {
+    /// The kv_* API over `backend`.
+    pub fn new(backend: Arc<dyn StorageBackend>) -> Self {
+        KvStore { backend }
+    }
+
+    /// The backend underneath.
+    pub fn backend(&self) -> &Arc<dyn StorageBackend> {
+        &self.backend
+    }
+
+    /// What the backend promises.
+    pub fn capabilities(&self) -> Capabilities {
+        self.backend.capabilities()
+    }
+
+    /// Lists partitions, keys and tags (SPEC L1-L3): `Some(p)` gives
+    /// `{p: {key: tag}}` with keys in first-insertion order, or an empty map
+    /// when `p` holds no key; `None` gives every partition holding a key,
+    /// sorted by name.
+    pub async fn kv_list(&self, partition_id: Option<&str>) -> Result<Listing> {
+        const OP: &str = "kv_list";
+        if let Some(p) = partition_id {
+            check_partition(p).map_err(|e| e.with_operation(OP))?;
+        }
+        let mut listing = self
+            .backend
+            .list(partition_id)
+            .await
+            .map_err(|e| annotate(e, OP, partition_id))?;
+        listing.retain(|p, keys| !keys.is_empty() && partition_id.is_none_or(|want| want == p));
+        listing.sort_unstable_keys();
+        Ok(listing)
+    }
+
+    /// Removes rows: every field and the tag (SPEC C1-C4). Missing keys,
+    /// unknown partitions and an empty key list are no-ops. Returns how many
+    /// rows were removed.
+    pub async fn kv_clear<K: AsRef<str> + Sync>(
+        &self,
+        keys: &[K],
+        partition_id: &str,
+    ) -> Result<usize> {
+        const OP: &str = "kv_clear";
+        let keys = checked_keys(keys, partition_id, false).map_err(|e| e.with_operation(OP))?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.backend
+            .clear(partition_id, &keys)
+            .await
+            .map_err(|e| annotate(e, OP, Some(partition_id)))
+    }
+}
+
+/// Validates the partition and keys of a call. With `distinct`, a repeated
+/// key is an error (puts); without, repeats are dropped (clears).
+fn checked_keys<K: AsRef<str>>(keys: &[K], partition: &str, distinct: bool) -> Result<Vec<String>> {
+    check_partition(partition)?;
+    let mut seen = HashSet::with_capacity(keys.len());
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let key = key.as_ref();
+        check_key(key).map_err(|e| e.with_context("partition", partition))?;
+        if seen.insert(key) {
+            out.push(key.to_owned());
+        } else if distinct {
+            return Err(
+                Error::invalid_argument(format!("key {key:?} appears more than once"))
+                    .with_context("partition", partition)
+                    .with_context("key", key),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Adds the operation and partition to a backend error, unless the backend
+/// already named them.
+fn annotate(e: Error, op: &'static str, partition: Option<&str>) -> Error {
+    let e = e.with_operation(op);
+    match partition {
+        Some(p) if e.context_value("partition").is_none() => e.with_context("partition", p),
+        _ => e,
+    }
+}
+
+/// An error naming keys that were not found.
+fn keys_not_found<'a>(partition: &str, missing: impl IntoIterator<Item = &'a str>) -> Error {
+    let missing: Vec<&str> = missing.into_iter().collect();
+    Error::not_found(format!(
+        "{} key(s) not found in partition {partition:?}: {}",
+        missing.len(),
+        list_names(missing.iter().copied())
+    ))
+    .with_context("partition", partition)
+    .with_context("keys", list_names(missing))
+}

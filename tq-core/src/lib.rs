@@ -1,0 +1,55 @@
+//! # tq-core
+//!
+//! The heart of tq-rs, a Rust data gateway for reinforcement-learning
+//! post-training with the vocabulary of the Python TransferQueue KV API:
+//!
+//! - the data model: [`DType`], [`Tensor`], [`NonTensor`], [`Value`], [`Row`],
+//!   [`Batch`] with [`Column`]s and the type-stable [`TensorColumn`], [`Tag`],
+//!   [`KvBatchMeta`];
+//! - the KV semantics of the contract (SPEC section 3), once, in [`KvStore`];
+//! - the [`StorageBackend`] trait a backend implements, with its Behavior
+//!   list and [`Capabilities`];
+//! - the [`Error`] type;
+//! - the versioned value [`codec`] for backends that store bytes;
+//! - the conformance suite (feature `conformance`): [`conformance_tests!`].
+#![deny(missing_docs)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+mod backend;
+mod batch;
+mod buffer;
+pub mod codec;
+mod column;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod dtype;
+mod error;
+mod kv;
+mod meta;
+pub mod names;
+mod row;
+mod tag;
+mod tensor;
+mod value;
+
+pub use async_trait::async_trait;
+pub use backend::{Capabilities, Cells, RowState, RowWrite, StorageBackend};
+pub use batch::{Batch, Column};
+pub use bytes::Bytes;
+pub use column::TensorColumn;
+pub use dtype::{ALL_DTYPES, DType, Element};
+pub use error::{Error, ErrorKind, Result};
+pub use kv::{KvApi, KvStore};
+pub use meta::{KvBatchMeta, Listing};
+pub use row::Row;
+pub use tag::{Tag, merge_tag};
+pub use tensor::{MAX_NDIM, Tensor, tensor_nbytes};
+pub use value::{NonTensor, Value};
+
+/// Re-exports for macros; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde_json;
+    #[cfg(feature = "conformance")]
+    pub use tokio;
+}
