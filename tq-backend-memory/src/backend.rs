@@ -1,0 +1,270 @@
+//! The `StorageBackend` implementation.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use indexmap::IndexMap;
+use parking_lot::RwLock;
+use tq_core::{
+    Capabilities, Cells, Error, ErrorKind, Listing, Result, RowState, RowWrite, StorageBackend,
+    Tag, Value, merge_tag,
+};
+
+use crate::config::MemoryConfig;
+use crate::partition::{Locked, Partition, StoredRow};
+
+/// The in-process backend. See the crate docs for its design.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tq_backend_memory::MemoryBackend;
+/// let kv = tq_core::KvStore::new(Arc::new(MemoryBackend::new()));
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryBackend {
+    partitions: RwLock<HashMap<String, Arc<Partition>>>,
+    config: MemoryConfig,
+    /// Payload bytes stored; maintained only when a capacity is set.
+    used: AtomicU64,
+}
+
+fn internal(key: &str) -> Error {
+    Error::unexpected("shard of a key was not locked").with_context("key", key)
+}
+
+impl MemoryBackend {
+    /// An empty store with no capacity limit.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty store with the given settings.
+    pub fn with_config(config: MemoryConfig) -> Self {
+        MemoryBackend {
+            config,
+            ..Self::default()
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &MemoryConfig {
+        &self.config
+    }
+
+    /// Payload bytes stored now, counted as [`MemoryConfig::capacity_bytes`]
+    /// counts them; always 0 when no capacity is set (nothing is tracked).
+    pub fn used_bytes(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn partition(&self, name: &str) -> Option<Arc<Partition>> {
+        self.partitions.read().get(name).cloned()
+    }
+
+    fn partition_or_create(&self, name: &str) -> Arc<Partition> {
+        if let Some(p) = self.partition(name) {
+            return p;
+        }
+        self.partitions
+            .write()
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(Partition::new()))
+            .clone()
+    }
+
+    /// Drops `name` from the map if it is empty and no other call holds it.
+    /// Callers that got the partition before we took the write lock still
+    /// hold an `Arc`, so the strong count tells us whether anyone could
+    /// still write to it.
+    fn drop_if_empty(&self, name: &str, partition: Arc<Partition>) {
+        let mut map = self.partitions.write();
+        let Some(current) = map.get(name) else { return };
+        // One count is the map's, one is `partition`.
+        if Arc::ptr_eq(current, &partition)
+            && Arc::strong_count(&partition) == 2
+            && partition.lock_all().is_empty()
+        {
+            map.remove(name);
+        }
+    }
+
+    /// Reserves `delta` payload bytes against the capacity, or fails naming
+    /// the partition. Only called when a capacity is set.
+    fn reserve(&self, delta: i64, capacity: u64, partition: &str) -> Result<()> {
+        let mut current = self.used.load(Ordering::Relaxed);
+        loop {
+            let next = current.saturating_add_signed(delta);
+            if delta > 0 && next > capacity {
+                return Err(Error::new(
+                    ErrorKind::CapacityExceeded,
+                    format!("the put needs {delta} more bytes; {current} of {capacity} are in use"),
+                )
+                .with_context("partition", partition));
+            }
+            match self.used.compare_exchange_weak(
+                current,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+/// Payload bytes of a row's cells.
+fn row_bytes<'a>(cells: impl Iterator<Item = &'a Value>) -> u64 {
+    cells.map(|v| v.nbytes() as u64).sum()
+}
+
+/// The change in stored payload bytes if `rows` were written now.
+fn put_delta(locked: &mut Locked<'_>, rows: &[RowWrite]) -> Result<i64> {
+    let mut delta = 0i64;
+    for row in rows {
+        let shard = locked.shard(&row.key).ok_or_else(|| internal(&row.key))?;
+        let old = shard.get(&row.key);
+        for (field, value) in &row.cells {
+            delta += value.nbytes() as i64;
+            if let Some(old) = old.and_then(|r| r.cell(field)) {
+                delta -= old.nbytes() as i64;
+            }
+        }
+    }
+    Ok(delta)
+}
+
+fn apply(partition: &Partition, locked: &mut Locked<'_>, row: RowWrite) -> Result<RowState> {
+    let shard = locked.shard(&row.key).ok_or_else(|| internal(&row.key))?;
+    let stored = shard.entry(row.key).or_insert_with(|| StoredRow {
+        seq: partition.next_seq(),
+        cells: Vec::new(),
+        tag: Tag::new(),
+    });
+    for (field, value) in row.cells {
+        match stored.cells.iter_mut().find(|(f, _)| *f == field) {
+            Some(slot) => slot.1 = value,
+            None => stored.cells.push((field, value)),
+        }
+    }
+    if let Some(patch) = &row.tag {
+        merge_tag(&mut stored.tag, patch);
+    }
+    Ok(RowState {
+        tag: stored.tag.clone(),
+        fields: stored.cells.iter().map(|(f, _)| f.clone()).collect(),
+    })
+}
+
+#[async_trait]
+impl StorageBackend for MemoryBackend {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new()
+            .with_atomic_batch(true)
+            .with_zero_copy_put(true)
+    }
+
+    async fn put(&self, partition_name: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
+        let partition = self.partition_or_create(partition_name);
+        let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        let mut locked = partition.lock(&keys);
+        if let Some(capacity) = self.config.capacity_bytes {
+            let delta = put_delta(&mut locked, &rows)?;
+            self.reserve(delta, capacity, partition_name)?;
+        }
+        rows.into_iter()
+            .map(|row| apply(&partition, &mut locked, row))
+            .collect()
+    }
+
+    async fn get(
+        &self,
+        partition_name: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<Option<Cells>>> {
+        let Some(partition) = self.partition(partition_name) else {
+            return Ok(vec![None; keys.len()]);
+        };
+        let mut locked = partition.lock(keys);
+        keys.iter()
+            .map(|key| {
+                let shard = locked.shard(key).ok_or_else(|| internal(key))?;
+                Ok(shard.get(key).map(|row| match fields {
+                    None => row.cells.clone(),
+                    Some(fields) => fields
+                        .iter()
+                        .filter_map(|f| row.cell(f).map(|v| (f.clone(), v.clone())))
+                        .collect(),
+                }))
+            })
+            .collect()
+    }
+
+    async fn list(&self, partition_name: Option<&str>) -> Result<Listing> {
+        let partitions: Vec<(String, Arc<Partition>)> = match partition_name {
+            Some(name) => self
+                .partition(name)
+                .map(|p| (name.to_owned(), p))
+                .into_iter()
+                .collect(),
+            None => self
+                .partitions
+                .read()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        let mut listing = Listing::new();
+        for (name, partition) in partitions {
+            let locked = partition.lock_all();
+            let mut rows: Vec<(u64, &String, &Tag)> = locked
+                .shards()
+                .flat_map(|s| s.iter().map(|(k, r)| (r.seq, k, &r.tag)))
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            rows.sort_unstable_by_key(|(seq, _, _)| *seq);
+            let keys: IndexMap<String, Tag> = rows
+                .into_iter()
+                .map(|(_, k, t)| (k.clone(), t.clone()))
+                .collect();
+            listing.insert(name, keys);
+        }
+        Ok(listing)
+    }
+
+    async fn clear(&self, partition_name: &str, keys: &[String]) -> Result<usize> {
+        let Some(partition) = self.partition(partition_name) else {
+            return Ok(0);
+        };
+        let (removed, freed, now_empty) = {
+            let mut locked = partition.lock(keys);
+            let mut removed = 0usize;
+            let mut freed = 0u64;
+            for key in keys {
+                let shard = locked.shard(key).ok_or_else(|| internal(key))?;
+                if let Some(row) = shard.remove(key) {
+                    removed += 1;
+                    freed += row_bytes(row.cells.iter().map(|(_, v)| v));
+                }
+            }
+            (removed, freed, removed > 0 && locked.is_empty())
+        };
+        if self.config.capacity_bytes.is_some() && freed > 0 {
+            self.used.fetch_sub(freed, Ordering::Relaxed);
+        }
+        if now_empty {
+            self.drop_if_empty(partition_name, partition);
+        }
+        Ok(removed)
+    }
+}

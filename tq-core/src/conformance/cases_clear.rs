@@ -1,0 +1,121 @@
+//! Clear rules C1-C4.
+
+use super::Kv;
+use super::support::*;
+use crate::batch::Batch;
+use crate::error::ErrorKind;
+use crate::row::Row;
+use crate::tag;
+use crate::tensor::Tensor;
+
+/// C1: clear removes the named rows, every field and the tag, and counts them.
+pub async fn c1_clear_removes_fields_and_tag_and_counts(kv: &Kv) {
+    let batch = Batch::new(3)
+        .with_dense("x", Tensor::from_vec(vec![1f32, 2., 3.], [3, 1]).unwrap())
+        .unwrap();
+    kv.kv_batch_put(
+        &keys(&["a", "b", "c"]),
+        "p",
+        Some(batch),
+        Some(vec![tag! {"s" => 1}; 3]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(kv.kv_clear(&keys(&["a", "c"]), "p").await.unwrap(), 2);
+    assert_eq!(listed_keys(kv, "p").await, ["b"]);
+    expect_err(
+        kv.kv_batch_get(&keys(&["a"]), "p", None).await,
+        ErrorKind::NotFound,
+        &["\"a\""],
+    );
+    let batch = kv.kv_batch_get(&keys(&["b"]), "p", None).await.unwrap();
+    assert_eq!(f32_row(&batch, "x", 0), vec![2.0]);
+}
+
+/// C2: missing keys and unknown partitions are a no-op; clearing twice is a
+/// no-op; a mix removes only the present keys.
+pub async fn c2_clearing_missing_keys_is_a_noop(kv: &Kv) {
+    kv.kv_put("a", "p", None, Some(tag! {})).await.unwrap();
+    kv.kv_put("b", "p", None, Some(tag! {})).await.unwrap();
+    assert_eq!(kv.kv_clear(&keys(&["ghost"]), "p").await.unwrap(), 0);
+    assert_eq!(
+        kv.kv_clear(&keys(&["a"]), "no-such-partition")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(kv.kv_clear(&[], "p").await.unwrap(), 0);
+    assert_eq!(listed_keys(kv, "p").await, ["a", "b"]);
+    assert_eq!(
+        kv.kv_clear(&keys(&["ghost", "a", "a"]), "p").await.unwrap(),
+        1
+    );
+    assert_eq!(kv.kv_clear(&keys(&["a"]), "p").await.unwrap(), 0);
+    assert_eq!(listed_keys(kv, "p").await, ["b"]);
+}
+
+/// C3: after a clear, a put of the same key starts from an empty row: no
+/// old field or tag entry comes back.
+pub async fn c3_cleared_key_starts_from_an_empty_row(kv: &Kv) {
+    kv.kv_put(
+        "k",
+        "p",
+        Some(
+            Row::new()
+                .with("old", f32s(&[1.0]))
+                .with("both", f32s(&[1.0])),
+        ),
+        Some(tag! {"old" => true, "both" => 1}),
+    )
+    .await
+    .unwrap();
+    kv.kv_clear(&keys(&["k"]), "p").await.unwrap();
+    let meta = kv
+        .kv_put(
+            "k",
+            "p",
+            Some(Row::new().with("both", f32s(&[2.0]))),
+            Some(tag! {"both" => 2}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(meta.fields, ["both"]);
+    assert_eq!(meta.tags[0], tag! {"both" => 2});
+    let batch = kv.kv_batch_get(&keys(&["k"]), "p", None).await.unwrap();
+    assert_eq!(fields_of(&batch), ["both"]);
+    assert_eq!(listed_tag(kv, "p", "k").await, Some(tag! {"both" => 2}));
+}
+
+/// C4: writing or clearing in one partition never changes another, even for
+/// the same key names.
+pub async fn c4_partitions_are_isolated(kv: &Kv) {
+    for p in ["p1", "p2"] {
+        kv.kv_put(
+            "k",
+            p,
+            Some(Row::new().with("x", f32s(&[if p == "p1" { 1.0 } else { 2.0 }]))),
+            Some(tag! {"p" => p}),
+        )
+        .await
+        .unwrap();
+        kv.kv_put("only-in", p, None, Some(tag! {})).await.unwrap();
+    }
+    kv.kv_put(
+        "k",
+        "p1",
+        Some(Row::new().with("y", f32s(&[9.0]))),
+        Some(tag! {"extra" => 1}),
+    )
+    .await
+    .unwrap();
+    kv.kv_clear(&keys(&["only-in"]), "p1").await.unwrap();
+    let b = kv.kv_batch_get(&keys(&["k"]), "p2", None).await.unwrap();
+    assert_eq!(fields_of(&b), ["x"]);
+    assert_eq!(f32_row(&b, "x", 0), vec![2.0]);
+    assert_eq!(listed_tag(kv, "p2", "k").await, Some(tag! {"p" => "p2"}));
+    assert_eq!(listed_keys(kv, "p2").await, ["k", "only-in"]);
+    kv.kv_clear(&keys(&["k"]), "p2").await.unwrap();
+    let b = kv.kv_batch_get(&keys(&["k"]), "p1", None).await.unwrap();
+    assert_eq!(fields_of(&b), ["x", "y"]);
+    assert_eq!(f32_row(&b, "x", 0), vec![1.0]);
+}

@@ -1,0 +1,324 @@
+//! Get rules G1-G7.
+
+use bytes::Bytes;
+
+use super::Kv;
+use super::support::*;
+use crate::batch::Batch;
+use crate::dtype::ALL_DTYPES;
+use crate::error::ErrorKind;
+use crate::row::Row;
+use crate::tag;
+use crate::tensor::Tensor;
+use crate::value::NonTensor;
+
+/// Puts rows `a`, `b`, `c` with x = [i], and `b` also with y.
+async fn abc(kv: &Kv) {
+    let batch = Batch::new(3)
+        .with_dense("x", Tensor::from_vec(vec![0f32, 1., 2.], [3, 1]).unwrap())
+        .unwrap();
+    kv.kv_batch_put(&keys(&["a", "b", "c"]), "p", Some(batch), None)
+        .await
+        .unwrap();
+    kv.kv_put("b", "p", Some(Row::new().with("y", f32s(&[10.0]))), None)
+        .await
+        .unwrap();
+}
+
+/// G1: rows come back in the order requested; a key requested twice comes
+/// back twice.
+pub async fn g1_rows_come_back_in_requested_order_with_repeats(kv: &Kv) {
+    abc(kv).await;
+    let batch = kv
+        .kv_batch_get(&keys(&["c", "a", "c", "b"]), "p", Some(&["x"]))
+        .await
+        .unwrap();
+    assert_eq!(batch.num_rows(), 4);
+    let got: Vec<f32> = (0..4).map(|i| f32_row(&batch, "x", i)[0]).collect();
+    assert_eq!(got, vec![2.0, 0.0, 2.0, 1.0]);
+}
+
+/// G2: any missing key is `NotFound` naming the missing keys; no partial batch.
+pub async fn g2_missing_key_is_not_found(kv: &Kv) {
+    abc(kv).await;
+    let before = snapshot(kv).await;
+    expect_err(
+        kv.kv_batch_get(&keys(&["a", "ghost-1", "b", "ghost-2"]), "p", None)
+            .await,
+        ErrorKind::NotFound,
+        &["ghost-1", "ghost-2", "p"],
+    );
+    assert_eq!(snapshot(kv).await, before);
+}
+
+/// G2: an unknown partition is `NotFound`.
+pub async fn g2_unknown_partition_is_not_found(kv: &Kv) {
+    abc(kv).await;
+    expect_err(
+        kv.kv_batch_get(&keys(&["a"]), "no-such-partition", None)
+            .await,
+        ErrorKind::NotFound,
+        &["no-such-partition"],
+    );
+}
+
+/// G2: an empty key list is `InvalidArgument`.
+pub async fn g2_empty_key_list_is_invalid(kv: &Kv) {
+    abc(kv).await;
+    expect_err(
+        kv.kv_batch_get(&[], "p", None).await,
+        ErrorKind::InvalidArgument,
+        &["empty", "p"],
+    );
+}
+
+/// G3: without a selection, exactly the fields every requested key holds.
+pub async fn g3_no_selection_returns_common_fields(kv: &Kv) {
+    abc(kv).await;
+    let batch = kv
+        .kv_batch_get(&keys(&["a", "b"]), "p", None)
+        .await
+        .unwrap();
+    assert_eq!(fields_of(&batch), ["x"]);
+    let batch = kv.kv_batch_get(&keys(&["b"]), "p", None).await.unwrap();
+    assert_eq!(fields_of(&batch), ["x", "y"]);
+}
+
+/// G3: no common field gives a batch of N rows and no columns.
+pub async fn g3_no_common_field_gives_rows_without_columns(kv: &Kv) {
+    kv.kv_put("a", "p", Some(Row::new().with("x", f32s(&[1.0]))), None)
+        .await
+        .unwrap();
+    kv.kv_put("b", "p", Some(Row::new().with("y", f32s(&[1.0]))), None)
+        .await
+        .unwrap();
+    let batch = kv
+        .kv_batch_get(&keys(&["a", "b"]), "p", None)
+        .await
+        .unwrap();
+    assert_eq!(batch.num_rows(), 2);
+    assert_eq!(batch.num_columns(), 0);
+}
+
+/// G4: a selection returns exactly those fields, in that order.
+pub async fn g4_selected_fields_come_back_in_order(kv: &Kv) {
+    kv.kv_put(
+        "a",
+        "p",
+        Some(
+            Row::new()
+                .with("x", f32s(&[1.0]))
+                .with("y", f32s(&[2.0]))
+                .with("z", f32s(&[3.0])),
+        ),
+        None,
+    )
+    .await
+    .unwrap();
+    let batch = kv
+        .kv_batch_get(&keys(&["a"]), "p", Some(&["z", "x"]))
+        .await
+        .unwrap();
+    assert_eq!(fields_of(&batch), ["z", "x"]);
+    assert_eq!(f32_row(&batch, "z", 0), vec![3.0]);
+}
+
+/// G4: a duplicate in the selection is `InvalidArgument` naming the field.
+pub async fn g4_duplicate_selected_field_is_invalid(kv: &Kv) {
+    abc(kv).await;
+    expect_err(
+        kv.kv_batch_get(&keys(&["a"]), "p", Some(&["x", "x"])).await,
+        ErrorKind::InvalidArgument,
+        &["\"x\"", "more than once"],
+    );
+}
+
+/// G4: a selected field missing from any requested key is `NotFound` naming
+/// the key and the field.
+pub async fn g4_selected_field_missing_from_a_key_is_not_found(kv: &Kv) {
+    abc(kv).await;
+    expect_err(
+        kv.kv_batch_get(&keys(&["b", "c"]), "p", Some(&["x", "y"]))
+            .await,
+        ErrorKind::NotFound,
+        &["\"c\"", "\"y\""],
+    );
+}
+
+/// G5: rows of one dtype and shape come back as one buffer with a zero-copy
+/// dense view.
+pub async fn g5_uniform_rows_give_a_dense_view(kv: &Kv) {
+    let data: Vec<f32> = (0..24).map(|x| x as f32).collect();
+    let batch = Batch::new(4)
+        .with_dense("x", Tensor::from_vec(data.clone(), [4, 2, 3]).unwrap())
+        .unwrap();
+    kv.kv_batch_put(&keys(&["a", "b", "c", "d"]), "p", Some(batch), None)
+        .await
+        .unwrap();
+    let got = kv
+        .kv_batch_get(&keys(&["a", "b", "c", "d"]), "p", None)
+        .await
+        .unwrap();
+    let column = got.tensor("x").unwrap();
+    assert_eq!(column.uniform_shape(), Some(&[2usize, 3][..]));
+    let dense = column.as_dense().expect("uniform rows have a dense view");
+    assert_eq!(dense.shape(), &[4, 2, 3]);
+    assert_eq!(
+        dense.data().as_ptr(),
+        column.data().as_ptr(),
+        "dense view copied"
+    );
+    assert_eq!(dense.to_vec::<f32>().unwrap(), data);
+}
+
+/// G5: rows of different shapes come back as the same column type, with
+/// per-row shapes and offsets, per-row views and padding.
+pub async fn g5_jagged_rows_keep_their_shapes(kv: &Kv) {
+    let rows = vec![i64s(&[1, 2, 3]), i64s(&[4]), i64s(&[5, 6])];
+    let batch = Batch::new(3).with_jagged("ids", rows).unwrap();
+    kv.kv_batch_put(&keys(&["a", "b", "c"]), "p", Some(batch), None)
+        .await
+        .unwrap();
+    let got = kv
+        .kv_batch_get(&keys(&["a", "b", "c"]), "p", None)
+        .await
+        .unwrap();
+    let column = got.tensor("ids").unwrap();
+    assert!(column.as_dense().is_none());
+    assert_eq!(column.shapes(), &[vec![3], vec![1], vec![2]]);
+    assert_eq!(column.offsets(), &[0, 24, 32, 48]);
+    assert_eq!(column.row(2).unwrap().to_vec::<i64>().unwrap(), vec![5, 6]);
+    let padded = column.to_padded(0i64).unwrap();
+    assert_eq!(
+        padded.to_vec::<i64>().unwrap(),
+        vec![1, 2, 3, 4, 0, 0, 5, 6, 0]
+    );
+}
+
+/// G5: rows of one field with different dtypes are `InvalidData` naming the field.
+pub async fn g5_mixed_dtypes_in_a_field_are_invalid_data(kv: &Kv) {
+    kv.kv_put("a", "p", Some(Row::new().with("mixed", f32s(&[1.0]))), None)
+        .await
+        .unwrap();
+    kv.kv_put("b", "p", Some(Row::new().with("mixed", i64s(&[1]))), None)
+        .await
+        .unwrap();
+    expect_err(
+        kv.kv_batch_get(&keys(&["a", "b"]), "p", None).await,
+        ErrorKind::InvalidData,
+        &["mixed", "float32", "int64"],
+    );
+    // Each row alone is fine.
+    assert!(kv.kv_batch_get(&keys(&["b"]), "p", None).await.is_ok());
+}
+
+/// G5/G6: a field holding a tensor in one row and a non-tensor value in
+/// another cannot form one column: `InvalidData` naming the field.
+pub async fn g5_tensor_and_non_tensor_in_a_field_are_invalid_data(kv: &Kv) {
+    kv.kv_put("a", "p", Some(Row::new().with("odd", f32s(&[1.0]))), None)
+        .await
+        .unwrap();
+    kv.kv_put("b", "p", Some(Row::new().with("odd", "text")), None)
+        .await
+        .unwrap();
+    expect_err(
+        kv.kv_batch_get(&keys(&["a", "b"]), "p", None).await,
+        ErrorKind::InvalidData,
+        &["odd"],
+    );
+}
+
+/// G5: every dtype round-trips bit for bit, including scalars and empty tensors.
+pub async fn g5_every_dtype_round_trips(kv: &Kv) {
+    let mut row = Row::new();
+    for (i, dtype) in ALL_DTYPES.iter().enumerate() {
+        let n = 2 * 3 * dtype.size();
+        let data: Vec<u8> = (0..n)
+            .map(|b| (b * 7 + i) as u8 & if dtype.size() == 1 { 1 } else { 0xff })
+            .collect();
+        row.insert(
+            format!("t_{dtype}"),
+            Tensor::new(*dtype, [2, 3], data).unwrap(),
+        );
+    }
+    row.insert(
+        "scalar",
+        Tensor::from_vec(vec![42u32], Vec::<usize>::new()).unwrap(),
+    );
+    row.insert("empty", Tensor::zeros(crate::DType::F64, [0, 5]).unwrap());
+    let want = row.clone();
+    kv.kv_put("k", "p", Some(row), None).await.unwrap();
+    let got = kv.kv_batch_get(&keys(&["k"]), "p", None).await.unwrap();
+    assert_eq!(got.num_columns(), want.len());
+    for (field, value) in want.iter() {
+        let want = value.as_tensor().unwrap();
+        let got = got.tensor(field).unwrap().row(0).unwrap();
+        assert_eq!(&got, want, "field {field}");
+    }
+}
+
+/// G6: non-tensor columns come back as N non-tensor values: strings, raw
+/// bytes and JSON, unchanged.
+pub async fn g6_non_tensor_values_round_trip(kv: &Kv) {
+    let values = vec![
+        NonTensor::Str("héllo wörld 🚀".into()),
+        NonTensor::Bytes(Bytes::from_static(b"\x00\xff raw \x00")),
+        NonTensor::Json(
+            serde_json::json!({"messages": [{"role": "user", "content": "hi"}], "score": 0.25, "n": null}),
+        ),
+        NonTensor::Str(String::new()),
+    ];
+    let batch = Batch::new(4).with_non_tensor("v", values.clone()).unwrap();
+    kv.kv_batch_put(&keys(&["a", "b", "c", "d"]), "p", Some(batch), None)
+        .await
+        .unwrap();
+    let got = kv
+        .kv_batch_get(&keys(&["d", "c", "b", "a"]), "p", None)
+        .await
+        .unwrap();
+    let mut want = values;
+    want.reverse();
+    assert_eq!(got.non_tensor("v").unwrap(), &want[..]);
+}
+
+/// G7: `kv_batch_get_by_meta(meta, None)` reads `meta.fields` of `meta.keys`,
+/// and `Some(subset)` reads the subset.
+pub async fn g7_get_by_meta_reads_meta_fields(kv: &Kv) {
+    abc(kv).await;
+    let meta = kv
+        .kv_batch_put(
+            &keys(&["b", "a"]),
+            "p",
+            Some(
+                Batch::new(2)
+                    .with_non_tensor("s", vec!["B".into(), "A".into()])
+                    .unwrap(),
+            ),
+            Some(vec![tag! {"i" => 0}, tag! {"i" => 1}]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(meta.fields, ["s", "x"]);
+    let got = kv.kv_batch_get_by_meta(&meta, None).await.unwrap();
+    assert_eq!(fields_of(&got), ["s", "x"]);
+    assert_eq!(f32_row(&got, "x", 0), vec![1.0]);
+    assert_eq!(got.non_tensor("s").unwrap()[1].as_str(), Some("A"));
+    let got = kv.kv_batch_get_by_meta(&meta, Some(&["x"])).await.unwrap();
+    assert_eq!(fields_of(&got), ["x"]);
+}
+
+/// G7: a selection outside `meta.fields` is `InvalidArgument` whose message
+/// contains `select_fields` and `not found`.
+pub async fn g7_get_by_meta_rejects_select_fields_outside_meta(kv: &Kv) {
+    abc(kv).await;
+    let meta = kv
+        .kv_put("a", "p", None, Some(tag! {"s" => 1}))
+        .await
+        .unwrap();
+    assert_eq!(meta.fields, ["x"]);
+    expect_err(
+        kv.kv_batch_get_by_meta(&meta, Some(&["x", "y"])).await,
+        ErrorKind::InvalidArgument,
+        &["select_fields", "not found", "y"],
+    );
+}

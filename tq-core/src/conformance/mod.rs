@@ -1,0 +1,245 @@
+//! The conformance suite: SPEC section 3 as tests, for any backend.
+//!
+//! Every backend, in this workspace or in a third party's crate, runs the
+//! same suite with a few lines in its own tests. Turn on the `conformance`
+//! feature of `tq-core` in `[dev-dependencies]`, then:
+//!
+//! ```ignore
+//! use tq_core::conformance::Fixture;
+//!
+//! tq_core::conformance_tests!(|| async {
+//!     // A fresh, empty store per case; keep temp dirs or servers alive
+//!     // with `Fixture::with_guard`.
+//!     Ok(Fixture::from_backend(my_crate::MyBackend::new()))
+//! });
+//! ```
+//!
+//! The macro expands to a module `conformance` with one `#[test]` per rule,
+//! each running on its own two-worker Tokio runtime, so `cargo test
+//! conformance` runs exactly the suite, each test's name starts with the rule
+//! it checks (`conformance::g2_missing_key_is_not_found`), and one failure
+//! hides no other. A factory that cannot build its store (a server that is
+//! not installed, say) makes every case fail with the factory's message: the
+//! suite never passes silently.
+//!
+//! # Rules and tests
+//!
+//! | rule | tests |
+//! |---|---|
+//! | P1 | `p1_put_with_neither_fields_nor_tag_is_invalid` |
+//! | P2 | `p2_batch_put_empty_key_list_is_invalid`, `p2_batch_put_duplicate_keys_are_invalid`, `p2_batch_put_row_count_mismatch_is_invalid`, `p2_batch_put_tag_count_mismatch_is_invalid` |
+//! | P3 | `p3_rejected_put_writes_nothing` (and every P1, P2, G2, G4, G7 test checks the store is unchanged) |
+//! | P4 | `p4_put_creates_and_replaces_keeping_other_fields` |
+//! | P5 | `p5_tags_shallow_merge`, `p5_key_created_without_tag_has_empty_tag` |
+//! | P6 | `p6_tag_only_put_creates_a_listed_row_without_fields` |
+//! | P7 | `p7_meta_has_keys_full_tags_and_cumulative_fields` |
+//! | P8 | `p8_dense_and_jagged_columns_split_into_rows`, `p8_bad_columns_are_invalid` |
+//! | P9 | `p9_cells_of_a_row_become_visible_together` |
+//! | G1 | `g1_rows_come_back_in_requested_order_with_repeats` |
+//! | G2 | `g2_missing_key_is_not_found`, `g2_unknown_partition_is_not_found`, `g2_empty_key_list_is_invalid` |
+//! | G3 | `g3_no_selection_returns_common_fields`, `g3_no_common_field_gives_rows_without_columns` |
+//! | G4 | `g4_selected_fields_come_back_in_order`, `g4_duplicate_selected_field_is_invalid`, `g4_selected_field_missing_from_a_key_is_not_found` |
+//! | G5 | `g5_uniform_rows_give_a_dense_view`, `g5_jagged_rows_keep_their_shapes`, `g5_mixed_dtypes_in_a_field_are_invalid_data`, `g5_every_dtype_round_trips`, `g5_tensor_and_non_tensor_in_a_field_are_invalid_data` |
+//! | G6 | `g6_non_tensor_values_round_trip` |
+//! | G7 | `g7_get_by_meta_reads_meta_fields`, `g7_get_by_meta_rejects_select_fields_outside_meta` |
+//! | L1 | `l1_list_partition_in_first_insertion_order`, `l1_list_unknown_partition_is_empty` |
+//! | L2 | `l2_list_all_partitions_holding_keys` |
+//! | L3 | `l3_reinserted_key_moves_to_the_end` |
+//! | C1 | `c1_clear_removes_fields_and_tag_and_counts` |
+//! | C2 | `c2_clearing_missing_keys_is_a_noop` |
+//! | C3 | `c3_cleared_key_starts_from_an_empty_row` |
+//! | C4 | `c4_partitions_are_isolated` |
+//! | X1 | `x1_concurrent_puts_of_different_fields_lose_nothing` (32 tasks) |
+//! | X2 | `x2_concurrent_tag_merges_lose_nothing` (32 tasks) |
+//! | X3 | `x3_concurrent_put_and_clear_never_mix_rows` (32 tasks) |
+//! | names (SPEC 1) | `n1_special_character_keys_are_distinct_rows`, `n1_partition_and_key_encoding_is_injective`, `n2_names_over_the_limits_are_invalid` |
+//! | scale | `s1_a_64_mib_tensor_round_trips`, `s2_ten_thousand_rows_in_one_partition`, `s3_a_hundred_partitions` |
+//! | E2 | `e2_bad_tensor_cannot_be_constructed` |
+
+mod cases_clear;
+mod cases_concurrency;
+mod cases_get;
+mod cases_list;
+mod cases_names;
+mod cases_put;
+mod support;
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::backend::StorageBackend;
+use crate::error::Result;
+use crate::kv::{KvApi, KvStore};
+
+/// The store a case runs against.
+pub type Kv = Arc<dyn KvApi>;
+
+/// The cases, one public async function per test; the macro calls them.
+pub mod cases {
+    pub use super::cases_clear::*;
+    pub use super::cases_concurrency::*;
+    pub use super::cases_get::*;
+    pub use super::cases_list::*;
+    pub use super::cases_names::*;
+    pub use super::cases_put::*;
+}
+
+/// A fresh, empty store for one case, and whatever must live as long as it.
+pub struct Fixture {
+    /// The store under test.
+    pub kv: Kv,
+    guard: Box<dyn Any + Send>,
+}
+
+impl Fixture {
+    /// A fixture over any implementation of the kv_* API.
+    pub fn new(kv: impl KvApi + 'static) -> Self {
+        Fixture {
+            kv: Arc::new(kv),
+            guard: Box::new(()),
+        }
+    }
+
+    /// A fixture over a backend, wrapped in [`KvStore`].
+    pub fn from_backend(backend: impl StorageBackend) -> Self {
+        Self::new(KvStore::new(Arc::new(backend)))
+    }
+
+    /// Keeps `guard` (a temp dir, a server process, a namespace to clean up)
+    /// alive until the case ends; it is dropped right after the case.
+    pub fn with_guard(mut self, guard: impl Any + Send) -> Self {
+        self.guard = Box::new(guard);
+        self
+    }
+}
+
+/// Builds a fresh fixture for each case.
+///
+/// Implemented for every `Fn() -> impl Future<Output = Result<Fixture>>`, so
+/// a closure is the usual factory.
+#[async_trait]
+pub trait Factory: Send + Sync {
+    /// A fresh, empty store. An error fails the case with its message: say
+    /// there how to install or start what is missing.
+    async fn build(&self) -> Result<Fixture>;
+}
+
+#[async_trait]
+impl<F, Fut> Factory for F
+where
+    F: Fn() -> Fut + Send + Sync,
+    Fut: Future<Output = Result<Fixture>> + Send,
+{
+    async fn build(&self) -> Result<Fixture> {
+        self().await
+    }
+}
+
+/// Runs one case on a fresh two-worker runtime; what the macro's tests call.
+///
+/// Panics (fails the test) when the factory fails or the case's checks fail.
+pub fn run<F, C, Fut>(name: &str, factory: F, case: C)
+where
+    F: Factory,
+    C: FnOnce(Kv) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("conformance {name}: cannot build a Tokio runtime: {e}"));
+    runtime.block_on(async {
+        let fixture = factory.build().await.unwrap_or_else(|e| {
+            panic!("conformance {name}: the factory could not build a store: {e}")
+        });
+        case(fixture.kv.clone()).await;
+        // The guard outlives the case and goes before the runtime does.
+        drop(fixture);
+    });
+}
+
+/// Expands to a module `conformance` with one `#[test]` per rule of the
+/// suite, each building a fresh store with `$factory` (a [`Factory`], usually
+/// a closure returning a future of `Result<Fixture>`).
+///
+/// The factory expression is evaluated inside the generated module, which
+/// imports `super::*`, so it may name items of the surrounding test file.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:expr) => {
+        $crate::__conformance_cases! { ($factory)
+            p1_put_with_neither_fields_nor_tag_is_invalid,
+            p2_batch_put_empty_key_list_is_invalid,
+            p2_batch_put_duplicate_keys_are_invalid,
+            p2_batch_put_row_count_mismatch_is_invalid,
+            p2_batch_put_tag_count_mismatch_is_invalid,
+            p3_rejected_put_writes_nothing,
+            p4_put_creates_and_replaces_keeping_other_fields,
+            p5_tags_shallow_merge,
+            p5_key_created_without_tag_has_empty_tag,
+            p6_tag_only_put_creates_a_listed_row_without_fields,
+            p7_meta_has_keys_full_tags_and_cumulative_fields,
+            p8_dense_and_jagged_columns_split_into_rows,
+            p8_bad_columns_are_invalid,
+            p9_cells_of_a_row_become_visible_together,
+            g1_rows_come_back_in_requested_order_with_repeats,
+            g2_missing_key_is_not_found,
+            g2_unknown_partition_is_not_found,
+            g2_empty_key_list_is_invalid,
+            g3_no_selection_returns_common_fields,
+            g3_no_common_field_gives_rows_without_columns,
+            g4_selected_fields_come_back_in_order,
+            g4_duplicate_selected_field_is_invalid,
+            g4_selected_field_missing_from_a_key_is_not_found,
+            g5_uniform_rows_give_a_dense_view,
+            g5_jagged_rows_keep_their_shapes,
+            g5_mixed_dtypes_in_a_field_are_invalid_data,
+            g5_tensor_and_non_tensor_in_a_field_are_invalid_data,
+            g5_every_dtype_round_trips,
+            g6_non_tensor_values_round_trip,
+            g7_get_by_meta_reads_meta_fields,
+            g7_get_by_meta_rejects_select_fields_outside_meta,
+            l1_list_partition_in_first_insertion_order,
+            l1_list_unknown_partition_is_empty,
+            l2_list_all_partitions_holding_keys,
+            l3_reinserted_key_moves_to_the_end,
+            c1_clear_removes_fields_and_tag_and_counts,
+            c2_clearing_missing_keys_is_a_noop,
+            c3_cleared_key_starts_from_an_empty_row,
+            c4_partitions_are_isolated,
+            x1_concurrent_puts_of_different_fields_lose_nothing,
+            x2_concurrent_tag_merges_lose_nothing,
+            x3_concurrent_put_and_clear_never_mix_rows,
+            n1_special_character_keys_are_distinct_rows,
+            n1_partition_and_key_encoding_is_injective,
+            n2_names_over_the_limits_are_invalid,
+            s1_a_64_mib_tensor_round_trips,
+            s2_ten_thousand_rows_in_one_partition,
+            s3_a_hundred_partitions,
+            e2_bad_tensor_cannot_be_constructed,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    (($factory:expr) $($case:ident),* $(,)?) => {
+        mod conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    $crate::conformance::run(stringify!($case), $factory, |kv| async move {
+                        $crate::conformance::cases::$case(&kv).await
+                    });
+                }
+            )*
+        }
+    };
+}
