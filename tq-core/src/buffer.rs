@@ -35,7 +35,7 @@ impl OutputBuffer {
         let vec = Vec::<u8>::with_capacity(len + HUGE_PAGE);
         let base = vec.as_ptr() as usize;
         let start = base.next_multiple_of(HUGE_PAGE) - base;
-        advise_huge_pages(&vec, start, len);
+        advise_huge_pages(vec.as_ptr(), start, len);
         let mut buf = OutputBuffer {
             vec,
             start,
@@ -69,19 +69,22 @@ impl OutputBuffer {
     }
 }
 
+/// Advises huge pages for `base + start .. base + start + len`, which must lie
+/// inside one allocation (the caller allocates `len + HUGE_PAGE` bytes and
+/// `start < HUGE_PAGE`).
 #[cfg(target_os = "linux")]
-fn advise_huge_pages(vec: &Vec<u8>, start: usize, len: usize) {
-    // SAFETY: the range lies inside the allocation `vec` owns (capacity is
-    // len + HUGE_PAGE and start < HUGE_PAGE), and madvise with MADV_HUGEPAGE
-    // changes no memory contents; failure is ignored: it is only advice.
+fn advise_huge_pages(base: *const u8, start: usize, len: usize) {
+    // SAFETY: the range lies inside the caller's allocation (see above), and
+    // madvise with MADV_HUGEPAGE changes no memory contents; failure is
+    // ignored: it is only advice.
     unsafe {
-        let ptr = vec.as_ptr().add(start) as *mut libc::c_void;
+        let ptr = base.add(start) as *mut libc::c_void;
         let _ = libc::madvise(ptr, len.next_multiple_of(4096), libc::MADV_HUGEPAGE);
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn advise_huge_pages(_vec: &Vec<u8>, _start: usize, _len: usize) {}
+fn advise_huge_pages(_base: *const u8, _start: usize, _len: usize) {}
 
 #[cfg(test)]
 mod tests {
@@ -98,7 +101,7 @@ mod tests {
             let bytes = buf.freeze();
             assert_eq!(&bytes[..], &chunk[..]);
             if len >= HUGE_PAGE_THRESHOLD {
-                assert_eq!(bytes.as_ptr() as usize % HUGE_PAGE, 0);
+                assert!((bytes.as_ptr() as usize).is_multiple_of(HUGE_PAGE));
             }
         }
     }

@@ -236,7 +236,7 @@ mod tests {
         // Misaligned bytes: as_slice refuses, to_vec copes.
         let raw = Bytes::from(vec![0u8; 9]).slice(1..9);
         let t = Tensor::new(DType::F32, [2], raw).unwrap();
-        if (t.data().as_ptr() as usize) % 4 != 0 {
+        if !(t.data().as_ptr() as usize).is_multiple_of(4) {
             assert!(t.as_slice::<f32>().is_err());
         }
         assert_eq!(t.to_vec::<f32>().unwrap(), vec![0.0, 0.0]);

@@ -111,7 +111,7 @@ pub async fn n2_names_over_the_limits_are_invalid(kv: &Kv) {
         .kv_batch_get(std::slice::from_ref(&k4096), &p256, None)
         .await
         .unwrap();
-    assert_eq!(fields_of(&got), [f256.clone()]);
+    assert_eq!(fields_of(&got), std::slice::from_ref(&f256));
     let invalid = ErrorKind::InvalidArgument;
     expect_err(
         kv.kv_put("k", &p257, row("f"), None).await,

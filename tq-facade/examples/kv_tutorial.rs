@@ -1,0 +1,133 @@
+//! The KV API tutorial: the flow of the Python TransferQueue's
+//! `tutorial/02_kv_interface.py`, step by step, on the embedded default
+//! backend (or whatever `TQ_CONFIG` / `TQ_BACKEND` select).
+//!
+//! Run it with `cargo run -p tq-facade --example kv_tutorial`.
+//!
+//! It uses the blocking API, like the Python tutorial; every call has an
+//! async twin of the same name and arguments on `tq_facade::TransferQueue`.
+
+use tq_facade::blocking::TransferQueue;
+use tq_facade::{Batch, Column, Listing, Result, Row, Tensor, tag};
+
+const PARTITION: &str = "Train";
+
+fn main() -> Result<()> {
+    banner("TransferQueue (Rust) tutorial: the KV API");
+    let tq = TransferQueue::open_default()?;
+    println!("Opened the '{}' backend.\n", tq.as_async().backend().name());
+
+    step(1, "Put one sample with kv_put");
+    let key = "0_0"; // a meaningful user-defined key: "{uid}_{session_id}"
+    let sample = Row::new()
+        .with("input_ids", Tensor::from_vec(vec![1i64, 2, 3], [3])?)
+        .with("attention_mask", Tensor::from_vec(vec![1i64; 3], [3])?);
+    let tag = tag! {"global_steps" => 0, "status" => "running", "model_version" => 0};
+    println!(
+        "  key {key:?}, fields [input_ids, attention_mask], tag {}",
+        json(&tag)
+    );
+    let meta = tq.kv_put(key, PARTITION, Some(sample), Some(tag))?;
+    println!("  ✓ kv_put: the row now holds {:?}", meta.fields);
+
+    step(2, "Put four samples with kv_batch_put");
+    let keys = ["1_0", "1_1", "1_2", "2_0"];
+    let input_ids = Tensor::from_vec((4..16).collect::<Vec<i64>>(), [4, 3])?;
+    let batch = Batch::new(4)
+        .with_dense("input_ids", input_ids)?
+        .with_dense("attention_mask", Tensor::from_vec(vec![1i64; 12], [4, 3])?)?;
+    let tags = vec![tag! {"global_steps" => 1, "status" => "running", "model_version" => 1}; 4];
+    let meta = tq.kv_batch_put(&keys, PARTITION, Some(batch), Some(tags))?;
+    println!(
+        "  ✓ kv_batch_put of {:?}: fields {:?}",
+        meta.keys, meta.fields
+    );
+
+    step(3, "Append a 'response' field to two of them, with new tags");
+    let append_keys = ["1_1", "2_0"];
+    let response = Batch::new(2).with_dense(
+        "response",
+        Tensor::from_vec(vec![4i64, 5, 6, 7, 8, 9], [2, 3])?,
+    )?;
+    let tags = vec![tag! {"global_steps" => 1, "status" => "finish", "model_version" => 1}; 2];
+    let meta = tq.kv_batch_put(&append_keys, PARTITION, Some(response), Some(tags))?;
+    println!("  ✓ {:?} now hold {:?}", meta.keys, meta.fields);
+
+    step(4, "Update a tag only (fields = None)");
+    let tag = tag! {"global_steps" => 0, "status" => "finish", "model_version" => 0};
+    let meta = tq.kv_put(key, PARTITION, None, Some(tag))?;
+    println!("  ✓ the tag of {key:?} is now {}", json(&meta.tags[0]));
+
+    step(5, "List every partition with kv_list");
+    let listing = tq.kv_list(None)?;
+    print_listing(&listing);
+
+    step(6, "Get one selected field for every key");
+    let all_keys: Vec<String> = listing[PARTITION].keys().cloned().collect();
+    let got = tq.kv_batch_get(&all_keys, PARTITION, Some(&["input_ids"]))?;
+    print_batch(&all_keys, &got);
+
+    step(
+        7,
+        "Get all fields: only the fields every key holds come back",
+    );
+    let got = tq.kv_batch_get(&all_keys, PARTITION, None)?;
+    print_batch(&all_keys, &got);
+    println!("  'response' is missing: only {append_keys:?} hold it.");
+
+    step(8, "Clear two keys and list again");
+    let removed = tq.kv_clear(&all_keys[..2], PARTITION)?;
+    println!("  ✓ kv_clear removed {removed} rows: {:?}", &all_keys[..2]);
+    print_listing(&tq.kv_list(Some(PARTITION))?);
+
+    banner("Tutorial complete");
+    Ok(())
+}
+
+fn banner(text: &str) {
+    println!("{}\n{text}\n{}", "=".repeat(72), "=".repeat(72));
+}
+
+fn step(n: usize, text: &str) {
+    println!("\n[Step {n}] {text}");
+}
+
+fn json(tag: &tq_facade::Tag) -> String {
+    serde_json::Value::Object(tag.clone()).to_string()
+}
+
+fn print_listing(listing: &Listing) {
+    println!(
+        "  {} partition(s): {:?}",
+        listing.len(),
+        listing.keys().collect::<Vec<_>>()
+    );
+    for (partition, rows) in listing {
+        for (key, tag) in rows {
+            println!("    {partition} / {key:<4} tag {}", json(tag));
+        }
+    }
+}
+
+fn print_batch(keys: &[String], batch: &Batch) {
+    println!(
+        "  {} rows, fields {:?}",
+        batch.num_rows(),
+        batch.field_names().collect::<Vec<_>>()
+    );
+    for (field, column) in batch.columns() {
+        let Column::Tensor(column) = column else {
+            continue;
+        };
+        match column.as_dense() {
+            Some(dense) => println!("    {field}: dense {:?} {}", dense.shape(), dense.dtype()),
+            None => println!("    {field}: jagged, shapes {:?}", column.shapes()),
+        }
+        for (key, row) in keys.iter().zip(column.rows()) {
+            println!(
+                "      {key:<4} {:?}",
+                row.to_vec::<i64>().unwrap_or_default()
+            );
+        }
+    }
+}

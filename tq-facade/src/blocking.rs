@@ -1,0 +1,180 @@
+//! The blocking API: the same methods, names and arguments as the async
+//! [`crate::TransferQueue`], for plain `fn main` programs.
+//!
+//! Each [`TransferQueue`] owns a small Tokio runtime (one worker thread, for
+//! backends that keep connections alive) and blocks the calling thread on
+//! it. Calling it from inside a Tokio runtime would block an executor
+//! thread, so every method returns an [`ErrorKind::Unsupported`] error there
+//! instead of blocking or panicking; use the async API in async code.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tq_core::{
+    Batch, Capabilities, Error, ErrorKind, KvBatchMeta, Listing, Result, Row, StorageBackend, Tag,
+};
+
+use crate::config::Config;
+use crate::registry::BackendRegistry;
+
+/// The blocking kv_* API over the configured backend.
+///
+/// ```
+/// use tq_facade::{Row, Tensor, blocking::TransferQueue, tag};
+///
+/// fn main() -> tq_facade::Result<()> {
+///     let tq = TransferQueue::open_default()?;
+///     let row = Row::new().with("reward", Tensor::from_vec(vec![0.5f32], [1])?);
+///     tq.kv_put("s0", "train", Some(row), Some(tag! {"status" => "scored"}))?;
+///     assert_eq!(tq.kv_list(Some("train"))?["train"]["s0"]["status"], "scored");
+///     Ok(())
+/// }
+/// ```
+#[derive(Debug)]
+pub struct TransferQueue {
+    inner: crate::TransferQueue,
+    /// Always `Some` until drop.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+fn new_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("tq-blocking")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::unexpected("cannot start the blocking API's runtime").with_source(e))
+}
+
+fn refuse_inside_runtime(op: &'static str) -> Result<()> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "the blocking API was called from inside a Tokio runtime, where it would block an \
+             executor thread; use the async tq_facade::TransferQueue there",
+        )
+        .with_operation(op));
+    }
+    Ok(())
+}
+
+impl TransferQueue {
+    /// Opens the backend `config` selects, from the built-in registry.
+    pub fn open(config: Config) -> Result<Self> {
+        Self::open_with_registry(&BackendRegistry::default(), config)
+    }
+
+    /// Opens what the environment says; see [`Config::from_env`].
+    pub fn open_default() -> Result<Self> {
+        Self::open(Config::from_env()?)
+    }
+
+    /// Opens the backend `config` selects from `registry`.
+    pub fn open_with_registry(registry: &BackendRegistry, config: Config) -> Result<Self> {
+        refuse_inside_runtime("open")?;
+        let runtime = new_runtime()?;
+        let inner = runtime.block_on(crate::TransferQueue::open_with_registry(registry, config))?;
+        Ok(TransferQueue {
+            inner,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Wraps a backend built in code.
+    pub fn from_backend(backend: Arc<dyn StorageBackend>) -> Result<Self> {
+        Ok(TransferQueue {
+            inner: crate::TransferQueue::from_backend(backend),
+            runtime: Some(new_runtime()?),
+        })
+    }
+
+    /// The async queue this one drives (sharing its backend).
+    pub fn as_async(&self) -> &crate::TransferQueue {
+        &self.inner
+    }
+
+    /// What the backend promises.
+    pub fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn block_on<T>(&self, op: &'static str, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        refuse_inside_runtime(op)?;
+        match &self.runtime {
+            Some(runtime) => runtime.block_on(fut),
+            None => Err(Error::unexpected("the runtime is gone").with_operation(op)),
+        }
+    }
+
+    /// Inserts or updates one row; see [`crate::TransferQueue::kv_put`].
+    pub fn kv_put(
+        &self,
+        key: &str,
+        partition_id: &str,
+        fields: Option<Row>,
+        tag: Option<Tag>,
+    ) -> Result<KvBatchMeta> {
+        self.block_on("kv_put", self.inner.kv_put(key, partition_id, fields, tag))
+    }
+
+    /// Inserts or updates many rows; see [`crate::TransferQueue::kv_batch_put`].
+    pub fn kv_batch_put<K: AsRef<str> + Sync>(
+        &self,
+        keys: &[K],
+        partition_id: &str,
+        fields: Option<Batch>,
+        tags: Option<Vec<Tag>>,
+    ) -> Result<KvBatchMeta> {
+        self.block_on(
+            "kv_batch_put",
+            self.inner.kv_batch_put(keys, partition_id, fields, tags),
+        )
+    }
+
+    /// Reads rows as a batch; see [`crate::TransferQueue::kv_batch_get`].
+    pub fn kv_batch_get<K: AsRef<str> + Sync>(
+        &self,
+        keys: &[K],
+        partition_id: &str,
+        select_fields: Option<&[&str]>,
+    ) -> Result<Batch> {
+        self.block_on(
+            "kv_batch_get",
+            self.inner.kv_batch_get(keys, partition_id, select_fields),
+        )
+    }
+
+    /// Reads what a meta names; see [`crate::TransferQueue::kv_batch_get_by_meta`].
+    pub fn kv_batch_get_by_meta(
+        &self,
+        meta: &KvBatchMeta,
+        select_fields: Option<&[&str]>,
+    ) -> Result<Batch> {
+        self.block_on(
+            "kv_batch_get_by_meta",
+            self.inner.kv_batch_get_by_meta(meta, select_fields),
+        )
+    }
+
+    /// Lists partitions, keys and tags; see [`crate::TransferQueue::kv_list`].
+    pub fn kv_list(&self, partition_id: Option<&str>) -> Result<Listing> {
+        self.block_on("kv_list", self.inner.kv_list(partition_id))
+    }
+
+    /// Removes rows; see [`crate::TransferQueue::kv_clear`].
+    pub fn kv_clear<K: AsRef<str> + Sync>(&self, keys: &[K], partition_id: &str) -> Result<usize> {
+        self.block_on("kv_clear", self.inner.kv_clear(keys, partition_id))
+    }
+}
+
+impl Drop for TransferQueue {
+    fn drop(&mut self) {
+        // Dropping a runtime inside another runtime's context panics; hand
+        // it to a background shutdown there instead.
+        if let Some(runtime) = self.runtime.take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            runtime.shutdown_background();
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Configuration and the backend registry.
+
+use std::sync::Arc;
+
+use tq_backend_memory::{MemoryBackend, MemoryConfig};
+use tq_facade::{BackendRegistry, Config, ErrorKind, TransferQueue, tag};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn empty_config_is_the_memory_backend() {
+    let config = Config::from_toml_str("").unwrap();
+    assert_eq!(config.backend(), "memory");
+    assert_eq!(config, Config::default());
+    let tq = rt().block_on(TransferQueue::open(config)).unwrap();
+    assert_eq!(tq.backend().name(), "memory");
+}
+
+#[test]
+fn sections_are_parsed_and_passed_to_the_backend() {
+    let config =
+        Config::from_toml_str("backend = \"memory\"\n[memory]\ncapacity_bytes = 10\n").unwrap();
+    let tq = rt().block_on(TransferQueue::open(config)).unwrap();
+    let row = tq_facade::Row::new().with(
+        "x",
+        tq_facade::Tensor::from_vec(vec![0u8; 11], [11]).unwrap(),
+    );
+    let err = rt()
+        .block_on(tq.kv_put("k", "p", Some(row), None))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CapacityExceeded);
+}
+
+#[test]
+fn unknown_backend_is_a_config_error_listing_the_registered_ones() {
+    let config = Config::from_toml_str("backend = \"cassandra\"").unwrap();
+    let err = rt().block_on(TransferQueue::open(config)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    let text = err.to_string();
+    assert!(
+        text.contains("cassandra") && text.contains("memory"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_settings_are_rejected_by_name() {
+    let cases = [
+        ("[memory]\ncapacity_byte = 10\n", "capacity_byte"),
+        ("backend = \"memory\"\ncolour = \"blue\"\n", "colour"),
+        ("[memroy]\ncapacity_bytes = 10\n", "memroy"),
+        ("[memory]\ncapacity_bytes = \"lots\"\n", "capacity_bytes"),
+        ("backend = 3\n", "backend"),
+    ];
+    for (text, name) in cases {
+        let err = Config::from_toml_str(text)
+            .and_then(|c| BackendRegistry::default().validate(&c).map(|_| c))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{text}");
+        assert!(err.to_string().contains(name), "{text}: {err}");
+    }
+    let err = Config::from_toml_str("not toml [").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+}
+
+#[test]
+fn missing_file_names_the_path() {
+    let err = Config::from_file("/no/such/tq.toml").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("/no/such/tq.toml"), "{err}");
+}
+
+#[test]
+fn environment_selects_file_and_overrides_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tq.toml");
+    std::fs::write(
+        &path,
+        "backend = \"custom\"\n[memory]\ncapacity_bytes = 5\n",
+    )
+    .unwrap();
+    let path_str = path.to_str().unwrap().to_owned();
+    let lookup = |vars: &'static [(&'static str, &'static str)], file: String| {
+        move |name: &str| {
+            if name == "TQ_CONFIG" && vars.iter().any(|(k, _)| *k == "TQ_CONFIG") {
+                return Some(file.clone());
+            }
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let none = Config::from_lookup(lookup(&[], path_str.clone())).unwrap();
+    assert_eq!(none, Config::default());
+    let file = Config::from_lookup(lookup(&[("TQ_CONFIG", "")], path_str.clone())).unwrap();
+    assert_eq!(file.backend(), "custom");
+    assert_eq!(
+        file.settings("memory").unwrap()["capacity_bytes"].as_integer(),
+        Some(5)
+    );
+    let overridden = Config::from_lookup(lookup(
+        &[("TQ_CONFIG", ""), ("TQ_BACKEND", "memory")],
+        path_str.clone(),
+    ))
+    .unwrap();
+    assert_eq!(overridden.backend(), "memory");
+    assert!(
+        overridden.settings("memory").is_some(),
+        "the file's settings are kept"
+    );
+    let only_backend = Config::from_lookup(lookup(&[("TQ_BACKEND", "rocksdb")], path_str)).unwrap();
+    assert_eq!(only_backend.backend(), "rocksdb");
+}
+
+#[test]
+fn custom_backend_is_selected_from_the_file_like_a_builtin() {
+    let mut registry = BackendRegistry::default();
+    registry.register_typed("scratch", |c: MemoryConfig| async move {
+        Ok(MemoryBackend::with_config(c))
+    });
+    assert_eq!(registry.names().collect::<Vec<_>>(), ["memory", "scratch"]);
+    let config =
+        Config::from_toml_str("backend = \"scratch\"\n[scratch]\ncapacity_bytes = 100\n").unwrap();
+    let tq = rt()
+        .block_on(TransferQueue::open_with_registry(&registry, config))
+        .unwrap();
+    rt().block_on(tq.kv_put("k", "p", None, Some(tag! {"ok" => true})))
+        .unwrap();
+    // The built-in registry does not know it.
+    let config = Config::from_toml_str("backend = \"scratch\"").unwrap();
+    assert_eq!(
+        rt().block_on(TransferQueue::open(config))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Config
+    );
+    // A backend built in code needs no registry at all.
+    let tq = TransferQueue::from_backend(Arc::new(MemoryBackend::new()));
+    assert_eq!(tq.backend().name(), "memory");
+}
+
+#[test]
+fn debug_output_never_shows_setting_values() {
+    let config = Config::from_toml_str(
+        "backend = \"memory\"\n[redis]\nurl = \"redis://user:hunter2@127.0.0.1:6379\"\npassword = \"hunter2\"\n",
+    )
+    .unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(
+        debug.contains("password") && debug.contains("redis"),
+        "{debug}"
+    );
+}
