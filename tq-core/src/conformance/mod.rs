@@ -4,7 +4,7 @@
 //! same suite with a few lines in its own tests. Turn on the `conformance`
 //! feature of `tq-core` in `[dev-dependencies]`, then:
 //!
-//! ```ignore
+//! ```text
 //! use tq_core::conformance::Fixture;
 //!
 //! tq_core::conformance_tests!(|| async {
@@ -13,6 +13,9 @@
 //!     Ok(Fixture::from_backend(my_crate::MyBackend::new()))
 //! });
 //! ```
+//!
+//! (`tq-facade`'s `custom_backend` example compiles and runs exactly this
+//! against a backend of its own, through the facade.)
 //!
 //! The macro expands to a module `conformance` with one `#[test]` per rule,
 //! each running on its own two-worker Tokio runtime, so `cargo test

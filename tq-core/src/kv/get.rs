@@ -118,7 +118,11 @@ impl KvStore {
             .enumerate()
             .map(|(i, k)| (k.as_str(), i))
             .collect();
-        let order: Vec<usize> = keys.iter().map(|k| index[k.as_ref()]).collect();
+        let order: Vec<usize> = keys
+            .iter()
+            .map(|k| index.get(k.as_ref()).copied())
+            .collect::<Option<_>>()
+            .ok_or_else(|| Error::unexpected("a requested key vanished while assembling"))?;
         let mut batch = Batch::new(order.len());
         for field in fields {
             let values: Vec<&Value> = order
