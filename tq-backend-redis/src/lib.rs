@@ -1,1 +1,113 @@
-//! Placeholder: filled by its own issue.
+//! # tq-backend-redis
+//!
+//! tq-core's [`StorageBackend`](tq_core::StorageBackend) on Redis: a store
+//! shared across processes and machines, on one standalone server or on a
+//! Redis Cluster, with one configuration ([`RedisConfig`]) for both.
+//!
+//! ```no_run
+//! # async fn demo() -> tq_core::Result<()> {
+//! use std::sync::Arc;
+//! use tq_backend_redis::{RedisBackend, RedisConfig};
+//!
+//! let backend = RedisBackend::open(RedisConfig::standalone("redis://127.0.0.1:6379")).await?;
+//! let kv = tq_core::KvStore::new(Arc::new(backend));
+//! kv.kv_put("sample-0", "train", None, Some(tq_core::tag! {"status" => "new"})).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Settings
+//!
+//! | setting | default | meaning |
+//! |---|---|---|
+//! | `url` | none | standalone server, `redis://[[user]:password@]host[:port][/db]`; `rediss://` for TLS |
+//! | `cluster_nodes` | `[]` | cluster seed nodes (URLs as above); exactly one of `url` / `cluster_nodes` |
+//! | `username` | none (URL's, else `default`) | ACL user; overrides the URL's |
+//! | `password` | none (URL's) | overrides the URL's; never shown by `Debug`, logs or errors |
+//! | `key_prefix` | `"tq"` | prepended to every key, so stores can share a server; no `{` `}` |
+//! | `connect_timeout_ms` | `5000` | TCP/TLS connect timeout |
+//! | `command_timeout_ms` | `60000` | timeout of one request (`0`: none) |
+//! | `buckets` | `256` cluster, `1` standalone | how many hash slots a partition's rows spread over; fixed per store |
+//!
+//! Unknown settings are an error naming the setting (`deny_unknown_fields`).
+//!
+//! # Key layout
+//!
+//! See [`keys`] for the table. In short: one hash per row
+//! (`P{b}:r:<len>:<partition>:<key>`) holding the insertion sequence (`s`),
+//! the cells (`f<field>`, in [`tq_core::codec`]'s layout) and the tag
+//! entries (`t<name>`, JSON each); per bucket and partition a sorted set of
+//! keys by insertion sequence (`P{b}:i:<len>:<partition>`); per bucket a set
+//! of partitions (`P{b}:p`); one counter (`P:seq`) and one layout marker
+//! (`P:layout`) per store. The row hash is the truth; the index and the
+//! partition set of its bucket share its hash slot and are updated in the
+//! same Lua script, so they can never disagree with it.
+//!
+//! # Guarantees
+//!
+//! - **Row atomicity and race-free merges** (SPEC P9, X1-X3): a put of a row
+//!   is one Lua script: create-if-missing, set the cells, set the tag
+//!   entries (one hash field each, so a shallow merge is a plain `HSET` and
+//!   concurrent merges of different entries from any number of processes
+//!   lose nothing), and read back the row's fields and full tag. A clear of
+//!   a row is one script too (`DEL` plus its index entry), so a put and a
+//!   clear of the same key are ordered and never mix.
+//! - **Insertion order** (L1, L3): a new row takes the next value of the
+//!   store's counter; `kv_list` sorts by it. A cleared key leaves nothing
+//!   behind (hash, index entry and, when it was the last row of its
+//!   partition in its bucket, the partition entry are removed), so putting
+//!   it again is a new insertion at the end.
+//! - **Rows of one batch are not atomic with each other**
+//!   ([`Capabilities::atomic_batch`](tq_core::Capabilities) is false): a call
+//!   that fails on a lost connection may have written some rows, each whole.
+//! - **Sizes are checked before anything is sent**: a value larger than the
+//!   server's `proto-max-bulk-len` (read with `CONFIG GET` at open, 512 MiB
+//!   if the server does not say), or a row larger than its
+//!   `client-query-buffer-limit` (1 GiB), is `CapacityExceeded` naming
+//!   partition, key and field, and nothing of the call is written.
+//! - **Errors**: connection refused, reset or timed out, a cluster that is
+//!   down or resharding, a server still loading: `Unavailable`, temporary.
+//!   The backend reconnects by itself; the same backend works again once the
+//!   server is back. A wrong password is a permanent `Config` error naming
+//!   the `password` setting.
+//!
+//! # Round trips per operation
+//!
+//! | operation | standalone | cluster |
+//! |---|---|---|
+//! | put (any number of rows) | 1 (one pipeline of `EVALSHA put`) | 2: `INCRBY` the counter, then one pipeline per bucket, all in flight together |
+//! | get | 1 (pipeline of `HGETALL` / `HMGET`) | 1 (pipelines per bucket, concurrent) |
+//! | list | 1 (`EVALSHA list` per bucket) | 1 (one per bucket, concurrent) |
+//! | clear | 1 (pipeline of `EVALSHA clear`) | 1 (pipelines per bucket, concurrent) |
+//!
+//! After a server restart the scripts are unknown to it: the first call
+//! gets `NOSCRIPT` and resends those commands with `EVAL` (one more round
+//! trip), which reloads them.
+//!
+//! # Cluster
+//!
+//! A row's bucket is a stable hash of partition and key, and the bucket is
+//! the key's hash tag (`{b}`), so a partition's rows spread over
+//! `buckets` slots and with them over the masters (not one slot per
+//! partition). The redis-rs cluster client routes each bucket's pipeline,
+//! follows `MOVED`/`ASK` and refreshes its slot map. The counter is a key of
+//! its own slot, hence the extra round trip for puts.
+//!
+//! # Capabilities
+//!
+//! persistent (data lives in the server, as durable as its own persistence
+//! settings), shared across processes, not atomic per batch, not zero-copy,
+//! `max_value_bytes` = the server's `proto-max-bulk-len`.
+#![deny(missing_docs)]
+
+mod backend;
+mod cells;
+mod client;
+pub mod config;
+mod error;
+pub mod keys;
+mod scripts;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use backend::{FALLBACK_MAX_BULK, FALLBACK_MAX_QUERY, RedisBackend};
+pub use config::RedisConfig;

@@ -1,0 +1,425 @@
+//! [`RedisBackend`]: tq-core's [`StorageBackend`] on Redis.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use indexmap::IndexMap;
+use redis::Value as RV;
+use tq_core::{
+    Capabilities, Cells, Error, Listing, Result, RowState, RowWrite, StorageBackend, Tag,
+};
+
+use crate::cells::{
+    EncodedRow, array, bulk, decode_cell, decode_tag, encode_row, split_field, utf8,
+};
+use crate::client::Conn;
+use crate::config::RedisConfig;
+use crate::error::{bad_reply, from_redis};
+use crate::keys::{CELL_MARK, KeyLayout, SEQ_FIELD, cell_field};
+use crate::scripts::{CLEAR, LIST, PUT};
+
+/// `proto-max-bulk-len` when the server does not say (Redis' default).
+pub const FALLBACK_MAX_BULK: u64 = 512 * 1024 * 1024;
+/// `client-query-buffer-limit` when the server does not say (Redis' default).
+pub const FALLBACK_MAX_QUERY: u64 = 1024 * 1024 * 1024;
+
+/// A [`StorageBackend`] that keeps rows in Redis, standalone or Cluster;
+/// see the crate docs for the key layout, round trips and guarantees.
+///
+/// Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct RedisBackend {
+    conn: Conn,
+    layout: KeyLayout,
+    max_bulk: u64,
+    max_query: u64,
+    config: RedisConfig,
+}
+
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("config", &self.config)
+            .field("max_bulk", &self.max_bulk)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisBackend {
+    /// Connects to the server or cluster `config` names, reads the server's
+    /// value size limit (`CONFIG GET proto-max-bulk-len`, falling back to
+    /// 512 MiB), and checks (or, for a new store, records) the key layout.
+    ///
+    /// Errors: a bad setting or wrong password is a permanent
+    /// [`Config`](tq_core::ErrorKind::Config) error naming the setting; an
+    /// unreachable server is [`Unavailable`](tq_core::ErrorKind::Unavailable)
+    /// and temporary.
+    pub async fn open(config: RedisConfig) -> Result<RedisBackend> {
+        const OP: &str = "redis::open";
+        config.validate()?;
+        let conn = Conn::open(&config).await?;
+        let layout = KeyLayout::new(&config.key_prefix, config.effective_buckets());
+        // PING first: it surfaces a missing or wrong password as such.
+        conn.query(&redis::cmd("PING"))
+            .await
+            .map_err(|e| from_redis(e, OP))?;
+        let max_bulk = conn
+            .config_number("proto-max-bulk-len")
+            .await
+            .unwrap_or(FALLBACK_MAX_BULK);
+        let max_query = conn
+            .config_number("client-query-buffer-limit")
+            .await
+            .unwrap_or(FALLBACK_MAX_QUERY);
+        let backend = RedisBackend {
+            conn,
+            layout,
+            max_bulk,
+            max_query,
+            config,
+        };
+        backend.check_layout().await?;
+        Ok(backend)
+    }
+
+    async fn check_layout(&self) -> Result<()> {
+        const OP: &str = "redis::open";
+        let marker = self.layout.layout_marker();
+        let want = self.layout.layout_description();
+        self.conn
+            .query(redis::cmd("SET").arg(&marker).arg(&want).arg("NX"))
+            .await
+            .map_err(|e| from_redis(e, OP))?;
+        let have = self
+            .conn
+            .query(redis::cmd("GET").arg(&marker))
+            .await
+            .map_err(|e| from_redis(e, OP))?;
+        let have = bulk(have).map(|b| String::from_utf8_lossy(&b).into_owned());
+        match have {
+            Some(have) if have == want => Ok(()),
+            Some(have) => Err(Error::config(format!(
+                "the store under key_prefix {:?} was created as {have:?}, this configuration \
+                 gives {want:?}: use the same `buckets` as the store's other clients, or \
+                 another `key_prefix`",
+                self.config.key_prefix
+            ))
+            .with_operation(OP)
+            .with_context("setting", "buckets")),
+            None => Err(bad_reply("the layout marker vanished", OP)),
+        }
+    }
+
+    /// The settings this backend was opened with.
+    pub fn config(&self) -> &RedisConfig {
+        &self.config
+    }
+
+    /// The key layout (prefix and buckets) of this store.
+    pub fn layout(&self) -> &KeyLayout {
+        &self.layout
+    }
+
+    /// The largest encoded value the server accepts (its
+    /// `proto-max-bulk-len`, read at open).
+    pub fn max_value_bytes(&self) -> u64 {
+        self.max_bulk
+    }
+
+    /// `n` fresh insertion sequence numbers for a cluster put (the counter
+    /// lives in its own slot, so it cannot be taken inside the row scripts).
+    async fn reserve_seqs(&self, n: usize, op: &'static str) -> Result<u64> {
+        let last = self
+            .conn
+            .query(redis::cmd("INCRBY").arg(self.layout.counter()).arg(n))
+            .await
+            .map_err(|e| from_redis(e, op))?;
+        match last {
+            RV::Int(last) if last >= n as i64 => Ok(last as u64 - n as u64 + 1),
+            other => Err(bad_reply(&format!("INCRBY answered {other:?}"), op)),
+        }
+    }
+}
+
+#[async_trait]
+impl StorageBackend for RedisBackend {
+    fn name(&self) -> &str {
+        "redis"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new()
+            .with_persistent(true)
+            .with_shared_across_processes(true)
+            .with_atomic_batch(false)
+            .with_zero_copy_put(false)
+            .with_max_value_bytes(Some(self.max_bulk))
+    }
+
+    async fn put(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
+        const OP: &str = "redis::put";
+        // Encode and check every row before anything is sent (B3).
+        let rows: Vec<EncodedRow> = rows
+            .into_iter()
+            .map(|r| encode_row(r, partition, self.max_bulk, self.max_query))
+            .collect::<Result<_>>()
+            .map_err(|e| e.with_operation(OP))?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let buckets: Vec<u16> = rows
+            .iter()
+            .map(|r| self.layout.bucket(partition, &r.key))
+            .collect();
+        let first_seq = if self.conn.is_cluster() {
+            Some(self.reserve_seqs(rows.len(), OP).await?)
+        } else {
+            None
+        };
+        let counter = self.layout.counter();
+        let answers = self
+            .conn
+            .run_items(
+                &buckets,
+                |i, by_text| {
+                    let b = buckets[i];
+                    let row = &rows[i];
+                    let row_key = self.layout.row(b, partition, &row.key);
+                    let index = self.layout.index(b, partition);
+                    let parts = self.layout.partitions(b);
+                    let mut cmd = match first_seq {
+                        Some(_) => PUT.invocation(by_text, &[&row_key, &index, &parts]),
+                        None => PUT.invocation(by_text, &[&row_key, &index, &parts, &counter]),
+                    };
+                    match first_seq {
+                        Some(s) => cmd.arg(s + i as u64),
+                        None => cmd.arg(""),
+                    };
+                    cmd.arg(&row.key).arg(partition);
+                    for (name, value) in &row.pairs {
+                        cmd.arg(name).arg(value);
+                    }
+                    cmd
+                },
+                OP,
+            )
+            .await?;
+        rows.iter()
+            .zip(answers)
+            .map(|(row, answer)| parse_state(answer, partition, &row.key))
+            .collect::<Result<_>>()
+            .map_err(|e| e.with_operation(OP))
+    }
+
+    async fn get(
+        &self,
+        partition: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<Option<Cells>>> {
+        const OP: &str = "redis::get";
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let buckets: Vec<u16> = keys
+            .iter()
+            .map(|k| self.layout.bucket(partition, k))
+            .collect();
+        let answers = self
+            .conn
+            .run_items(
+                &buckets,
+                |i, _| {
+                    let row_key = self.layout.row(buckets[i], partition, &keys[i]);
+                    match fields {
+                        None => {
+                            let mut c = redis::cmd("HGETALL");
+                            c.arg(row_key);
+                            c
+                        }
+                        Some(list) => {
+                            let mut c = redis::cmd("HMGET");
+                            c.arg(row_key).arg(SEQ_FIELD);
+                            for f in list {
+                                c.arg(cell_field(f));
+                            }
+                            c
+                        }
+                    }
+                },
+                OP,
+            )
+            .await?;
+        keys.iter()
+            .zip(answers)
+            .map(|(key, answer)| match fields {
+                None => parse_all_cells(answer, partition, key),
+                Some(list) => parse_selected_cells(answer, partition, key, list),
+            })
+            .collect::<Result<_>>()
+            .map_err(|e| e.with_operation(OP))
+    }
+
+    async fn list(&self, partition: Option<&str>) -> Result<Listing> {
+        const OP: &str = "redis::list";
+        let buckets: Vec<u16> = (0..self.layout.buckets()).collect();
+        let answers = self
+            .conn
+            .run_items(
+                &buckets,
+                |i, by_text| {
+                    let b = buckets[i];
+                    let mut cmd = LIST.invocation(by_text, &[&self.layout.partitions(b)]);
+                    cmd.arg(self.layout.bucket_base(b));
+                    if let Some(p) = partition {
+                        cmd.arg(p);
+                    }
+                    cmd
+                },
+                OP,
+            )
+            .await?;
+        let mut merged: BTreeMap<String, Vec<(u64, String, Tag)>> = BTreeMap::new();
+        for answer in answers {
+            parse_list_bucket(answer, &mut merged).map_err(|e| e.with_operation(OP))?;
+        }
+        let mut listing = Listing::default();
+        for (p, mut rows) in merged {
+            if rows.is_empty() {
+                continue;
+            }
+            rows.sort_by_key(|(seq, _, _)| *seq);
+            let keys: IndexMap<String, Tag> = rows.into_iter().map(|(_, k, t)| (k, t)).collect();
+            listing.insert(p, keys);
+        }
+        Ok(listing)
+    }
+
+    async fn clear(&self, partition: &str, keys: &[String]) -> Result<usize> {
+        const OP: &str = "redis::clear";
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let buckets: Vec<u16> = keys
+            .iter()
+            .map(|k| self.layout.bucket(partition, k))
+            .collect();
+        let answers = self
+            .conn
+            .run_items(
+                &buckets,
+                |i, by_text| {
+                    let b = buckets[i];
+                    let mut cmd = CLEAR.invocation(
+                        by_text,
+                        &[
+                            &self.layout.row(b, partition, &keys[i]),
+                            &self.layout.index(b, partition),
+                            &self.layout.partitions(b),
+                        ],
+                    );
+                    cmd.arg(&keys[i]).arg(partition);
+                    cmd
+                },
+                OP,
+            )
+            .await?;
+        let mut removed = 0;
+        for answer in answers {
+            match answer {
+                RV::Int(n) => removed += usize::from(n == 1),
+                other => return Err(bad_reply(&format!("clear answered {other:?}"), OP)),
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The put script's `{ {'f<field>'...}, {'t<name>', json, ...} }`.
+fn parse_state(answer: RV, partition: &str, key: &str) -> Result<RowState> {
+    let bad = || bad_reply("the put script's answer", "redis::put");
+    let mut parts = array(answer).ok_or_else(bad)?.into_iter();
+    let (Some(fields), Some(tags)) = (parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let fields = array(fields)
+        .ok_or_else(bad)?
+        .into_iter()
+        .map(|f| {
+            let f = bulk(f).ok_or_else(bad)?;
+            utf8(f.get(1..).unwrap_or_default().to_vec(), "field name")
+        })
+        .collect::<Result<Vec<String>>>()?;
+    let tag = decode_tag(array(tags).ok_or_else(bad)?, partition, key)?;
+    Ok(RowState { tag, fields })
+}
+
+/// `HGETALL` of a row: every cell, or `None` for a missing row.
+fn parse_all_cells(answer: RV, partition: &str, key: &str) -> Result<Option<Cells>> {
+    let items = array(answer).ok_or_else(|| bad_reply("HGETALL answer", "redis::get"))?;
+    if items.is_empty() {
+        return Ok(None);
+    }
+    let mut cells = Vec::new();
+    let mut it = items.into_iter();
+    while let (Some(name), Some(value)) = (it.next(), it.next()) {
+        let (Some(name), Some(value)) = (bulk(name), bulk(value)) else {
+            return Err(bad_reply("HGETALL entry", "redis::get"));
+        };
+        if let Some((CELL_MARK, field)) = split_field(name) {
+            let field = utf8(field, "field name")?;
+            let value = decode_cell(value, partition, key, &field)?;
+            cells.push((field, value));
+        }
+    }
+    Ok(Some(cells))
+}
+
+/// `HMGET row s f<a> f<b> ...`: the selected cells the row has, or `None`
+/// for a missing row (no `s`).
+fn parse_selected_cells(
+    answer: RV,
+    partition: &str,
+    key: &str,
+    fields: &[String],
+) -> Result<Option<Cells>> {
+    let items = array(answer).ok_or_else(|| bad_reply("HMGET answer", "redis::get"))?;
+    let mut it = items.into_iter();
+    match it.next() {
+        None | Some(RV::Nil) => return Ok(None),
+        Some(_) => {}
+    }
+    let mut cells = Vec::with_capacity(fields.len());
+    for (field, value) in fields.iter().zip(it) {
+        if let Some(value) = bulk(value) {
+            cells.push((field.clone(), decode_cell(value, partition, key, field)?));
+        }
+    }
+    Ok(Some(cells))
+}
+
+/// The list script's `{ partition, { key, seq, {tag pairs}, ... }, ... }`.
+fn parse_list_bucket(answer: RV, out: &mut BTreeMap<String, Vec<(u64, String, Tag)>>) -> Result<()> {
+    let bad = || bad_reply("the list script's answer", "redis::list");
+    let mut it = array(answer).ok_or_else(bad)?.into_iter();
+    while let (Some(p), Some(rows)) = (it.next(), it.next()) {
+        let p = utf8(bulk(p).ok_or_else(bad)?, "partition name")?;
+        let entry = out.entry(p.clone()).or_default();
+        let mut rows = array(rows).ok_or_else(bad)?.into_iter();
+        while let (Some(key), Some(seq), Some(tags)) = (rows.next(), rows.next(), rows.next()) {
+            let key = utf8(bulk(key).ok_or_else(bad)?, "key")?;
+            let seq = bulk(seq).ok_or_else(bad)?;
+            let seq: u64 = std::str::from_utf8(&seq)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| {
+                    Error::corrupted("a row's insertion sequence is not a number")
+                        .with_context("partition", p.clone())
+                        .with_context("key", key.clone())
+                })?;
+            let tag = decode_tag(array(tags).ok_or_else(bad)?, &p, &key)?;
+            entry.push((seq, key, tag));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,376 @@
+//! [`RedisConfig`]: the settings of the Redis backend, one struct for a
+//! standalone server and for a Redis Cluster.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tq_core::{Error, Result};
+
+/// Default [`RedisConfig::key_prefix`].
+pub const DEFAULT_KEY_PREFIX: &str = "tq";
+/// Default [`RedisConfig::connect_timeout_ms`].
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// Default [`RedisConfig::command_timeout_ms`].
+pub const DEFAULT_COMMAND_TIMEOUT_MS: u64 = 60_000;
+/// Default [`RedisConfig::buckets`] for a cluster.
+pub const DEFAULT_CLUSTER_BUCKETS: u16 = 256;
+/// Default [`RedisConfig::buckets`] for a standalone server.
+pub const DEFAULT_STANDALONE_BUCKETS: u16 = 1;
+/// Largest [`RedisConfig::buckets`] (the number of Redis Cluster slots).
+pub const MAX_BUCKETS: u16 = 16_384;
+/// Longest [`RedisConfig::key_prefix`], in bytes.
+pub const MAX_KEY_PREFIX_BYTES: usize = 256;
+
+/// Settings of [`crate::RedisBackend`]; the `[redis]` table of the facade's
+/// TOML file deserializes into it. Unknown settings are an error.
+///
+/// Give exactly one of [`url`](Self::url) (a standalone server) or
+/// [`cluster_nodes`](Self::cluster_nodes) (a Redis Cluster).
+///
+/// ```toml
+/// [redis]
+/// url = "redis://127.0.0.1:6379"      # or rediss:// for TLS
+/// # cluster_nodes = ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]
+/// password = "secret"                 # optional, overrides the URL's
+/// key_prefix = "tq"
+/// connect_timeout_ms = 5000
+/// command_timeout_ms = 60000
+/// ```
+///
+/// `Debug` never shows the password, neither the setting nor one inside a URL.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// The URL of a standalone server:
+    /// `redis://[[username]:password@]host[:port][/db]`, or `rediss://...`
+    /// for TLS (certificates checked against the Mozilla roots). Default:
+    /// none. Exactly one of `url` and `cluster_nodes` must be set.
+    #[serde(default)]
+    pub url: Option<String>,
+
+    /// Seed nodes of a Redis Cluster, each a URL as in [`url`](Self::url)
+    /// (all `redis://` or all `rediss://`); the other masters are discovered.
+    /// Default: empty (standalone mode).
+    #[serde(default)]
+    pub cluster_nodes: Vec<String>,
+
+    /// The ACL user name. Default: none (the URL's, else the `default`
+    /// user). Overrides a user name given in the URL(s).
+    #[serde(default)]
+    pub username: Option<String>,
+
+    /// The password. Default: none (the URL's, if any). Overrides a
+    /// password given in the URL(s). Never printed.
+    #[serde(default)]
+    pub password: Option<String>,
+
+    /// Prepended to every Redis key this backend writes, so several stores
+    /// can share one server or cluster. May be empty; must not contain `{`
+    /// or `}` (they would change the cluster hash slot); at most 256 bytes.
+    /// Default: `"tq"`.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+
+    /// How long to wait for a TCP (and TLS) connection, in milliseconds.
+    /// Default: 5000.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+
+    /// How long to wait for the answer to one request (a pipeline), in
+    /// milliseconds; `0` waits forever. Large values need time: 256 MiB
+    /// take a few seconds on loopback. Default: 60000.
+    #[serde(default = "default_command_timeout_ms")]
+    pub command_timeout_ms: u64,
+
+    /// How many buckets the rows of a partition are spread over. Each
+    /// bucket is one Redis Cluster hash slot, so more buckets spread a
+    /// partition over more masters; `kv_list` reads every bucket. All
+    /// clients of one store must use the same value (it is recorded in the
+    /// store at the first open and checked at every open). 1 to 16384.
+    /// Default: 256 for a cluster, 1 for a standalone server.
+    #[serde(default)]
+    pub buckets: Option<u16>,
+}
+
+fn default_key_prefix() -> String {
+    DEFAULT_KEY_PREFIX.to_owned()
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    DEFAULT_CONNECT_TIMEOUT_MS
+}
+
+fn default_command_timeout_ms() -> u64 {
+    DEFAULT_COMMAND_TIMEOUT_MS
+}
+
+impl Default for RedisConfig {
+    /// No server (set `url` or `cluster_nodes`), every other setting at its
+    /// default.
+    fn default() -> Self {
+        RedisConfig {
+            url: None,
+            cluster_nodes: Vec::new(),
+            username: None,
+            password: None,
+            key_prefix: default_key_prefix(),
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            command_timeout_ms: DEFAULT_COMMAND_TIMEOUT_MS,
+            buckets: None,
+        }
+    }
+}
+
+impl RedisConfig {
+    /// A standalone server at `url`, other settings at their defaults.
+    pub fn standalone(url: impl Into<String>) -> Self {
+        RedisConfig {
+            url: Some(url.into()),
+            ..Default::default()
+        }
+    }
+
+    /// A cluster with the seed `nodes`, other settings at their defaults.
+    pub fn cluster<S: Into<String>>(nodes: impl IntoIterator<Item = S>) -> Self {
+        RedisConfig {
+            cluster_nodes: nodes.into_iter().map(Into::into).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Sets [`key_prefix`](Self::key_prefix).
+    pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`password`](Self::password).
+    pub fn with_password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Sets [`command_timeout_ms`](Self::command_timeout_ms).
+    pub fn with_command_timeout_ms(mut self, ms: u64) -> Self {
+        self.command_timeout_ms = ms;
+        self
+    }
+
+    /// Whether this is a cluster configuration.
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster_nodes.is_empty()
+    }
+
+    /// The bucket count in effect (the setting or the mode's default).
+    pub fn effective_buckets(&self) -> u16 {
+        self.buckets.unwrap_or(if self.is_cluster() {
+            DEFAULT_CLUSTER_BUCKETS
+        } else {
+            DEFAULT_STANDALONE_BUCKETS
+        })
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms.max(1))
+    }
+
+    pub(crate) fn command_timeout(&self) -> Option<Duration> {
+        (self.command_timeout_ms > 0).then(|| Duration::from_millis(self.command_timeout_ms))
+    }
+
+    /// Checks the settings that need no server; errors name the setting.
+    pub fn validate(&self) -> Result<()> {
+        let err = |setting: &'static str, msg: String| {
+            Error::config(msg)
+                .with_operation("redis::open")
+                .with_context("setting", setting)
+        };
+        match (&self.url, self.cluster_nodes.is_empty()) {
+            (Some(_), false) => {
+                return Err(err(
+                    "url",
+                    "set either `url` (standalone) or `cluster_nodes` (cluster), not both".into(),
+                ));
+            }
+            (None, true) => {
+                return Err(err(
+                    "url",
+                    "no server: set `url` (standalone) or `cluster_nodes` (cluster)".into(),
+                ));
+            }
+            _ => {}
+        }
+        let urls: Vec<&String> = self.url.iter().chain(&self.cluster_nodes).collect();
+        let setting = if self.is_cluster() {
+            "cluster_nodes"
+        } else {
+            "url"
+        };
+        let mut tls = None;
+        for u in &urls {
+            let scheme_tls = if u.starts_with("rediss://") {
+                true
+            } else if u.starts_with("redis://") {
+                false
+            } else {
+                return Err(err(
+                    setting,
+                    format!(
+                        "`{setting}` {:?} must start with redis:// or rediss://",
+                        redact_url(u)
+                    ),
+                ));
+            };
+            if *tls.get_or_insert(scheme_tls) != scheme_tls {
+                return Err(err(
+                    setting,
+                    "mixes redis:// and rediss:// nodes; use one scheme".into(),
+                ));
+            }
+        }
+        if self.key_prefix.contains(['{', '}']) {
+            return Err(err(
+                "key_prefix",
+                format!(
+                    "`key_prefix` {:?} must not contain `{{` or `}}`",
+                    self.key_prefix
+                ),
+            ));
+        }
+        if self.key_prefix.len() > MAX_KEY_PREFIX_BYTES {
+            return Err(err(
+                "key_prefix",
+                format!(
+                    "`key_prefix` is {} bytes, the limit is {MAX_KEY_PREFIX_BYTES}",
+                    self.key_prefix.len()
+                ),
+            ));
+        }
+        if let Some(b) = self.buckets
+            && !(1..=MAX_BUCKETS).contains(&b)
+        {
+            return Err(err(
+                "buckets",
+                format!("`buckets` is {b}, it must be 1 to {MAX_BUCKETS}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the server URL(s) use TLS (`rediss://`).
+    pub fn uses_tls(&self) -> bool {
+        self.url
+            .iter()
+            .chain(&self.cluster_nodes)
+            .any(|u| u.starts_with("rediss://"))
+    }
+}
+
+/// `url` with the password (and user) replaced by `***`, for messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field(
+                "cluster_nodes",
+                &self
+                    .cluster_nodes
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>(),
+            )
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("key_prefix", &self.key_prefix)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("command_timeout_ms", &self.command_timeout_ms)
+            .field("buckets", &self.buckets)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_passwords_everywhere() {
+        let mut cfg = RedisConfig::standalone("rediss://alice:hunter2@db.example:6380/0")
+            .with_password("s3cret");
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("db.example:6380"), "{shown}");
+        cfg.url = None;
+        cfg.cluster_nodes = vec!["redis://:pw1@a:1".into(), "redis://u:pw2@b:2".into()];
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("pw1") && !shown.contains("pw2"), "{shown}");
+    }
+
+    #[test]
+    fn redact_leaves_plain_urls_alone() {
+        assert_eq!(redact_url("redis://h:1/2"), "redis://h:1/2");
+        assert_eq!(redact_url("redis://:p@h:1"), "redis://***@h:1");
+        assert_eq!(redact_url("redis://u:p@@h:1"), "redis://***@h:1");
+        assert_eq!(redact_url("nonsense"), "nonsense");
+    }
+
+    #[test]
+    fn toml_defaults_and_unknown_settings() {
+        let cfg: RedisConfig = toml::from_str("url = \"redis://127.0.0.1:1\"").unwrap();
+        assert_eq!(cfg.key_prefix, "tq");
+        assert_eq!(cfg.connect_timeout_ms, 5000);
+        assert_eq!(cfg.command_timeout_ms, 60000);
+        assert_eq!(cfg.effective_buckets(), 1);
+        cfg.validate().unwrap();
+        let err = toml::from_str::<RedisConfig>("url = \"redis://h\"\npasword = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pasword"), "{err}");
+        let cluster: RedisConfig = toml::from_str("cluster_nodes = [\"redis://h:1\"]").unwrap();
+        assert_eq!(cluster.effective_buckets(), 256);
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        let check = |cfg: RedisConfig, setting: &str| {
+            let e = cfg.validate().unwrap_err();
+            assert_eq!(e.kind(), tq_core::ErrorKind::Config);
+            assert_eq!(e.context_value("setting"), Some(setting), "{e}");
+        };
+        check(RedisConfig::default(), "url");
+        check(
+            RedisConfig {
+                cluster_nodes: vec!["redis://a".into()],
+                ..RedisConfig::standalone("redis://b")
+            },
+            "url",
+        );
+        check(RedisConfig::standalone("http://h"), "url");
+        check(
+            RedisConfig::cluster(["redis://a", "rediss://b"]),
+            "cluster_nodes",
+        );
+        check(RedisConfig::standalone("redis://h").with_key_prefix("a{b"), "key_prefix");
+        check(
+            RedisConfig {
+                buckets: Some(0),
+                ..RedisConfig::standalone("redis://h")
+            },
+            "buckets",
+        );
+        assert!(RedisConfig::standalone("rediss://h").uses_tls());
+    }
+}

@@ -1,0 +1,324 @@
+//! Throwaway Redis servers and clusters for tests (feature `testing`).
+//!
+//! Every server listens on 127.0.0.1 only, on a random free port, with
+//! persistence off (`--save "" --appendonly no`), in a temporary directory.
+//! It runs under a tiny `sh` watchdog that holds a pipe from the test
+//! process: when the guard is dropped, or the test process ends in any way
+//! (even without running destructors, as with a `static` server), the pipe
+//! closes and the watchdog kills the server. Nothing is left behind.
+//!
+//! A missing `redis-server` is an error that says how to install it; tests
+//! should fail with it, never skip.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// What to tell a developer whose machine lacks Redis.
+pub const INSTALL_HINT: &str =
+    "redis-server and redis-cli must be on PATH: apt-get install redis-server";
+
+const WATCHDOG: &str = r#"redis-server "$@" & pid=$!
+trap 'kill -9 $pid 2>/dev/null' EXIT
+cat >/dev/null
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+"#;
+
+/// A `redis-server` process; killed when dropped.
+pub struct RedisServer {
+    port: u16,
+    extra: Vec<String>,
+    dir: tempfile::TempDir,
+    watchdog: Option<Child>,
+}
+
+impl std::fmt::Debug for RedisServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisServer")
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+/// Checks that `redis-server` and `redis-cli` can be run.
+pub fn check_installed() -> Result<(), String> {
+    for tool in ["redis-server", "redis-cli"] {
+        Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run {tool} ({e}): {INSTALL_HINT}"))?;
+    }
+    Ok(())
+}
+
+fn pseudo_random() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut x = nanos ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^ (x >> 33)
+}
+
+/// A port in 20000..45000 that is free on 127.0.0.1, as is port + 10000
+/// (the cluster bus).
+fn free_port() -> u16 {
+    loop {
+        let port = 20_000 + (pseudo_random() % 25_000) as u16;
+        let a = TcpListener::bind(("127.0.0.1", port));
+        let b = TcpListener::bind(("127.0.0.1", port + 10_000));
+        if a.is_ok() && b.is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A key prefix no other test of this machine uses.
+pub fn unique_prefix(name: &str) -> String {
+    format!("{name}-{}-{:x}", std::process::id(), pseudo_random())
+}
+
+impl RedisServer {
+    /// Starts a server with the default settings.
+    pub fn start() -> Result<Self, String> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `redis-server` arguments, e.g.
+    /// `["--requirepass", "pw"]` or `["--proto-max-bulk-len", "1mb"]`.
+    pub fn start_with(extra: &[&str]) -> Result<Self, String> {
+        check_installed()?;
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
+            let mut server = RedisServer {
+                port: free_port(),
+                extra: extra.iter().map(|s| s.to_string()).collect(),
+                dir,
+                watchdog: None,
+            };
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's working directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let log = std::fs::File::create(self.dir.path().join("redis.log"))
+            .map_err(|e| format!("cannot create the server log: {e}"))?;
+        let port = self.port.to_string();
+        let dir = self.dir.path().to_string_lossy().into_owned();
+        let mut args: Vec<String> = [
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            &dir,
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(self.extra.iter().cloned());
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg("redis-watchdog")
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start redis-server: {e}: {INSTALL_HINT}"))?;
+        self.watchdog = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.answers_ping() {
+                return Ok(());
+            }
+            let exited = self
+                .watchdog
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+                .is_some();
+            if exited || Instant::now() > deadline {
+                self.stop();
+                let log = std::fs::read_to_string(self.dir.path().join("redis.log"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "redis-server on port {} did not come up; its log:\n{log}",
+                    self.port
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn answers_ping(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        if s.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Ok(n) if n > 0 => buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"),
+            _ => false,
+        }
+    }
+
+    /// Kills the server (as a crash would) and waits for it to be gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.watchdog.take() {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (with an empty data set).
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.stop();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.spawn() {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// Runs `redis-cli -p <port> args...` and returns its output.
+    pub fn cli(&self, args: &[&str]) -> Result<String, String> {
+        redis_cli(self.port, args)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs `redis-cli -h 127.0.0.1 -p <port> args...`; its standard output.
+pub fn redis_cli(port: u16, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run redis-cli: {e}: {INSTALL_HINT}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "redis-cli {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A Redis Cluster of masters without replicas on 127.0.0.1; every node is
+/// killed when dropped.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts `masters` nodes (at least 3), joins them with
+    /// `redis-cli --cluster create`, and waits until every node reports
+    /// `cluster_state:ok`.
+    pub fn start(masters: usize) -> Result<Self, String> {
+        let mut nodes = Vec::with_capacity(masters);
+        for _ in 0..masters {
+            nodes.push(RedisServer::start_with(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "5000",
+            ])?);
+        }
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        let mut args: Vec<&str> = vec!["--cluster", "create"];
+        args.extend(addrs.iter().map(String::as_str));
+        args.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+        let out = Command::new("redis-cli")
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run redis-cli: {e}: {INSTALL_HINT}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "redis-cli --cluster create failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let cluster = RedisCluster { nodes };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = cluster.nodes.iter().all(|n| {
+                n.cli(&["cluster", "info"])
+                    .is_ok_and(|s| s.contains("cluster_state:ok"))
+            });
+            if ok {
+                return Ok(cluster);
+            }
+            if Instant::now() > deadline {
+                return Err("the Redis Cluster did not reach cluster_state:ok in 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The nodes.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// Every node's `redis://127.0.0.1:<port>`.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+}

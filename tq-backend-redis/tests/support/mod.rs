@@ -1,0 +1,65 @@
+//! Shared test support: one standalone server and one 3-master cluster per
+//! test process, started on first use (synchronously, so no Tokio runtime
+//! owns them) and killed when the process ends (see
+//! `tq_backend_redis::testing`). Each case gets its own key prefix, so it
+//! sees an empty store.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use tq_backend_redis::testing::{RedisCluster, RedisServer, unique_prefix};
+use tq_backend_redis::{RedisBackend, RedisConfig};
+use tq_core::{Error, Result};
+
+fn setup_error(what: &str, e: &str) -> Error {
+    Error::config(format!("cannot start the test {what}: {e}"))
+}
+
+/// The process's standalone server.
+pub fn server() -> Result<&'static RedisServer> {
+    static SERVER: OnceLock<std::result::Result<RedisServer, String>> = OnceLock::new();
+    SERVER
+        .get_or_init(RedisServer::start)
+        .as_ref()
+        .map_err(|e| setup_error("redis-server", e))
+}
+
+/// The process's 3-master cluster.
+pub fn cluster() -> Result<&'static RedisCluster> {
+    static CLUSTER: OnceLock<std::result::Result<RedisCluster, String>> = OnceLock::new();
+    CLUSTER
+        .get_or_init(|| RedisCluster::start(3))
+        .as_ref()
+        .map_err(|e| setup_error("Redis Cluster", e))
+}
+
+/// A config for a fresh, empty store on the standalone server.
+pub fn standalone_config() -> Result<RedisConfig> {
+    Ok(RedisConfig::standalone(server()?.url()).with_key_prefix(unique_prefix("t")))
+}
+
+/// A config for a fresh, empty store on the cluster.
+pub fn cluster_config() -> Result<RedisConfig> {
+    Ok(RedisConfig::cluster(cluster()?.urls()).with_key_prefix(unique_prefix("t")))
+}
+
+/// A fresh standalone store.
+pub async fn standalone() -> Result<RedisBackend> {
+    RedisBackend::open(standalone_config()?).await
+}
+
+/// A fresh cluster store.
+pub async fn clustered() -> Result<RedisBackend> {
+    RedisBackend::open(cluster_config()?).await
+}
+
+/// Every Redis key of `backend`'s store on a node (SCAN through redis-cli).
+pub fn keys_on(port: u16, backend: &RedisBackend) -> Vec<String> {
+    let pattern = backend.layout().scan_pattern();
+    tq_backend_redis::testing::redis_cli(port, &["--scan", "--pattern", &pattern])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
