@@ -11,17 +11,33 @@ pub fn merge_tag(tag: &mut Tag, patch: &Tag) {
     }
 }
 
-/// Builds a [`Tag`] from `name => value` pairs; each value goes through
-/// `serde_json::json!`.
+/// Builds a [`Tag`], in either of two forms:
+///
+/// - `name => value` pairs, each value any `Serialize` expression (numbers,
+///   strings, bools, vectors, `json!(..)`; it goes through `json!`):
+///   `tag! {"status" => "running", "step" => step, "score" => -0.5}`;
+/// - a JSON object literal, as with `serde_json::json!`:
+///   `tag!({"status": "running", "nested": {"a": [1, 2]}})`.
 ///
 /// ```
-/// let tag = tq_core::tag! { "status" => "running", "global_steps" => 3 };
-/// assert_eq!(tag["global_steps"], 3);
+/// use tq_core::tag;
+/// let step = 3;
+/// let a = tag! {"status" => "running", "global_steps" => step, "score" => -0.5};
+/// let b = tag!({"status": "running", "global_steps": 3, "score": -0.5});
+/// assert_eq!(a, b);
+/// assert!(tag! {}.is_empty());
 /// ```
 #[macro_export]
 macro_rules! tag {
     () => { $crate::Tag::new() };
-    ($($k:expr => $v:tt),+ $(,)?) => {{
+    ({ $($json:tt)* }) => {
+        match $crate::__private::serde_json::json!({ $($json)* }) {
+            $crate::__private::serde_json::Value::Object(map) => map,
+            // json!({..}) always builds an object.
+            _ => $crate::Tag::new(),
+        }
+    };
+    ($($k:expr => $v:expr),+ $(,)?) => {{
         let mut tag = $crate::Tag::new();
         $( tag.insert(::std::string::String::from($k), $crate::__private::serde_json::json!($v)); )+
         tag

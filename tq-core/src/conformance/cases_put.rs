@@ -185,25 +185,27 @@ pub async fn p5_tags_shallow_merge(kv: &Kv) {
             "k",
             "p",
             row(),
-            Some(tag! {"status" => "running", "step" => 1, "nested" => {"a": 1}}),
+            Some(
+                tag! {"status" => "running", "step" => 1, "nested" => serde_json::json!({"a": 1})},
+            ),
         )
         .await
         .unwrap();
     assert_eq!(
         meta.tags[0],
-        tag! {"status" => "running", "step" => 1, "nested" => {"a": 1}}
+        tag! {"status" => "running", "step" => 1, "nested" => serde_json::json!({"a": 1})}
     );
     let meta = kv
         .kv_put(
             "k",
             "p",
             None,
-            Some(tag! {"status" => "done", "nested" => {"b": 2}}),
+            Some(tag! {"status" => "done", "nested" => serde_json::json!({"b": 2})}),
         )
         .await
         .unwrap();
     // Shallow: "nested" is replaced whole, not merged.
-    let want = tag! {"status" => "done", "step" => 1, "nested" => {"b": 2}};
+    let want = tag! {"status" => "done", "step" => 1, "nested" => serde_json::json!({"b": 2})};
     assert_eq!(meta.tags[0], want);
     let meta = kv.kv_put("k", "p", row(), None).await.unwrap();
     assert_eq!(meta.tags[0], want, "a put without a tag changed the tag");
