@@ -17,7 +17,7 @@
 
 mod backend;
 mod batch;
-mod buffer;
+pub mod buffer;
 pub mod codec;
 mod column;
 #[cfg(feature = "conformance")]
