@@ -64,8 +64,9 @@ fn trim(pool: &mut Vec<Vec<u8>>, limit: usize) {
     }
 }
 
-/// Where the 2 MiB-aligned data starts inside `vec`'s allocation.
-fn aligned_start(vec: &Vec<u8>) -> usize {
+/// Where the 2 MiB-aligned data starts inside the allocation `vec` (a
+/// vector's slice, which starts where its allocation does) belongs to.
+fn aligned_start(vec: &[u8]) -> usize {
     let base = vec.as_ptr() as usize;
     base.next_multiple_of(HUGE_PAGE) - base
 }
