@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use tq_core::{
-    Batch, Capabilities, KvApi, KvBatchMeta, KvStore, Listing, Result, Row, StorageBackend, Tag,
+    Batch, Capabilities, KvBatchMeta, KvStore, Listing, Result, Row, StorageBackend, Tag,
 };
 
 use crate::config::Config;
@@ -133,54 +132,9 @@ impl TransferQueue {
     }
 }
 
-#[async_trait]
-impl KvApi for TransferQueue {
-    fn capabilities(&self) -> Capabilities {
-        TransferQueue::capabilities(self)
-    }
-
-    async fn kv_put(
-        &self,
-        key: &str,
-        partition_id: &str,
-        fields: Option<Row>,
-        tag: Option<Tag>,
-    ) -> Result<KvBatchMeta> {
-        TransferQueue::kv_put(self, key, partition_id, fields, tag).await
-    }
-
-    async fn kv_batch_put(
-        &self,
-        keys: &[String],
-        partition_id: &str,
-        fields: Option<Batch>,
-        tags: Option<Vec<Tag>>,
-    ) -> Result<KvBatchMeta> {
-        TransferQueue::kv_batch_put(self, keys, partition_id, fields, tags).await
-    }
-
-    async fn kv_batch_get(
-        &self,
-        keys: &[String],
-        partition_id: &str,
-        select_fields: Option<&[&str]>,
-    ) -> Result<Batch> {
-        TransferQueue::kv_batch_get(self, keys, partition_id, select_fields).await
-    }
-
-    async fn kv_batch_get_by_meta(
-        &self,
-        meta: &KvBatchMeta,
-        select_fields: Option<&[&str]>,
-    ) -> Result<Batch> {
-        TransferQueue::kv_batch_get_by_meta(self, meta, select_fields).await
-    }
-
-    async fn kv_list(&self, partition_id: Option<&str>) -> Result<Listing> {
-        TransferQueue::kv_list(self, partition_id).await
-    }
-
-    async fn kv_clear(&self, keys: &[String], partition_id: &str) -> Result<usize> {
-        TransferQueue::kv_clear(self, keys, partition_id).await
+/// Lends the store, which also gives `TransferQueue` the [`tq_core::KvApi`] trait.
+impl AsRef<KvStore> for TransferQueue {
+    fn as_ref(&self) -> &KvStore {
+        &self.store
     }
 }

@@ -61,10 +61,12 @@ pub trait KvApi: Send + Sync {
     async fn kv_clear(&self, keys: &[String], partition_id: &str) -> Result<usize>;
 }
 
+/// Every type that can lend a [`KvStore`] (the store itself, the facade's
+/// `TransferQueue`, your own wrapper) gets the trait by forwarding to it.
 #[async_trait]
-impl KvApi for KvStore {
+impl<T: AsRef<KvStore> + Send + Sync> KvApi for T {
     fn capabilities(&self) -> Capabilities {
-        KvStore::capabilities(self)
+        self.as_ref().capabilities()
     }
 
     async fn kv_put(
@@ -74,7 +76,7 @@ impl KvApi for KvStore {
         fields: Option<Row>,
         tag: Option<Tag>,
     ) -> Result<KvBatchMeta> {
-        KvStore::kv_put(self, key, partition_id, fields, tag).await
+        self.as_ref().kv_put(key, partition_id, fields, tag).await
     }
 
     async fn kv_batch_put(
@@ -84,7 +86,9 @@ impl KvApi for KvStore {
         fields: Option<Batch>,
         tags: Option<Vec<Tag>>,
     ) -> Result<KvBatchMeta> {
-        KvStore::kv_batch_put(self, keys, partition_id, fields, tags).await
+        self.as_ref()
+            .kv_batch_put(keys, partition_id, fields, tags)
+            .await
     }
 
     async fn kv_batch_get(
@@ -93,7 +97,9 @@ impl KvApi for KvStore {
         partition_id: &str,
         select_fields: Option<&[&str]>,
     ) -> Result<Batch> {
-        KvStore::kv_batch_get(self, keys, partition_id, select_fields).await
+        self.as_ref()
+            .kv_batch_get(keys, partition_id, select_fields)
+            .await
     }
 
     async fn kv_batch_get_by_meta(
@@ -101,14 +107,22 @@ impl KvApi for KvStore {
         meta: &KvBatchMeta,
         select_fields: Option<&[&str]>,
     ) -> Result<Batch> {
-        KvStore::kv_batch_get_by_meta(self, meta, select_fields).await
+        self.as_ref()
+            .kv_batch_get_by_meta(meta, select_fields)
+            .await
     }
 
     async fn kv_list(&self, partition_id: Option<&str>) -> Result<Listing> {
-        KvStore::kv_list(self, partition_id).await
+        self.as_ref().kv_list(partition_id).await
     }
 
     async fn kv_clear(&self, keys: &[String], partition_id: &str) -> Result<usize> {
-        KvStore::kv_clear(self, keys, partition_id).await
+        self.as_ref().kv_clear(keys, partition_id).await
+    }
+}
+
+impl AsRef<KvStore> for KvStore {
+    fn as_ref(&self) -> &KvStore {
+        self
     }
 }
