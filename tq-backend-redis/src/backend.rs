@@ -399,7 +399,10 @@ fn parse_selected_cells(
 }
 
 /// The list script's `{ partition, { key, seq, {tag pairs}, ... }, ... }`.
-fn parse_list_bucket(answer: RV, out: &mut BTreeMap<String, Vec<(u64, String, Tag)>>) -> Result<()> {
+fn parse_list_bucket(
+    answer: RV,
+    out: &mut BTreeMap<String, Vec<(u64, String, Tag)>>,
+) -> Result<()> {
     let bad = || bad_reply("the list script's answer", "redis::list");
     let mut it = array(answer).ok_or_else(bad)?.into_iter();
     while let (Some(p), Some(rows)) = (it.next(), it.next()) {

@@ -183,7 +183,8 @@ impl Conn {
                         Ok(v) => results[i] = Some(v),
                         Err(e)
                             if !by_text
-                                && e.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript) =>
+                                && e.kind()
+                                    == redis::ErrorKind::Server(ServerErrorKind::NoScript) =>
                         {
                             again.push(i)
                         }
@@ -203,7 +204,10 @@ impl Conn {
     /// A numeric server setting (`CONFIG GET name`), or `None` when the
     /// server does not say (CONFIG disabled, unexpected answer).
     pub async fn config_number(&self, name: &str) -> Option<u64> {
-        let value = self.query(redis::cmd("CONFIG").arg("GET").arg(name)).await.ok()?;
+        let value = self
+            .query(redis::cmd("CONFIG").arg("GET").arg(name))
+            .await
+            .ok()?;
         find_number(&value)
     }
 }

@@ -311,7 +311,10 @@ mod tests {
         let mut cfg = RedisConfig::standalone("rediss://alice:hunter2@db.example:6380/0")
             .with_password("s3cret");
         let shown = format!("{cfg:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
         assert!(shown.contains("db.example:6380"), "{shown}");
         cfg.url = None;
         cfg.cluster_nodes = vec!["redis://:pw1@a:1".into(), "redis://u:pw2@b:2".into()];
@@ -363,7 +366,10 @@ mod tests {
             RedisConfig::cluster(["redis://a", "rediss://b"]),
             "cluster_nodes",
         );
-        check(RedisConfig::standalone("redis://h").with_key_prefix("a{b"), "key_prefix");
+        check(
+            RedisConfig::standalone("redis://h").with_key_prefix("a{b"),
+            "key_prefix",
+        );
         check(
             RedisConfig {
                 buckets: Some(0),

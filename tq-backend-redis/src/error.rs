@@ -66,9 +66,7 @@ pub fn from_redis(e: RedisError, op: &'static str) -> Error {
             None,
         ),
     };
-    let mut err = Error::new(kind, message)
-        .with_operation(op)
-        .with_source(e);
+    let mut err = Error::new(kind, message).with_operation(op).with_source(e);
     if let Some(setting) = setting {
         err = err.with_context("setting", setting);
     }

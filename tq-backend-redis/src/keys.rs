@@ -161,7 +161,10 @@ mod tests {
         let mut seen = HashSet::new();
         for p in names {
             for k in names {
-                assert!(seen.insert(layout.row(0, p, k)), "collision for {p:?}/{k:?}");
+                assert!(
+                    seen.insert(layout.row(0, p, k)),
+                    "collision for {p:?}/{k:?}"
+                );
             }
             assert!(seen.insert(layout.index(0, p)));
         }
@@ -172,7 +175,9 @@ mod tests {
     fn buckets_are_stable_and_spread() {
         let layout = KeyLayout::new("tq", 256);
         assert_eq!(layout.bucket("p", "k"), layout.bucket("p", "k"));
-        let used: HashSet<u16> = (0..3000).map(|i| layout.bucket("p", &format!("k{i}"))).collect();
+        let used: HashSet<u16> = (0..3000)
+            .map(|i| layout.bucket("p", &format!("k{i}")))
+            .collect();
         assert!(used.len() > 240, "{}", used.len());
         assert_eq!(KeyLayout::new("tq", 1).bucket("p", "k"), 0);
         assert_eq!(layout.row(7, "p", "k"), b"tq{7}:r:1:p:k");

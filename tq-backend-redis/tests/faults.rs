@@ -25,7 +25,9 @@ async fn restart_gives_temporary_errors_then_the_same_store_recovers() {
         .with_command_timeout_ms(2_000);
     let kv = KvStore::new(Arc::new(RedisBackend::open(config).await.unwrap()));
     let row = || Row::new().with("x", Tensor::from_vec_1d(vec![1i64, 2, 3]));
-    kv.kv_put("a", "p", Some(row()), Some(tag! {"s" => 1})).await.unwrap();
+    kv.kv_put("a", "p", Some(row()), Some(tag! {"s" => 1}))
+        .await
+        .unwrap();
 
     server.stop();
     let mut temporaries = 0;
@@ -46,14 +48,23 @@ async fn restart_gives_temporary_errors_then_the_same_store_recovers() {
     // server is empty (no persistence in tests) and has no scripts cached.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        match kv.kv_put("c", "p", Some(row()), Some(tag! {"s" => 2})).await {
+        match kv
+            .kv_put("c", "p", Some(row()), Some(tag! {"s" => 2}))
+            .await
+        {
             Ok(meta) => {
                 assert_eq!(meta.fields, ["x"]);
                 break;
             }
             Err(e) => {
-                assert!(e.is_temporary(), "a non-temporary error while reconnecting: {e}");
-                assert!(Instant::now() < deadline, "no recovery after the restart: {e}");
+                assert!(
+                    e.is_temporary(),
+                    "a non-temporary error while reconnecting: {e}"
+                );
+                assert!(
+                    Instant::now() < deadline,
+                    "no recovery after the restart: {e}"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -77,11 +88,16 @@ async fn wrong_password_is_a_permanent_config_error_naming_the_setting() {
         assert_eq!(err.context_value("setting"), Some("password"), "{err}");
         let text = format!("{err} {err:?}");
         assert!(text.contains("`password`"), "{text}");
-        assert!(!text.contains("wrong-staple") && !text.contains("right-horse"), "{text}");
+        assert!(
+            !text.contains("wrong-staple") && !text.contains("right-horse"),
+            "{text}"
+        );
     }
     // The password in the URL counts too, and never shows.
     let url = format!("redis://:wrong-staple@127.0.0.1:{}", server.port());
-    let err = RedisBackend::open(RedisConfig::standalone(url)).await.unwrap_err();
+    let err = RedisBackend::open(RedisConfig::standalone(url))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
     assert!(!format!("{err:?}").contains("wrong-staple"));
     // The right one works, from the setting or the URL.
@@ -92,7 +108,9 @@ async fn wrong_password_is_a_permanent_config_error_naming_the_setting() {
     let backend = RedisBackend::open(ok).await.unwrap();
     assert!(!format!("{backend:?}").contains("right-horse"));
     let url = format!("redis://:right-horse-battery@127.0.0.1:{}", server.port());
-    RedisBackend::open(RedisConfig::standalone(url)).await.unwrap();
+    RedisBackend::open(RedisConfig::standalone(url))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -127,15 +145,29 @@ async fn value_over_the_bulk_limit_is_rejected_and_nothing_is_written() {
         .with_non_tensor("blob", vec![small.clone(), small, big])
         .unwrap();
     let err = kv
-        .kv_batch_put(&["k0", "k1", "k2"], "p", Some(batch), Some(vec![tag! {"a" => 1}; 3]))
+        .kv_batch_put(
+            &["k0", "k1", "k2"],
+            "p",
+            Some(batch),
+            Some(vec![tag! {"a" => 1}; 3]),
+        )
         .await
         .unwrap_err();
     assert!(
-        matches!(err.kind(), ErrorKind::CapacityExceeded | ErrorKind::InvalidArgument),
+        matches!(
+            err.kind(),
+            ErrorKind::CapacityExceeded | ErrorKind::InvalidArgument
+        ),
         "{err}"
     );
     let text = err.to_string();
-    for needle in ["proto-max-bulk-len", "\"blob\"", "\"k2\"", "\"p\"", "nothing was written"] {
+    for needle in [
+        "proto-max-bulk-len",
+        "\"blob\"",
+        "\"k2\"",
+        "\"p\"",
+        "nothing was written",
+    ] {
         assert!(text.contains(needle), "{needle} missing from {text}");
     }
     assert!(!err.is_temporary());

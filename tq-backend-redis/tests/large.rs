@@ -18,7 +18,12 @@ async fn a_256_mib_field_round_trips() {
     }
     let tensor = Tensor::new(DType::U8, [LEN], data).unwrap();
     let meta = kv
-        .kv_put("big", "p", Some(Row::new().with("blob", tensor.clone())), None)
+        .kv_put(
+            "big",
+            "p",
+            Some(Row::new().with("blob", tensor.clone())),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(meta.fields, ["blob"]);

@@ -87,7 +87,11 @@ async fn cluster_spreads_a_partition_over_the_masters() {
     assert!(total > 3000 * 1024, "{per_node:?}");
     for &bytes in &per_node {
         let share = bytes as f64 / total as f64;
-        assert!(share <= 0.60, "one master holds {:.1}% of the bytes: {per_node:?}", share * 100.0);
+        assert!(
+            share <= 0.60,
+            "one master holds {:.1}% of the bytes: {per_node:?}",
+            share * 100.0
+        );
         assert!(share >= 0.10, "a master holds almost nothing: {per_node:?}");
     }
 
@@ -109,7 +113,9 @@ async fn clear_leaves_no_key_behind_standalone() {
     let kv = KvStore::new(Arc::new(backend.clone()));
     let a = fill(&kv, "a", 50, 16).await;
     let b = fill(&kv, "b:{x}", 50, 16).await;
-    kv.kv_put("tag-only", "a", None, Some(Tag::new())).await.unwrap();
+    kv.kv_put("tag-only", "a", None, Some(Tag::new()))
+        .await
+        .unwrap();
     assert!(node_keys(&server.url(), &backend).await.len() > 100);
     assert_eq!(kv.kv_clear(&a, "a").await.unwrap(), 50);
     assert_eq!(kv.kv_clear(&b, "b:{x}").await.unwrap(), 50);

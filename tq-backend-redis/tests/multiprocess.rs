@@ -76,7 +76,13 @@ fn run_children(mode: &str, nodes: &[String]) -> String {
     let children: Vec<_> = (0..PROCESSES)
         .map(|id| {
             Command::new(&exe)
-                .args(["--exact", "child_writer", "--nocapture", "--test-threads", "1"])
+                .args([
+                    "--exact",
+                    "child_writer",
+                    "--nocapture",
+                    "--test-threads",
+                    "1",
+                ])
                 .env(
                     "TQ_REDIS_CHILD",
                     format!("{id}|{mode}|{prefix}|{}", nodes.join(",")),
@@ -96,7 +102,10 @@ fn run_children(mode: &str, nodes: &[String]) -> String {
             String::from_utf8_lossy(&out.stderr)
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains("1 passed"), "the child ran no test: {stdout}");
+        assert!(
+            stdout.contains("1 passed"),
+            "the child ran no test: {stdout}"
+        );
     }
     prefix
 }
@@ -117,7 +126,11 @@ async fn check(config: RedisConfig) {
         }
     }
     for (key, tag) in &listing[PARTITION] {
-        assert_eq!(tag.len(), PROCESSES * ROUNDS + 1, "lost tag entries of {key}: {tag:?}");
+        assert_eq!(
+            tag.len(),
+            PROCESSES * ROUNDS + 1,
+            "lost tag entries of {key}: {tag:?}"
+        );
     }
 }
 
@@ -136,5 +149,7 @@ fn four_processes_writing_the_same_keys_lose_nothing_cluster() {
     let cluster = support::cluster().unwrap_or_else(|e| panic!("{e}"));
     let prefix = run_children("cluster", &cluster.urls());
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(check(RedisConfig::cluster(cluster.urls()).with_key_prefix(prefix)));
+    runtime.block_on(check(
+        RedisConfig::cluster(cluster.urls()).with_key_prefix(prefix),
+    ));
 }

@@ -43,7 +43,8 @@ fn answers_ping(port: u16) -> bool {
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let mut buf = [0u8; 16];
-    s.write_all(b"PING\r\n").is_ok() && matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+    s.write_all(b"PING\r\n").is_ok()
+        && matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
 }
 
 fn start_server() -> std::result::Result<Server, String> {
@@ -126,7 +127,8 @@ fn unknown_redis_setting_is_a_config_error_naming_it() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let err = runtime
         .block_on(async {
-            let toml = "backend = \"redis\"\n[redis]\nurl = \"redis://127.0.0.1:1\"\npasword = \"x\"\n";
+            let toml =
+                "backend = \"redis\"\n[redis]\nurl = \"redis://127.0.0.1:1\"\npasword = \"x\"\n";
             TransferQueue::open(Config::from_toml_str(toml)?).await
         })
         .err()
