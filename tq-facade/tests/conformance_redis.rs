@@ -125,14 +125,13 @@ tq_facade::core::conformance_tests!(|| async {
 #[test]
 fn unknown_redis_setting_is_a_config_error_naming_it() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let err = runtime
-        .block_on(async {
-            let toml =
-                "backend = \"redis\"\n[redis]\nurl = \"redis://127.0.0.1:1\"\npasword = \"x\"\n";
-            TransferQueue::open(Config::from_toml_str(toml)?).await
-        })
-        .err()
-        .expect("an unknown setting must fail");
+    let result = runtime.block_on(async {
+        let toml = "backend = \"redis\"\n[redis]\nurl = \"redis://127.0.0.1:1\"\npasword = \"x\"\n";
+        TransferQueue::open(Config::from_toml_str(toml)?).await
+    });
+    let Err(err) = result else {
+        panic!("an unknown setting must fail");
+    };
     assert_eq!(err.kind(), tq_facade::ErrorKind::Config, "{err}");
     assert!(err.to_string().contains("pasword"), "{err}");
 }
