@@ -126,6 +126,13 @@ impl RedisBackend {
         self.max_bulk
     }
 
+    /// Cluster: how many commands reached the wrong master (after a
+    /// resharding) and were sent again through per-slot routing. Zero on a
+    /// stable cluster: every operation then uses one pipeline per master.
+    pub fn redirected_commands(&self) -> u64 {
+        self.conn.redirected()
+    }
+
     /// `n` fresh insertion sequence numbers for a cluster put (the counter
     /// lives in its own slot, so it cannot be taken inside the row scripts).
     async fn reserve_seqs(&self, n: usize, op: &'static str) -> Result<u64> {

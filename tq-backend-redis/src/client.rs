@@ -2,24 +2,28 @@
 //! execution every operation goes through.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures::future::join_all;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisResult, ServerErrorKind, Value};
 use tq_core::{Error, Result};
 
 use crate::config::{RedisConfig, redact_url};
 use crate::error::from_redis;
+use crate::slots::{parse_cluster_slots, slot_of_bucket};
 
 /// How many times a reconnect is attempted before a call fails (the next
 /// call tries again).
 const RECONNECT_RETRIES: usize = 2;
 
-/// A connection handle; cheap to clone, reconnects by itself.
+/// The transport underneath a [`Conn`].
 #[derive(Clone)]
-pub enum Conn {
+enum Inner {
     /// A standalone server, through a reconnecting multiplexed connection.
     Single(ConnectionManager),
     /// A Redis Cluster, through redis-rs's cluster connection (follows
@@ -27,13 +31,35 @@ pub enum Conn {
     Cluster(ClusterConnection),
 }
 
+/// A connection handle; cheap to clone, reconnects by itself.
+#[derive(Clone)]
+pub struct Conn {
+    inner: Inner,
+    /// Cluster only: slot -> master number, fetched lazily, dropped when a
+    /// command was redirected.
+    slot_map: Arc<Mutex<Option<Arc<Vec<u32>>>>>,
+    /// Cluster only: commands that reached the wrong master and were sent
+    /// again through per-slot routing.
+    redirected: Arc<AtomicU64>,
+}
+
 impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Conn::Single(_) => "Conn::Single",
-            Conn::Cluster(_) => "Conn::Cluster",
+        f.write_str(match self.inner {
+            Inner::Single(_) => "Conn::Single",
+            Inner::Cluster(_) => "Conn::Cluster",
         })
     }
+}
+
+/// How one item is sent on its next attempt.
+#[derive(Clone, Copy)]
+struct Attempt {
+    /// `EVAL` with the script's text instead of `EVALSHA`.
+    by_text: bool,
+    /// Cluster: through the client's per-slot routing instead of the
+    /// per-master pipeline.
+    per_slot: bool,
 }
 
 impl Conn {
@@ -70,7 +96,7 @@ impl Conn {
                 .get_connection_manager_with_config(manager_config)
                 .await
                 .map_err(|e| from_redis(e, OP).with_context("url", redact_url(url)))?;
-            Ok(Conn::Single(manager))
+            Ok(Conn::new(Inner::Single(manager)))
         } else {
             let nodes: Vec<String> = config.cluster_nodes.clone();
             let mut builder = ClusterClientBuilder::new(nodes.iter().map(String::as_str))
@@ -101,43 +127,96 @@ impl Conn {
                         .join(", "),
                 )
             })?;
-            Ok(Conn::Cluster(conn))
+            Ok(Conn::new(Inner::Cluster(conn)))
+        }
+    }
+
+    fn new(inner: Inner) -> Conn {
+        Conn {
+            inner,
+            slot_map: Arc::new(Mutex::new(None)),
+            redirected: Arc::new(AtomicU64::new(0)),
         }
     }
 
     /// Whether this is a cluster connection.
     pub fn is_cluster(&self) -> bool {
-        matches!(self, Conn::Cluster(_))
+        matches!(self.inner, Inner::Cluster(_))
+    }
+
+    /// How many commands reached the wrong master and were resent.
+    pub fn redirected(&self) -> u64 {
+        self.redirected.load(Ordering::Relaxed)
+    }
+
+    fn lock_map(&self) -> std::sync::MutexGuard<'_, Option<Arc<Vec<u32>>>> {
+        self.slot_map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cluster's slot -> master map (one `CLUSTER SLOTS` when unknown),
+    /// or `None` if the cluster does not give a complete one.
+    async fn slot_map(&self) -> Option<Arc<Vec<u32>>> {
+        if let Some(map) = self.lock_map().clone() {
+            return Some(map);
+        }
+        let answer = self.query(redis::cmd("CLUSTER").arg("SLOTS")).await.ok()?;
+        let map = Arc::new(parse_cluster_slots(answer)?);
+        *self.lock_map() = Some(map.clone());
+        Some(map)
     }
 
     /// Runs one command.
     pub async fn query(&self, cmd: &Cmd) -> RedisResult<Value> {
-        match self.clone() {
-            Conn::Single(mut c) => cmd.query_async(&mut c).await,
-            Conn::Cluster(mut c) => cmd.query_async(&mut c).await,
+        match self.inner.clone() {
+            Inner::Single(mut c) => cmd.query_async(&mut c).await,
+            Inner::Cluster(mut c) => cmd.query_async(&mut c).await,
         }
     }
 
     /// Runs a pipeline; per-command server errors come back in place.
     async fn pipeline(&self, pipe: &Pipeline) -> RedisResult<Vec<RedisResult<Value>>> {
-        match self.clone() {
-            Conn::Single(mut c) => pipe.query_async(&mut c).await,
-            Conn::Cluster(mut c) => pipe.query_async(&mut c).await,
+        match self.inner.clone() {
+            Inner::Single(mut c) => pipe.query_async(&mut c).await,
+            Inner::Cluster(mut c) => pipe.query_async(&mut c).await,
         }
     }
 
-    /// Runs one script command per item and returns the answers in item
-    /// order, with as few round trips as the server allows:
+    /// Cluster: runs a pipeline whose commands may span several slots on
+    /// the master that serves `slot`.
+    async fn pipeline_on_master(
+        &self,
+        pipe: Pipeline,
+        slot: u16,
+    ) -> RedisResult<Vec<RedisResult<Value>>> {
+        let Inner::Cluster(mut c) = self.inner.clone() else {
+            return self.pipeline(&pipe).await;
+        };
+        let n = pipe.len();
+        let route = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
+        let values = c.route_pipeline(pipe, 0, n, route).await?;
+        Ok(values
+            .into_iter()
+            .map(|v| match v {
+                Value::ServerError(e) => Err(e.into()),
+                v => Ok(v),
+            })
+            .collect())
+    }
+
+    /// Runs one command per item and returns the answers in item order,
+    /// with as few round trips as the server allows:
     ///
     /// - standalone: every command in one pipeline (one round trip);
-    /// - cluster: one pipeline per bucket (each bucket is one hash slot),
-    ///   all in flight at once (one round trip of latency).
+    /// - cluster: one pipeline per master (its buckets' slots, from
+    ///   `CLUSTER SLOTS`), all in flight at once: one round trip of latency.
     ///
     /// `build(i, by_text)` builds item `i`'s command (`EVALSHA`, or `EVAL`
-    /// with `by_text`). Items the server answers with `NOSCRIPT` are sent
-    /// once more as `EVAL` (one more round trip, after a server restart).
-    /// A server error on an item becomes this call's error; a connection
-    /// error fails the call (items already executed stay executed).
+    /// with `by_text`). Items answered with `NOSCRIPT` (a restarted server)
+    /// are sent once more as `EVAL`; items that reached the wrong master
+    /// (`MOVED`/`ASK`: the commands did not run) are sent once more through
+    /// per-slot pipelines that follow redirections. Any other server error
+    /// on an item becomes this call's error; a connection error fails the
+    /// call (items already executed stay executed).
     pub async fn run_items<F>(
         &self,
         buckets: &[u16],
@@ -148,29 +227,68 @@ impl Conn {
         F: Fn(usize, bool) -> Cmd,
     {
         let mut results: Vec<Option<Value>> = vec![None; buckets.len()];
-        let mut pending: Vec<usize> = (0..buckets.len()).collect();
-        let mut by_text = false;
-        while !pending.is_empty() {
-            let groups: Vec<Vec<usize>> = if self.is_cluster() {
-                let mut by_bucket: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
-                for &i in &pending {
-                    by_bucket.entry(buckets[i]).or_default().push(i);
+        let first = Attempt {
+            by_text: false,
+            per_slot: false,
+        };
+        let mut pending: Vec<(usize, Attempt)> = (0..buckets.len()).map(|i| (i, first)).collect();
+        // Each retry changes an item's attempt for good, so three passes suffice.
+        for _pass in 0..4 {
+            if pending.is_empty() {
+                break;
+            }
+            // (route slot for a per-master pipeline or None, items)
+            let mut groups: Vec<(Option<u16>, Vec<(usize, Attempt)>)> = Vec::new();
+            if self.is_cluster() {
+                let map = if pending.iter().any(|(_, a)| !a.per_slot) {
+                    self.slot_map().await
+                } else {
+                    None
+                };
+                let mut per_master: BTreeMap<u32, (u16, Vec<(usize, Attempt)>)> = BTreeMap::new();
+                let mut per_bucket: BTreeMap<u16, Vec<(usize, Attempt)>> = BTreeMap::new();
+                for &(i, a) in &pending {
+                    let slot = slot_of_bucket(buckets[i]);
+                    match (&map, a.per_slot) {
+                        (Some(map), false) => {
+                            let master = map.get(usize::from(slot)).copied().unwrap_or(u32::MAX);
+                            per_master
+                                .entry(master)
+                                .or_insert_with(|| (slot, Vec::new()))
+                                .1
+                                .push((i, a));
+                        }
+                        _ => per_bucket.entry(buckets[i]).or_default().push((
+                            i,
+                            Attempt {
+                                per_slot: true,
+                                ..a
+                            },
+                        )),
+                    }
                 }
-                by_bucket.into_values().collect()
+                groups.extend(per_master.into_values().map(|(slot, g)| (Some(slot), g)));
+                groups.extend(per_bucket.into_values().map(|g| (None, g)));
             } else {
-                vec![pending.clone()]
-            };
-            let answers = join_all(groups.iter().map(|group| {
+                groups.push((None, pending.clone()));
+            }
+            let answers = join_all(groups.iter().map(|(slot, group)| {
                 let mut pipe = redis::pipe();
                 pipe.ignore_errors();
-                for &i in group {
-                    pipe.add_command(build(i, by_text));
+                for &(i, a) in group {
+                    pipe.add_command(build(i, a.by_text));
                 }
-                async move { self.pipeline(&pipe).await }
+                let slot = *slot;
+                async move {
+                    match slot {
+                        Some(slot) => self.pipeline_on_master(pipe, slot).await,
+                        None => self.pipeline(&pipe).await,
+                    }
+                }
             }))
             .await;
             let mut again = Vec::new();
-            for (group, answer) in groups.iter().zip(answers) {
+            for ((_, group), answer) in groups.iter().zip(answers) {
                 let answer = answer.map_err(|e| from_redis(e, op))?;
                 if answer.len() != group.len() {
                     return Err(crate::error::bad_reply(
@@ -178,22 +296,43 @@ impl Conn {
                         op,
                     ));
                 }
-                for (&i, item) in group.iter().zip(answer) {
+                for (&(i, a), item) in group.iter().zip(answer) {
+                    let kind = item.as_ref().err().map(redis::RedisError::kind);
                     match item {
                         Ok(v) => results[i] = Some(v),
-                        Err(e)
-                            if !by_text
-                                && e.kind()
-                                    == redis::ErrorKind::Server(ServerErrorKind::NoScript) =>
+                        Err(_)
+                            if !a.by_text
+                                && kind
+                                    == Some(redis::ErrorKind::Server(
+                                        ServerErrorKind::NoScript,
+                                    )) =>
                         {
-                            again.push(i)
+                            again.push((i, Attempt { by_text: true, ..a }));
+                        }
+                        Err(_)
+                            if !a.per_slot
+                                && matches!(
+                                    kind,
+                                    Some(redis::ErrorKind::Server(
+                                        ServerErrorKind::Moved | ServerErrorKind::Ask
+                                    ))
+                                ) =>
+                        {
+                            self.redirected.fetch_add(1, Ordering::Relaxed);
+                            *self.lock_map() = None;
+                            again.push((
+                                i,
+                                Attempt {
+                                    per_slot: true,
+                                    ..a
+                                },
+                            ));
                         }
                         Err(e) => return Err(from_redis(e, op)),
                     }
                 }
             }
             pending = again;
-            by_text = true;
         }
         results
             .into_iter()

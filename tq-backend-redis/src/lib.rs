@@ -74,10 +74,16 @@
 //!
 //! | operation | standalone | cluster |
 //! |---|---|---|
-//! | put (any number of rows) | 1 (one pipeline of `EVALSHA put`) | 2: `INCRBY` the counter, then one pipeline per bucket, all in flight together |
-//! | get | 1 (pipeline of `HGETALL` / `HMGET`) | 1 (pipelines per bucket, concurrent) |
-//! | list | 1 (`EVALSHA list` per bucket) | 1 (one per bucket, concurrent) |
-//! | clear | 1 (pipeline of `EVALSHA clear`) | 1 (pipelines per bucket, concurrent) |
+//! | put (any number of rows) | 1: one pipeline of `EVALSHA put` | 2: `INCRBY` the counter, then one pipeline per master, all in flight together |
+//! | get | 1: one pipeline of `HGETALL` / `HMGET` | 1: one pipeline per master, concurrently |
+//! | list | 1: `EVALSHA list` per bucket in one pipeline | 1: one pipeline per master, concurrently |
+//! | clear | 1: one pipeline of `EVALSHA clear` | 1: one pipeline per master, concurrently |
+//!
+//! In a cluster, the first operation of a backend also reads the slot map
+//! (`CLUSTER SLOTS`, once). A command that reaches the wrong master after a
+//! resharding answers `MOVED`/`ASK` without running; it is resent through
+//! redis-rs's per-slot routing, which follows the redirection, and the slot
+//! map is read again ([`RedisBackend::redirected_commands`] counts these).
 //!
 //! After a server restart the scripts are unknown to it: the first call
 //! gets `NOSCRIPT` and resends those commands with `EVAL` (one more round
@@ -88,9 +94,12 @@
 //! A row's bucket is a stable hash of partition and key, and the bucket is
 //! the key's hash tag (`{b}`), so a partition's rows spread over
 //! `buckets` slots and with them over the masters (not one slot per
-//! partition). The redis-rs cluster client routes each bucket's pipeline,
-//! follows `MOVED`/`ASK` and refreshes its slot map. The counter is a key of
-//! its own slot, hence the extra round trip for puts.
+//! partition; with the default 256 buckets and 3 masters, each master held
+//! 31-35% of a 3,000-row partition's bytes in the tests). Commands are
+//! grouped per master with the slot map; the redis-rs cluster client
+//! sends them, reconnects, and follows redirections for resent commands.
+//! The counter is a key of its own slot, hence the extra round trip for
+//! puts. Replicas are not read from.
 //!
 //! # Capabilities
 //!
@@ -106,6 +115,7 @@ pub mod config;
 mod error;
 pub mod keys;
 mod scripts;
+mod slots;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -95,6 +95,12 @@ async fn cluster_spreads_a_partition_over_the_masters() {
         assert!(share >= 0.10, "a master holds almost nothing: {per_node:?}");
     }
 
+    // Reads go one pipeline per master too; nothing needed a redirection.
+    let batch = kv.kv_batch_get(&keys, "big", None).await.unwrap();
+    assert_eq!(batch.num_rows(), 3000);
+    assert_eq!(kv.kv_list(Some("big")).await.unwrap()["big"].len(), 3000);
+    assert_eq!(backend.redirected_commands(), 0);
+
     // Clearing every row leaves only the two store-level keys.
     assert_eq!(kv.kv_clear(&keys, "big").await.unwrap(), 3000);
     let mut left: Vec<String> = Vec::new();

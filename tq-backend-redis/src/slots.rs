@@ -1,0 +1,87 @@
+//! Which cluster master serves which bucket, so that a cluster operation
+//! sends one pipeline per master instead of one per bucket.
+//!
+//! The map comes from `CLUSTER SLOTS`; it is only an optimisation: a
+//! command that reaches the wrong master (after a resharding) answers
+//! `MOVED`/`ASK` without running, and is sent again through the client's
+//! own per-slot routing, which follows redirections.
+
+use std::collections::HashMap;
+
+use redis::Value;
+
+/// The number of hash slots of a Redis Cluster.
+pub const SLOTS: usize = 16_384;
+
+/// The hash slot of a key whose hash tag is `tag` (CRC16/XMODEM mod 16384,
+/// as Redis computes it).
+pub fn slot_of_tag(tag: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in tag {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % SLOTS as u16
+}
+
+/// The slot of bucket `b` (its hash tag is `{b}`).
+pub fn slot_of_bucket(bucket: u16) -> u16 {
+    slot_of_tag(bucket.to_string().as_bytes())
+}
+
+/// Slot -> master number, from a `CLUSTER SLOTS` answer; `None` if the
+/// answer does not cover every slot.
+pub fn parse_cluster_slots(answer: Value) -> Option<Vec<u32>> {
+    let Value::Array(ranges) = answer else {
+        return None;
+    };
+    let mut owner = vec![u32::MAX; SLOTS];
+    let mut masters: HashMap<Vec<u8>, u32> = HashMap::new();
+    for range in ranges {
+        let Value::Array(items) = range else {
+            return None;
+        };
+        let mut it = items.into_iter();
+        let (Some(Value::Int(start)), Some(Value::Int(end)), Some(Value::Array(master))) =
+            (it.next(), it.next(), it.next())
+        else {
+            return None;
+        };
+        let mut m = master.into_iter();
+        let (Some(host), Some(Value::Int(port))) = (m.next(), m.next()) else {
+            return None;
+        };
+        let mut id = match host {
+            Value::BulkString(h) => h,
+            Value::SimpleString(h) => h.into_bytes(),
+            _ => return None,
+        };
+        id.extend_from_slice(format!(":{port}").as_bytes());
+        let next = masters.len() as u32;
+        let node = *masters.entry(id).or_insert(next);
+        let (start, end) = (usize::try_from(start).ok()?, usize::try_from(end).ok()?);
+        for slot in owner.get_mut(start..=end)? {
+            *slot = node;
+        }
+    }
+    (!owner.contains(&u32::MAX)).then_some(owner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_match_redis() {
+        // Values from `CLUSTER KEYSLOT`.
+        assert_eq!(slot_of_tag(b"foo"), 12182);
+        // The CRC16/XMODEM check value.
+        assert_eq!(slot_of_tag(b"123456789"), 0x31c3);
+    }
+}
