@@ -52,6 +52,10 @@ impl std::fmt::Debug for Conn {
     }
 }
 
+/// Items sent in one pipeline: to the master serving `Some(slot)`, or
+/// through the client's own routing (`None`).
+type Group = (Option<u16>, Vec<(usize, Attempt)>);
+
 /// How one item is sent on its next attempt.
 #[derive(Clone, Copy)]
 struct Attempt {
@@ -237,8 +241,7 @@ impl Conn {
             if pending.is_empty() {
                 break;
             }
-            // (route slot for a per-master pipeline or None, items)
-            let mut groups: Vec<(Option<u16>, Vec<(usize, Attempt)>)> = Vec::new();
+            let mut groups: Vec<Group> = Vec::new();
             if self.is_cluster() {
                 let map = if pending.iter().any(|(_, a)| !a.per_slot) {
                     self.slot_map().await
