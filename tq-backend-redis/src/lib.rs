@@ -56,6 +56,9 @@
 //!   behind (hash, index entry and, when it was the last row of its
 //!   partition in its bucket, the partition entry are removed), so putting
 //!   it again is a new insertion at the end.
+//! - **Tag entries** are separate hash fields, so a tag comes back as a map
+//!   whose entry order is Redis' hash order (insertion order for small
+//!   hashes, unspecified for large ones); tags compare equal regardless.
 //! - **Rows of one batch are not atomic with each other**
 //!   ([`Capabilities::atomic_batch`](tq_core::Capabilities) is false): a call
 //!   that fails on a lost connection may have written some rows, each whole.
