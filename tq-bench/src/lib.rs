@@ -1,1 +1,21 @@
-//! Placeholder: filled by the benchmarks issue.
+//! # tq-bench
+//!
+//! Benchmarks of tq-rs: the `perftest` binary (a Rust mirror of the Python
+//! TransferQueue perftest, with raw baselines measured in the same run) and
+//! criterion suites in `benches/`. See `BENCHMARKS.md` at the repository root.
+//!
+//! The library holds the workload logic so that a test can run it on a tiny
+//! shape: [`run::run`] with [`run::Options`].
+
+pub mod baseline;
+pub mod data;
+pub mod mem;
+#[cfg(feature = "redis")]
+pub mod redis_server;
+pub mod report;
+pub mod run;
+pub mod workload;
+
+pub use data::{Payload, Shape};
+pub use report::Report;
+pub use run::{BackendSpec, Options, run};

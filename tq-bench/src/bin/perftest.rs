@@ -1,0 +1,169 @@
+//! perftest: the Python TransferQueue perftest in Rust, with raw baselines.
+//!
+//! Each iteration is PUT (kv_batch_put) -> LIST (kv_list) -> GET
+//! (kv_batch_get, all fields) -> DELETE (kv_clear) of float32 fields of shape
+//! (batch, seq_len); the same iteration first measures the baselines on the
+//! same bytes. See BENCHMARKS.md.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tq_bench::{BackendSpec, Options, Shape};
+
+/// Throughput of the kv_* API against raw baselines measured in the same run.
+///
+/// Each iteration: baselines (memcpy of the payload into a touched buffer,
+/// into a fresh buffer with and without MADV_HUGEPAGE; the raw rocksdb or
+/// redis crate writing, reading and deleting the same bytes), then PUT
+/// (kv_batch_put) -> LIST (kv_list) -> GET (kv_batch_get of the listed keys,
+/// all fields) -> DELETE (kv_clear) of float32 fields of shape (batch,
+/// seq_len). Then single-key small ops, from one task and from many, and (for
+/// the memory backend) the stored bookkeeping per cell of 100,000 tiny rows.
+/// Figures are medians over the iterations; ratios are medians of
+/// per-iteration ratios (time / baseline time).
+#[derive(Debug, Parser)]
+#[command(name = "perftest", version)]
+struct Args {
+    /// Backends to measure, comma separated: memory, rocksdb (feature
+    /// `rocksdb`), redis (feature `redis`).
+    #[arg(long, value_delimiter = ',', default_value = "memory")]
+    backend: Vec<BackendSpec>,
+    /// A tq-facade TOML config file selecting the backend and its settings
+    /// (instead of --backend).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Rows per put (the Python perftest's global batch size).
+    #[arg(long, default_value_t = 1024)]
+    batch: usize,
+    /// Float32 fields per row.
+    #[arg(long, default_value_t = 9)]
+    fields: usize,
+    /// Elements per row (the longest row in the jagged case).
+    #[arg(long, default_value_t = 8192)]
+    seq_len: usize,
+    /// Timed iterations per workload (medians are over these).
+    #[arg(long, default_value_t = 5)]
+    iterations: usize,
+    /// Untimed warm-up iterations before them.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Also run the jagged case: row lengths run linearly from 1 to seq_len.
+    #[arg(long)]
+    jagged: bool,
+    /// Run only the jagged case.
+    #[arg(long, conflicts_with = "jagged")]
+    only_jagged: bool,
+    /// Single-key operations per small-op round on the memory backend (0 skips).
+    #[arg(long, default_value_t = 100_000)]
+    small_ops: usize,
+    /// Single-key operations per small-op round on rocksdb and redis (0 skips).
+    #[arg(long, default_value_t = 2_000)]
+    small_ops_remote: usize,
+    /// Concurrent tasks in the small-op workload.
+    #[arg(long, default_value_t = 64)]
+    tasks: usize,
+    /// Float32 elements of the tiny row (small ops and the overhead probe).
+    #[arg(long, default_value_t = 4)]
+    tiny_len: usize,
+    /// Rows of the stored-overhead probe on the memory backend (0 skips).
+    #[arg(long, default_value_t = 100_000)]
+    overhead_rows: usize,
+    /// Use this Redis server (redis://host:port/) instead of starting a
+    /// redis-server on a random 127.0.0.1 port.
+    #[arg(long, value_name = "URL")]
+    redis_url: Option<String>,
+    /// Directory for the RocksDB stores (a temporary directory inside it).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// sync_writes for the RocksDB backend and the raw RocksDB baseline.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    rocksdb_sync: bool,
+    /// Skip comparing every byte a get returns (done outside the timer).
+    #[arg(long)]
+    no_verify: bool,
+    /// No progress bar on stderr.
+    #[arg(long)]
+    no_progress: bool,
+    /// Print the report as JSON on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads of the Tokio runtime (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let dense = Shape {
+        batch: args.batch,
+        fields: args.fields,
+        seq_len: args.seq_len,
+        jagged: false,
+    };
+    let jagged = Shape {
+        jagged: true,
+        ..dense
+    };
+    let shapes = if args.only_jagged {
+        vec![jagged]
+    } else if args.jagged {
+        vec![dense, jagged]
+    } else {
+        vec![dense]
+    };
+    let backends = match &args.config {
+        Some(path) => vec![BackendSpec::ConfigFile(path.clone())],
+        None => args.backend.clone(),
+    };
+    let opts = Options {
+        backends,
+        shapes,
+        iterations: args.iterations.max(1),
+        warmup: args.warmup,
+        small_ops: args.small_ops,
+        small_ops_remote: args.small_ops_remote,
+        tasks: args.tasks,
+        tiny_len: args.tiny_len.max(1),
+        overhead_rows: args.overhead_rows,
+        redis_url: args.redis_url.clone(),
+        data_dir: args.data_dir.clone(),
+        rocksdb_sync: args.rocksdb_sync,
+        verify: !args.no_verify,
+        progress: !args.no_progress,
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = match rt.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("perftest: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = match rt.block_on(tq_bench::run(&opts)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("perftest: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("perftest: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        println!(
+            "perftest: {} iteration(s) (+{} warm-up) per workload; medians; ratio = median of per-iteration (time / baseline time)",
+            opts.iterations, opts.warmup
+        );
+        print!("{}", report.table());
+    }
+    ExitCode::SUCCESS
+}

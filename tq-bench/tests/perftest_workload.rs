@@ -1,0 +1,73 @@
+//! Runs the perftest workload logic on tiny shapes, so the code path is
+//! exercised by `cargo test`. Nothing here times anything or asserts speed.
+
+use tq_bench::{BackendSpec, Options, Shape, run};
+
+#[test]
+fn perftest_workload_runs_on_a_tiny_shape() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dense = Shape {
+        batch: 8,
+        fields: 3,
+        seq_len: 16,
+        jagged: false,
+    };
+    let opts = Options {
+        backends: vec![BackendSpec::Memory],
+        shapes: vec![
+            dense,
+            Shape {
+                jagged: true,
+                ..dense
+            },
+        ],
+        iterations: 2,
+        warmup: 1,
+        small_ops: 50,
+        small_ops_remote: 0,
+        tasks: 4,
+        tiny_len: 2,
+        overhead_rows: 100,
+        verify: true,
+        progress: false,
+        ..Options::default()
+    };
+    let report = rt.block_on(run(&opts)).expect("perftest workload");
+
+    for workload in ["8x3x16", "8x3x1..16 jagged"] {
+        for name in [
+            "put (kv_batch_put)",
+            "list (kv_list)",
+            "get (kv_batch_get)",
+            "delete (kv_clear)",
+        ] {
+            let f = report
+                .figures
+                .iter()
+                .find(|f| f.workload == workload && f.name == name)
+                .unwrap_or_else(|| panic!("no figure {name} for {workload}"));
+            assert_eq!(f.seconds.len(), 2, "{name}: one sample per timed iteration");
+        }
+    }
+    let put = report
+        .figures
+        .iter()
+        .find(|f| f.name == "put (kv_batch_put)")
+        .unwrap();
+    assert_eq!(put.baseline.as_deref(), Some("memcpy into touched buffer"));
+    assert!(put.ratio.is_some());
+    assert!(report.figures.iter().any(|f| f.name == "kv_put, 1 task"));
+    assert!(
+        report
+            .figures
+            .iter()
+            .any(|f| f.name == "kv_batch_get of 1 key, 4 tasks")
+    );
+    assert_eq!(report.overhead.len(), 2);
+    assert!(report.table().contains("kv_batch_put"));
+    assert!(serde_json::to_string(&report).is_ok());
+}
