@@ -1,0 +1,114 @@
+//! [`RocksDbBackend`]: the [`StorageBackend`] over [`crate::store`], with
+//! every RocksDB call on Tokio's blocking pool.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tq_core::{
+    Capabilities, Cells, Error, Listing, Result, RowState, RowWrite, StorageBackend, async_trait,
+};
+
+use crate::config::RocksDbConfig;
+use crate::store::{MAX_VALUE_BYTES, Store};
+
+/// A persistent, crash-safe store in one RocksDB directory.
+///
+/// Open it with [`RocksDbBackend::open`]; wrap it in [`tq_core::KvStore`]
+/// (or select `backend = "rocksdb"` in the facade's config) for the kv_* API.
+/// The store closes when the backend (and every operation still running on
+/// it) is dropped.
+pub struct RocksDbBackend {
+    store: Arc<Store>,
+}
+
+impl fmt::Debug for RocksDbBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RocksDbBackend")
+            .field("path", &self.store.config().path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `work` on Tokio's blocking pool (Behavior B9).
+async fn blocking<T, F>(op: &'static str, work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+        Error::unsupported("the rocksdb backend must be called from inside a Tokio runtime")
+            .with_operation(op)
+    })?;
+    handle.spawn_blocking(work).await.map_err(|e| {
+        Error::unexpected(format!("a rocksdb worker task did not finish: {e}")).with_operation(op)
+    })?
+}
+
+impl RocksDbBackend {
+    /// Opens the store `config` names, creating it if it is missing and
+    /// `create_if_missing` is set.
+    ///
+    /// # Errors
+    ///
+    /// - `Config` naming the setting: a bad setting, a missing store with
+    ///   `create_if_missing = false`, a path that cannot hold a store;
+    /// - `Unavailable` (temporary) naming the path: the store is open
+    ///   already, in another process or in this one;
+    /// - `Corrupted`: the store's files are damaged or of a newer layout;
+    /// - `Unsupported`: called outside a Tokio runtime.
+    pub async fn open(config: RocksDbConfig) -> Result<RocksDbBackend> {
+        config.validate()?;
+        let store = blocking("rocksdb::open", move || Store::open(config)).await?;
+        Ok(RocksDbBackend {
+            store: Arc::new(store),
+        })
+    }
+
+    /// The settings the store was opened with.
+    pub fn config(&self) -> &RocksDbConfig {
+        self.store.config()
+    }
+}
+
+#[async_trait]
+impl StorageBackend for RocksDbBackend {
+    fn name(&self) -> &str {
+        "rocksdb"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new()
+            .with_persistent(true)
+            .with_atomic_batch(true)
+            .with_max_value_bytes(Some(MAX_VALUE_BYTES))
+    }
+
+    async fn put(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
+        let (store, partition) = (self.store.clone(), partition.to_owned());
+        blocking("rocksdb::put", move || store.put(&partition, rows)).await
+    }
+
+    async fn get(
+        &self,
+        partition: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<Option<Cells>>> {
+        let (store, partition) = (self.store.clone(), partition.to_owned());
+        let (keys, fields) = (keys.to_vec(), fields.map(<[String]>::to_vec));
+        blocking("rocksdb::get", move || {
+            store.get(&partition, &keys, fields.as_deref())
+        })
+        .await
+    }
+
+    async fn list(&self, partition: Option<&str>) -> Result<Listing> {
+        let (store, partition) = (self.store.clone(), partition.map(str::to_owned));
+        blocking("rocksdb::list", move || store.list(partition.as_deref())).await
+    }
+
+    async fn clear(&self, partition: &str, keys: &[String]) -> Result<usize> {
+        let (store, partition, keys) = (self.store.clone(), partition.to_owned(), keys.to_vec());
+        blocking("rocksdb::clear", move || store.clear(&partition, &keys)).await
+    }
+}

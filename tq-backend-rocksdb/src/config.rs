@@ -1,0 +1,243 @@
+//! [`RocksDbConfig`]: the settings of the RocksDB backend, read from the
+//! `[rocksdb]` table of the facade's TOML file.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use tq_core::{Error, Result};
+
+/// Block compression of the backend's SST and blob files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// No compression.
+    None,
+    /// LZ4: fast, modest ratio. The default.
+    #[default]
+    Lz4,
+    /// Zstandard: slower, better ratio.
+    Zstd,
+}
+
+impl Compression {
+    pub(crate) fn to_rocksdb(self) -> rocksdb::DBCompressionType {
+        match self {
+            Compression::None => rocksdb::DBCompressionType::None,
+            Compression::Lz4 => rocksdb::DBCompressionType::Lz4,
+            Compression::Zstd => rocksdb::DBCompressionType::Zstd,
+        }
+    }
+}
+
+/// Settings of [`crate::RocksDbBackend`].
+///
+/// Only `path` is required. In the facade's TOML file:
+///
+/// ```toml
+/// backend = "rocksdb"
+///
+/// [rocksdb]
+/// path = "/var/lib/tq/store"
+/// sync_writes = false
+/// compression = "zstd"
+/// ```
+///
+/// Unknown settings are rejected (`deny_unknown_fields`), and
+/// [`RocksDbBackend::open`](crate::RocksDbBackend::open) checks every value,
+/// failing with [`tq_core::ErrorKind::Config`] naming the setting.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RocksDbConfig {
+    /// Directory of the store. Required; must not be empty.
+    pub path: PathBuf,
+    /// Create the store (and missing parent directories) if `path` holds
+    /// none. Default `true`; with `false`, opening a missing store is a
+    /// `Config` error.
+    #[serde(default = "defaults::create_if_missing")]
+    pub create_if_missing: bool,
+    /// `fsync` the write-ahead log before a put or clear returns. Default
+    /// `true`: an acknowledged write survives a power loss or kernel crash.
+    /// With `false`, an acknowledged write survives the process being killed
+    /// (the log is in the OS page cache) but the last moments of writes may
+    /// be lost on power loss; every call stays atomic either way.
+    #[serde(default = "defaults::sync_writes")]
+    pub sync_writes: bool,
+    /// Compression of SST and blob files: `"none"`, `"lz4"` or `"zstd"`.
+    /// Default `"lz4"`.
+    #[serde(default)]
+    pub compression: Compression,
+    /// Size of the LRU block cache shared by all column families, in bytes.
+    /// Default 64 MiB; `0` turns the block cache off.
+    #[serde(default = "defaults::block_cache_bytes")]
+    pub block_cache_bytes: u64,
+    /// Size of one memtable (RocksDB `write_buffer_size`) per column family,
+    /// in bytes. Default 64 MiB; at least 64 KiB.
+    #[serde(default = "defaults::write_buffer_bytes")]
+    pub write_buffer_bytes: u64,
+    /// Threads for flushes and compactions (RocksDB `max_background_jobs`).
+    /// Default 2; 1 to 256.
+    #[serde(default = "defaults::max_background_jobs")]
+    pub max_background_jobs: u32,
+    /// Open file handles RocksDB may keep (`max_open_files`). Default `-1`
+    /// (unlimited); otherwise at least 16.
+    #[serde(default = "defaults::max_open_files")]
+    pub max_open_files: i32,
+    /// Keep large cell values in blob files (RocksDB's integrated BlobDB) so
+    /// compactions do not rewrite tensor payloads. Default `true`.
+    #[serde(default = "defaults::blob_files")]
+    pub blob_files: bool,
+    /// With `blob_files`, values of at least this many bytes go to blob
+    /// files. Default 64 KiB.
+    #[serde(default = "defaults::blob_min_bytes")]
+    pub blob_min_bytes: u64,
+}
+
+mod defaults {
+    pub fn create_if_missing() -> bool {
+        true
+    }
+    pub fn sync_writes() -> bool {
+        true
+    }
+    pub fn block_cache_bytes() -> u64 {
+        64 << 20
+    }
+    pub fn write_buffer_bytes() -> u64 {
+        64 << 20
+    }
+    pub fn max_background_jobs() -> u32 {
+        2
+    }
+    pub fn max_open_files() -> i32 {
+        -1
+    }
+    pub fn blob_files() -> bool {
+        true
+    }
+    pub fn blob_min_bytes() -> u64 {
+        64 << 10
+    }
+}
+
+/// Smallest accepted `write_buffer_bytes`.
+const MIN_WRITE_BUFFER_BYTES: u64 = 64 << 10;
+
+impl RocksDbConfig {
+    /// The defaults, with the store at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        RocksDbConfig {
+            path: path.into(),
+            create_if_missing: defaults::create_if_missing(),
+            sync_writes: defaults::sync_writes(),
+            compression: Compression::default(),
+            block_cache_bytes: defaults::block_cache_bytes(),
+            write_buffer_bytes: defaults::write_buffer_bytes(),
+            max_background_jobs: defaults::max_background_jobs(),
+            max_open_files: defaults::max_open_files(),
+            blob_files: defaults::blob_files(),
+            blob_min_bytes: defaults::blob_min_bytes(),
+        }
+    }
+
+    /// Checks every setting; a bad one is a `Config` error naming it.
+    pub fn validate(&self) -> Result<()> {
+        if self.path.as_os_str().is_empty() {
+            return Err(bad("path", "\"\"", "must name a directory"));
+        }
+        if self.write_buffer_bytes < MIN_WRITE_BUFFER_BYTES
+            || usize::try_from(self.write_buffer_bytes).is_err()
+        {
+            return Err(bad(
+                "write_buffer_bytes",
+                self.write_buffer_bytes,
+                "must be at least 65536 and fit in memory",
+            ));
+        }
+        if usize::try_from(self.block_cache_bytes).is_err() {
+            return Err(bad(
+                "block_cache_bytes",
+                self.block_cache_bytes,
+                "does not fit in memory",
+            ));
+        }
+        if !(1..=256).contains(&self.max_background_jobs) {
+            return Err(bad(
+                "max_background_jobs",
+                self.max_background_jobs,
+                "must be between 1 and 256",
+            ));
+        }
+        if self.max_open_files != -1 && self.max_open_files < 16 {
+            return Err(bad(
+                "max_open_files",
+                self.max_open_files,
+                "must be -1 (unlimited) or at least 16",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn bad(setting: &'static str, value: impl std::fmt::Display, why: &str) -> Error {
+    Error::config(format!(
+        "rocksdb setting `{setting}` = {value} is invalid: {why}"
+    ))
+    .with_operation("rocksdb::open")
+    .with_context("setting", setting)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tq_core::ErrorKind;
+
+    fn from_json(value: serde_json::Value) -> std::result::Result<RocksDbConfig, String> {
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn only_path_is_required_and_defaults_match_new() {
+        let config = from_json(serde_json::json!({"path": "/tmp/x"})).unwrap();
+        assert_eq!(config, RocksDbConfig::new("/tmp/x"));
+        assert!(config.sync_writes && config.create_if_missing && config.blob_files);
+        assert_eq!(config.compression, Compression::Lz4);
+        assert!(
+            from_json(serde_json::json!({}))
+                .unwrap_err()
+                .contains("path")
+        );
+    }
+
+    #[test]
+    fn unknown_settings_and_bad_compression_are_rejected_by_name() {
+        let err = from_json(serde_json::json!({"path": "/x", "sync_write": true})).unwrap_err();
+        assert!(err.contains("sync_write"), "{err}");
+        let err =
+            from_json(serde_json::json!({"path": "/x", "compression": "snappy"})).unwrap_err();
+        assert!(err.contains("snappy"), "{err}");
+        let config = from_json(serde_json::json!({"path": "/x", "compression": "zstd"})).unwrap();
+        assert_eq!(config.compression, Compression::Zstd);
+    }
+
+    #[test]
+    fn bad_values_are_config_errors_naming_the_setting() {
+        let cases: [(&str, fn(&mut RocksDbConfig)); 5] = [
+            ("path", |c| c.path = PathBuf::new()),
+            ("write_buffer_bytes", |c| c.write_buffer_bytes = 1024),
+            ("max_background_jobs", |c| c.max_background_jobs = 0),
+            ("max_open_files", |c| c.max_open_files = 3),
+            ("max_open_files", |c| c.max_open_files = -7),
+        ];
+        for (setting, spoil) in cases {
+            let mut config = RocksDbConfig::new("/tmp/x");
+            spoil(&mut config);
+            let err = config.validate().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config);
+            assert_eq!(err.context_value("setting"), Some(setting));
+            assert!(err.to_string().contains(setting), "{err}");
+            assert!(!err.is_temporary());
+        }
+        assert!(RocksDbConfig::new("/tmp/x").validate().is_ok());
+    }
+}

@@ -1,0 +1,141 @@
+//! The row record: what [`crate::keys::CF_ROWS`] holds for each row.
+//!
+//! ```text
+//! offset  size       field
+//! 0       1          record version (currently 1)
+//! 1       8          insertion sequence number, u64 big-endian
+//! 9       4          number of fields n, u32 big-endian
+//! 13      ...        n components, each u16be(len) ‖ field name (UTF-8)
+//! ...     rest       the tag, as JSON object text
+//! ```
+//!
+//! The record is the row: a row exists exactly when its record does. The
+//! field list names every cell the row holds in [`crate::keys::CF_CELLS`], so
+//! a get or a clear never scans for cells, and a put can return the row's
+//! full field list without reading cell data.
+
+use tq_core::{Error, Result, Tag};
+
+use crate::keys::split_component;
+
+const RECORD_VERSION: u8 = 1;
+
+/// One row's metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RowRecord {
+    /// The insertion sequence number (its [`crate::keys::CF_ORDER`] entry).
+    pub seq: u64,
+    /// Every field the row holds, each once, in first-write order.
+    pub fields: Vec<String>,
+    /// The row's full tag.
+    pub tag: Tag,
+}
+
+impl RowRecord {
+    /// A new, empty row inserted as `seq`.
+    pub fn new(seq: u64) -> Self {
+        RowRecord {
+            seq,
+            fields: Vec::new(),
+            tag: Tag::new(),
+        }
+    }
+
+    /// Adds `field` to the field list unless it is there already.
+    pub fn add_field(&mut self, field: &str) {
+        if !self.fields.iter().any(|f| f == field) {
+            self.fields.push(field.to_owned());
+        }
+    }
+
+    /// The record's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        out.push(RECORD_VERSION);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        let n = u32::try_from(self.fields.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&n.to_be_bytes());
+        for field in self.fields.iter().take(n as usize) {
+            // Field names are checked (<= 256 bytes) before they get here.
+            let len = u16::try_from(field.len()).unwrap_or(u16::MAX);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&field.as_bytes()[..usize::from(len)]);
+        }
+        // Serializing a JSON map into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &self.tag);
+        out
+    }
+
+    /// Decodes a record; anything malformed is [`tq_core::ErrorKind::Corrupted`].
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let bad = |what: &str| Error::corrupted(format!("row record is corrupted: {what}"));
+        let (&version, rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
+        if version != RECORD_VERSION {
+            return Err(bad(&format!(
+                "record version {version} is not supported (this build reads {RECORD_VERSION})"
+            )));
+        }
+        let (seq, rest) = rest
+            .split_first_chunk::<8>()
+            .ok_or_else(|| bad("truncated sequence number"))?;
+        let (n, mut rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| bad("truncated field count"))?;
+        let n = u32::from_be_bytes(*n) as usize;
+        // Each field takes at least 3 bytes: a bound before allocating.
+        if n > rest.len() / 3 {
+            return Err(bad("field count exceeds the record"));
+        }
+        let mut fields = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (field, tail) = split_component(rest).ok_or_else(|| bad("truncated field name"))?;
+            if field.is_empty() {
+                return Err(bad("empty field name"));
+            }
+            fields.push(field.to_owned());
+            rest = tail;
+        }
+        let tag: Tag = serde_json::from_slice(rest)
+            .map_err(|e| bad("tag is not a JSON object").with_source(e))?;
+        Ok(RowRecord {
+            seq: u64::from_be_bytes(*seq),
+            fields,
+            tag,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let mut record = RowRecord::new(42);
+        record.add_field("input_ids");
+        record.add_field("🦀\0:");
+        record.add_field("input_ids");
+        record.tag = tq_core::tag! {"status" => "running", "step" => 3};
+        let back = RowRecord::decode(&record.encode()).unwrap();
+        assert_eq!(back, record);
+        assert_eq!(back.fields, ["input_ids", "🦀\0:"]);
+    }
+
+    #[test]
+    fn every_truncation_is_corrupted_not_a_panic() {
+        let mut record = RowRecord::new(7);
+        record.add_field("a");
+        record.tag = tq_core::tag! {"k" => [1, 2]};
+        let bytes = record.encode();
+        for cut in 0..bytes.len() {
+            let err = RowRecord::decode(&bytes[..cut]).unwrap_err();
+            assert_eq!(err.kind(), tq_core::ErrorKind::Corrupted, "cut {cut}");
+        }
+        let mut wrong_version = bytes.clone();
+        wrong_version[0] = 9;
+        assert!(RowRecord::decode(&wrong_version).is_err());
+        let mut huge_count = bytes;
+        huge_count[9..13].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(RowRecord::decode(&huge_count).is_err());
+    }
+}

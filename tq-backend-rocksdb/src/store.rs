@@ -1,0 +1,502 @@
+//! The blocking engine: one RocksDB, the row locks, and the kv operations as
+//! plain functions. [`crate::RocksDbBackend`] runs them off the async
+//! executor.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, MergeOperands, Options,
+    ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions,
+};
+use tq_core::names::{check_field, check_key, check_partition};
+use tq_core::{Cells, Error, Listing, Result, RowState, RowWrite, Tag, codec, merge_tag};
+
+use crate::config::RocksDbConfig;
+use crate::error::{from_rocksdb, open_error};
+use crate::keys::{
+    CF_CELLS, CF_ORDER, CF_ROWS, FORMAT_KEY, FORMAT_VERSION, SEQ_KEY, cell_key, decode_order_key,
+    order_key, partition_prefix, prefix_successor, row_key,
+};
+use crate::locks::RowLocks;
+use crate::record::RowRecord;
+
+/// The largest encoded cell value the backend stores: RocksDB keeps value
+/// lengths in 32 bits.
+pub const MAX_VALUE_BYTES: u64 = u32::MAX as u64;
+
+const MERGE_OPERATOR: &str = "tq_max_u64";
+
+/// An open store.
+pub(crate) struct Store {
+    db: DB,
+    locks: RowLocks,
+    /// The next insertion sequence number to hand out.
+    next_seq: AtomicU64,
+    write_opts: WriteOptions,
+    config: RocksDbConfig,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("config", &self.config)
+            .field("next_seq", &self.next_seq.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `max` merge operator keeping [`SEQ_KEY`]: operands and the stored
+/// value are `u64be`; anything else fails the merge (RocksDB then reports
+/// corruption on read).
+fn max_merge(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    let read = |b: &[u8]| -> Option<u64> { Some(u64::from_be_bytes(b.try_into().ok()?)) };
+    let mut max = match existing {
+        Some(v) => read(v)?,
+        None => 0,
+    };
+    for op in operands.iter() {
+        max = max.max(read(op)?);
+    }
+    Some(max.to_be_bytes().to_vec())
+}
+
+fn table_options(cache: Option<&Cache>, bloom: bool) -> BlockBasedOptions {
+    let mut table = BlockBasedOptions::default();
+    match cache {
+        Some(cache) => table.set_block_cache(cache),
+        None => table.disable_cache(),
+    }
+    if bloom {
+        table.set_bloom_filter(10.0, false);
+    }
+    table
+}
+
+fn cf_options(config: &RocksDbConfig, table: &BlockBasedOptions) -> Options {
+    let mut opts = Options::default();
+    opts.set_compression_type(config.compression.to_rocksdb());
+    // Validated: fits in usize.
+    opts.set_write_buffer_size(usize::try_from(config.write_buffer_bytes).unwrap_or(usize::MAX));
+    opts.set_block_based_table_factory(table);
+    opts
+}
+
+fn open_db(config: &RocksDbConfig) -> Result<DB> {
+    let cache = (config.block_cache_bytes > 0)
+        .then(|| Cache::new_lru_cache(usize::try_from(config.block_cache_bytes).unwrap_or(0)));
+    let plain = table_options(cache.as_ref(), false);
+    let bloom = table_options(cache.as_ref(), true);
+
+    let mut db_opts = cf_options(config, &plain);
+    db_opts.create_if_missing(config.create_if_missing);
+    db_opts.create_missing_column_families(true);
+    // Validated: 1..=256.
+    db_opts.set_max_background_jobs(i32::try_from(config.max_background_jobs).unwrap_or(2));
+    db_opts.set_max_open_files(config.max_open_files);
+    db_opts.set_merge_operator_associative(MERGE_OPERATOR, max_merge);
+
+    let rows = cf_options(config, &bloom);
+    let order = cf_options(config, &plain);
+    let mut cells = cf_options(config, &bloom);
+    if config.blob_files {
+        cells.set_enable_blob_files(true);
+        cells.set_min_blob_size(config.blob_min_bytes);
+        cells.set_blob_compression_type(config.compression.to_rocksdb());
+        cells.set_enable_blob_gc(true);
+    }
+    let descriptors = vec![
+        ColumnFamilyDescriptor::new(rocksdb::DEFAULT_COLUMN_FAMILY_NAME, db_opts.clone()),
+        ColumnFamilyDescriptor::new(CF_ROWS, rows),
+        ColumnFamilyDescriptor::new(CF_ORDER, order),
+        ColumnFamilyDescriptor::new(CF_CELLS, cells),
+    ];
+    if !config.create_if_missing && !config.path.join("CURRENT").exists() {
+        // Checked here: RocksDB would create the directory before failing.
+        return Err(Error::config(format!(
+            "no rocksdb store at {} and the setting `create_if_missing` is false",
+            config.path.display()
+        ))
+        .with_context("setting", "create_if_missing")
+        .with_context("path", config.path.display().to_string()));
+    }
+    if config.create_if_missing {
+        std::fs::create_dir_all(&config.path).map_err(|e| {
+            Error::config(format!(
+                "cannot create the rocksdb directory {}",
+                config.path.display()
+            ))
+            .with_context("setting", "path")
+            .with_context("path", config.path.display().to_string())
+            .with_source(e)
+        })?;
+    }
+    DB::open_cf_descriptors(&db_opts, &config.path, descriptors)
+        .map_err(|e| open_error(e, &config.path))
+}
+
+fn read_u64(bytes: &[u8], what: &str) -> Result<u64> {
+    let bytes: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| Error::corrupted(format!("{what} is not 8 bytes long")))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+impl Store {
+    /// Opens (or creates) the store `config` describes.
+    pub fn open(config: RocksDbConfig) -> Result<Self> {
+        let op = |e: Error| {
+            e.with_operation("rocksdb::open")
+                .with_context("path", config.path.display().to_string())
+        };
+        config.validate()?;
+        let db = open_db(&config).map_err(|e| e.with_operation("rocksdb::open"))?;
+        match db.get(FORMAT_KEY) {
+            Ok(None) => {
+                let mut sync = WriteOptions::default();
+                sync.set_sync(true);
+                db.put_opt(FORMAT_KEY, [FORMAT_VERSION], &sync)
+                    .map_err(|e| op(from_rocksdb(e, "write the layout version")))?;
+            }
+            Ok(Some(v)) if v == [FORMAT_VERSION] => {}
+            Ok(Some(v)) => {
+                return Err(op(Error::corrupted(format!(
+                    "the store's layout version is {v:?}, this build reads [{FORMAT_VERSION}]"
+                ))));
+            }
+            Err(e) => return Err(op(from_rocksdb(e, "read the layout version"))),
+        }
+        let high = match db.get(SEQ_KEY) {
+            Ok(None) => 0,
+            Ok(Some(v)) => read_u64(&v, "the sequence high-water mark").map_err(op)?,
+            Err(e) => return Err(op(from_rocksdb(e, "read the sequence high-water mark"))),
+        };
+        let next = high
+            .checked_add(1)
+            .ok_or_else(|| op(Error::corrupted("the sequence high-water mark is u64::MAX")))?;
+        let mut write_opts = WriteOptions::default();
+        write_opts.set_sync(config.sync_writes);
+        Ok(Store {
+            db,
+            locks: RowLocks::new(),
+            next_seq: AtomicU64::new(next),
+            write_opts,
+            config,
+        })
+    }
+
+    /// The settings the store was opened with.
+    pub fn config(&self) -> &RocksDbConfig {
+        &self.config
+    }
+
+    fn cf(&self, name: &str) -> Result<&ColumnFamily> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| Error::unexpected(format!("column family {name:?} is not open")))
+    }
+
+    /// Behavior B2-B4: see [`crate`] docs, "Concurrency".
+    pub fn put(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
+        check_partition(partition)?;
+        let mut seen = HashSet::with_capacity(rows.len());
+        for row in &rows {
+            check_key(&row.key).map_err(|e| e.with_context("partition", partition))?;
+            if !seen.insert(row.key.as_str()) {
+                return Err(Error::invalid_argument(format!(
+                    "key {:?} appears more than once in one put",
+                    row.key
+                ))
+                .with_context("partition", partition)
+                .with_context("key", row.key.clone()));
+            }
+            for (field, _) in &row.cells {
+                check_field(field).map_err(|e| {
+                    e.with_context("partition", partition)
+                        .with_context("key", row.key.clone())
+                })?;
+            }
+        }
+        let (rows_cf, order_cf, cells_cf) =
+            (self.cf(CF_ROWS)?, self.cf(CF_ORDER)?, self.cf(CF_CELLS)?);
+
+        // Cells do not depend on what is stored: encode them before taking
+        // any lock. A value that is too large fails here, before any write.
+        let mut batch = WriteBatch::default();
+        let mut buf = Vec::new();
+        for row in &rows {
+            for (field, value) in &row.cells {
+                buf.clear();
+                codec::encode_into(value, &mut buf);
+                if buf.len() as u64 > MAX_VALUE_BYTES {
+                    return Err(Error::new(
+                        tq_core::ErrorKind::CapacityExceeded,
+                        format!(
+                            "the encoded value is {} bytes, rocksdb stores at most {MAX_VALUE_BYTES}",
+                            buf.len()
+                        ),
+                    )
+                    .with_context("partition", partition)
+                    .with_context("key", row.key.clone())
+                    .with_context("field", field.clone()));
+                }
+                batch.put_cf(cells_cf, cell_key(partition, &row.key, field), &buf);
+            }
+        }
+
+        // Row records: read, merge and write under the rows' locks.
+        let _guards = self
+            .locks
+            .lock(partition, rows.iter().map(|r| r.key.as_str()));
+        let row_keys: Vec<Vec<u8>> = rows.iter().map(|r| row_key(partition, &r.key)).collect();
+        let found =
+            self.db
+                .batched_multi_get_cf_opt(rows_cf, &row_keys, false, &ReadOptions::default());
+        let mut states = Vec::with_capacity(rows.len());
+        let mut high = None;
+        for ((row, rkey), found) in rows.iter().zip(&row_keys).zip(found) {
+            let name = |e: Error| {
+                e.with_context("partition", partition)
+                    .with_context("key", row.key.clone())
+            };
+            let found = found.map_err(|e| name(from_rocksdb(e, "read a row record")))?;
+            let mut record = match found {
+                Some(bytes) => RowRecord::decode(&bytes).map_err(name)?,
+                None => {
+                    let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+                    high = Some(seq);
+                    batch.put_cf(order_cf, order_key(partition, seq), row.key.as_bytes());
+                    RowRecord::new(seq)
+                }
+            };
+            for (field, _) in &row.cells {
+                record.add_field(field);
+            }
+            if let Some(patch) = &row.tag {
+                merge_tag(&mut record.tag, patch);
+            }
+            batch.put_cf(rows_cf, rkey, record.encode());
+            states.push(RowState {
+                tag: record.tag,
+                fields: record.fields,
+            });
+        }
+        if let Some(high) = high {
+            batch.merge(SEQ_KEY, high.to_be_bytes());
+        }
+        self.db
+            .write_opt(batch, &self.write_opts)
+            .map_err(|e| from_rocksdb(e, "write the batch").with_context("partition", partition))?;
+        Ok(states)
+    }
+
+    /// Behavior B5.
+    pub fn get(
+        &self,
+        partition: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<Option<Cells>>> {
+        check_partition(partition)?;
+        for key in keys {
+            check_key(key).map_err(|e| e.with_context("partition", partition))?;
+        }
+        for field in fields.unwrap_or_default() {
+            check_field(field).map_err(|e| e.with_context("partition", partition))?;
+        }
+        let (rows_cf, cells_cf) = (self.cf(CF_ROWS)?, self.cf(CF_CELLS)?);
+        let snapshot = self.db.snapshot();
+        let mut read = ReadOptions::default();
+        read.set_snapshot(&snapshot);
+
+        let row_keys: Vec<Vec<u8>> = keys.iter().map(|k| row_key(partition, k)).collect();
+        let records = self
+            .db
+            .batched_multi_get_cf_opt(rows_cf, &row_keys, false, &read);
+        let mut out: Vec<Option<Cells>> = Vec::with_capacity(keys.len());
+        // (row index, field) of every cell to read, and its RocksDB key.
+        let mut wanted: Vec<(usize, String)> = Vec::new();
+        let mut cell_keys: Vec<Vec<u8>> = Vec::new();
+        for (i, (key, found)) in keys.iter().zip(records).enumerate() {
+            let name = |e: Error| {
+                e.with_context("partition", partition)
+                    .with_context("key", key.clone())
+            };
+            let Some(bytes) = found.map_err(|e| name(from_rocksdb(e, "read a row record")))? else {
+                out.push(None);
+                continue;
+            };
+            let record = RowRecord::decode(&bytes).map_err(name)?;
+            let selected: Vec<String> = match fields {
+                None => record.fields,
+                Some(list) => {
+                    let held: HashSet<&str> = record.fields.iter().map(String::as_str).collect();
+                    list.iter()
+                        .filter(|f| held.contains(f.as_str()))
+                        .cloned()
+                        .collect()
+                }
+            };
+            out.push(Some(Vec::with_capacity(selected.len())));
+            for field in selected {
+                cell_keys.push(cell_key(partition, key, &field));
+                wanted.push((i, field));
+            }
+        }
+        let values = self
+            .db
+            .batched_multi_get_cf_opt(cells_cf, &cell_keys, false, &read);
+        for ((i, field), value) in wanted.into_iter().zip(values) {
+            let key = keys.get(i).map(String::as_str).unwrap_or_default();
+            let name = |e: Error| {
+                e.with_context("partition", partition)
+                    .with_context("key", key)
+                    .with_context("field", field.clone())
+            };
+            let value = value
+                .map_err(|e| name(from_rocksdb(e, "read a cell")))?
+                .ok_or_else(|| {
+                    name(Error::corrupted(format!(
+                        "the row record lists field {field:?} but its cell is missing"
+                    )))
+                })?;
+            let value = codec::decode(Bytes::from(value.to_vec())).map_err(name)?;
+            if let Some(Some(cells)) = out.get_mut(i) {
+                cells.push((field, value));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Behavior B6: one scan of the order index and one of the row records,
+    /// joined, from one snapshot.
+    pub fn list(&self, partition: Option<&str>) -> Result<Listing> {
+        if let Some(p) = partition {
+            check_partition(p)?;
+        }
+        let (rows_cf, order_cf) = (self.cf(CF_ROWS)?, self.cf(CF_ORDER)?);
+        let snapshot = self.db.snapshot();
+        let prefix = partition.map(partition_prefix).unwrap_or_default();
+
+        let mut rows: HashMap<Vec<u8>, (u64, Tag)> = HashMap::new();
+        self.scan(rows_cf, &snapshot, &prefix, |k, v| {
+            let record = RowRecord::decode(v).map_err(|e| name_row_key(e, k))?;
+            rows.insert(k.to_vec(), (record.seq, record.tag));
+            Ok(())
+        })?;
+        let mut listing = Listing::new();
+        self.scan(order_cf, &snapshot, &prefix, |k, v| {
+            let (p, seq) = decode_order_key(k)
+                .ok_or_else(|| Error::corrupted("an insertion-order key does not decode"))?;
+            let key = std::str::from_utf8(v).map_err(|e| {
+                Error::corrupted("an insertion-order entry holds a key that is not UTF-8")
+                    .with_context("partition", p)
+                    .with_source(e)
+            })?;
+            let corrupted = |what: &str| {
+                Error::corrupted(what.to_owned())
+                    .with_context("partition", p)
+                    .with_context("key", key)
+            };
+            match rows.remove(&row_key(p, key)) {
+                Some((s, tag)) if s == seq => {
+                    listing
+                        .entry(p.to_owned())
+                        .or_default()
+                        .insert(key.to_owned(), tag);
+                    Ok(())
+                }
+                Some(_) => Err(corrupted(
+                    "the row's sequence number differs from its insertion-order entry",
+                )),
+                None => Err(corrupted("an insertion-order entry has no row record")),
+            }
+        })?;
+        if let Some(orphan) = rows.keys().next() {
+            return Err(name_row_key(
+                Error::corrupted("a row record has no insertion-order entry"),
+                orphan,
+            ));
+        }
+        Ok(listing)
+    }
+
+    /// Behavior B7.
+    pub fn clear(&self, partition: &str, keys: &[String]) -> Result<usize> {
+        check_partition(partition)?;
+        let mut seen = HashSet::with_capacity(keys.len());
+        let mut unique = Vec::with_capacity(keys.len());
+        for key in keys {
+            check_key(key).map_err(|e| e.with_context("partition", partition))?;
+            if seen.insert(key.as_str()) {
+                unique.push(key.as_str());
+            }
+        }
+        let (rows_cf, order_cf, cells_cf) =
+            (self.cf(CF_ROWS)?, self.cf(CF_ORDER)?, self.cf(CF_CELLS)?);
+        let _guards = self.locks.lock(partition, unique.iter().copied());
+        let row_keys: Vec<Vec<u8>> = unique.iter().map(|k| row_key(partition, k)).collect();
+        let found =
+            self.db
+                .batched_multi_get_cf_opt(rows_cf, &row_keys, false, &ReadOptions::default());
+        let mut batch = WriteBatch::default();
+        let mut removed = 0;
+        for ((key, rkey), found) in unique.iter().zip(&row_keys).zip(found) {
+            let name = |e: Error| {
+                e.with_context("partition", partition)
+                    .with_context("key", *key)
+            };
+            let Some(bytes) = found.map_err(|e| name(from_rocksdb(e, "read a row record")))? else {
+                continue;
+            };
+            let record = RowRecord::decode(&bytes).map_err(name)?;
+            batch.delete_cf(rows_cf, rkey);
+            batch.delete_cf(order_cf, order_key(partition, record.seq));
+            for field in &record.fields {
+                batch.delete_cf(cells_cf, cell_key(partition, key, field));
+            }
+            removed += 1;
+        }
+        if removed > 0 {
+            self.db.write_opt(batch, &self.write_opts).map_err(|e| {
+                from_rocksdb(e, "write the batch").with_context("partition", partition)
+            })?;
+        }
+        Ok(removed)
+    }
+
+    /// Calls `each` with every (key, value) of `cf` starting with `prefix`,
+    /// in key order, as of `snapshot`.
+    fn scan(
+        &self,
+        cf: &ColumnFamily,
+        snapshot: &SnapshotWithThreadMode<'_, DB>,
+        prefix: &[u8],
+        mut each: impl FnMut(&[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let mut read = ReadOptions::default();
+        read.set_snapshot(snapshot);
+        if let Some(upper) = prefix_successor(prefix) {
+            read.set_iterate_upper_bound(upper);
+        }
+        let mut it = self.db.raw_iterator_cf_opt(cf, read);
+        it.seek(prefix);
+        while let Some((k, v)) = it.item() {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            each(k, v)?;
+            it.next();
+        }
+        it.status().map_err(|e| from_rocksdb(e, "scan"))
+    }
+}
+
+fn name_row_key(e: Error, row_key: &[u8]) -> Error {
+    match crate::keys::decode_row_key(row_key) {
+        Some((p, k)) => e.with_context("partition", p).with_context("key", k),
+        None => e.with_context("row_key", format!("{row_key:?}")),
+    }
+}
