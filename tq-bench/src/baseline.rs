@@ -102,7 +102,7 @@ mod rocks {
             opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
             opts.set_write_buffer_size(64 << 20);
             opts.set_max_background_jobs(2);
-            let db = rocksdb::DB::open(&opts, dir).map_err(|e| e.to_string())?;
+            let db = rocksdb::DB::open(&opts, dir).map_err(|e| format!("raw rocksdb open: {e}"))?;
             Ok(RawRocksDb { db, sync })
         }
 
@@ -182,10 +182,13 @@ mod raw_redis {
         /// Connects to `url`.
         pub async fn connect(url: &str) -> Result<Self, String> {
             let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+            // The crate's default 500 ms response timeout is far too short
+            // for a pipeline of hundreds of megabytes.
+            let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
             let con = client
-                .get_multiplexed_async_connection()
+                .get_multiplexed_async_connection_with_config(&config)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| format!("raw redis: {e}"))?;
             Ok(RawRedis { con })
         }
 
@@ -202,7 +205,7 @@ mod raw_redis {
             }
             pipe.query_async::<()>(&mut self.con)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| format!("raw redis SET pipeline: {e}"))?;
             Ok(start.elapsed())
         }
 
@@ -216,7 +219,7 @@ mod raw_redis {
             let values: Vec<Vec<u8>> = pipe
                 .query_async(&mut self.con)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| format!("raw redis GET pipeline: {e}"))?;
             let elapsed = start.elapsed();
             let bytes: usize = values.iter().map(Vec::len).sum();
             if bytes != p.bytes() {
@@ -233,7 +236,7 @@ mod raw_redis {
             cmd.arg(keys);
             cmd.query_async::<()>(&mut self.con)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| format!("raw redis DEL: {e}"))?;
             Ok(start.elapsed())
         }
     }

@@ -133,10 +133,15 @@ pub struct MemoryFigure {
     pub workload: String,
     /// Payload bytes.
     pub payload_bytes: u64,
-    /// RSS when the phase began (payload generated, baselines freed).
+    /// RSS when the phase began (payload generated, baselines freed), the
+    /// largest over iterations. It includes the caller's payload, tq-core's
+    /// pooled get outputs, and what the raw baselines left in the allocator.
     pub rss_before: u64,
     /// Peak RSS during put + list + get + clear, the largest over iterations.
     pub peak_rss: u64,
+    /// The largest (peak - RSS at the start) of one iteration: what put,
+    /// list, get and clear themselves added.
+    pub peak_growth: i64,
     /// `peak_rss / payload_bytes`.
     pub peak_over_payload: f64,
     /// The target for `peak_over_payload`, if any.
@@ -258,17 +263,25 @@ impl Report {
         if !self.memory.is_empty() {
             out.push_str("\n== peak RSS during put + list + get + clear ==\n");
             out.push_str(&format!(
-                "{:<10} {:<28} {:>10} {:>11} {:>10} {:>9} {:>9}\n",
-                "backend", "workload", "payload", "RSS before", "peak RSS", "peak/pay", "target"
+                "{:<10} {:<28} {:>10} {:>11} {:>10} {:>10} {:>9} {:>9}\n",
+                "backend",
+                "workload",
+                "payload",
+                "RSS before",
+                "peak RSS",
+                "growth",
+                "peak/pay",
+                "target"
             ));
             for m in &self.memory {
                 out.push_str(&format!(
-                    "{:<10} {:<28} {:>10} {:>11} {:>10} {:>8.2}x {:>9} {}\n",
+                    "{:<10} {:<28} {:>10} {:>11} {:>10} {:>10} {:>8.2}x {:>9} {}\n",
                     m.backend,
                     m.workload,
                     fmt_bytes(m.payload_bytes as f64),
                     fmt_bytes(m.rss_before as f64),
                     fmt_bytes(m.peak_rss as f64),
+                    fmt_bytes(m.peak_growth as f64),
                     m.peak_over_payload,
                     m.target.map(|t| format!("<= {t}x")).unwrap_or_default(),
                     match m.met {

@@ -73,6 +73,10 @@ pub struct Options {
     pub verify: bool,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// For RocksDB and Redis: a pause between the raw baseline and the
+    /// backend's operations, so that one's background work (flushes,
+    /// compactions, freeing) settles before the other is timed.
+    pub settle: Duration,
 }
 
 impl Default for Options {
@@ -97,6 +101,7 @@ impl Default for Options {
             rocksdb_sync: true,
             verify: true,
             progress: true,
+            settle: Duration::from_millis(1000),
         }
     }
 }
@@ -341,6 +346,12 @@ fn raw_label(raw: &Raw) -> Option<&'static str> {
     }
 }
 
+async fn settle(b: &Opened, opts: &Options) {
+    if b.remote && !opts.settle.is_zero() {
+        tokio::time::sleep(opts.settle).await;
+    }
+}
+
 /// The large-batch workload on one backend and shape.
 async fn batch_workload(
     b: &mut Opened,
@@ -354,6 +365,7 @@ async fn batch_workload(
     let mut samples = Samples::default();
     let mut peak = 0u64;
     let mut rss_before = 0u64;
+    let mut growth = 0i64;
     for i in 0..opts.warmup + opts.iterations {
         bar.set_message(format!(
             "{} {label}: {} {}",
@@ -366,14 +378,26 @@ async fn batch_workload(
             i + 1
         ));
         let mut s = Samples::default();
-        baselines(&mut b.raw, payload, &mut s).await?;
+        // Remote backends alternate which side goes first, so neither is
+        // always timed while the other's background work runs.
+        let raw_first = !b.remote || i % 2 == 0;
+        if raw_first {
+            baselines(&mut b.raw, payload, &mut s).await?;
+            settle(b, opts).await;
+        }
         let reset = mem::reset_peak_rss();
         let before = mem::rss().unwrap_or(0);
         let t = workload::iteration(&b.tq, payload, "train_0", opts.verify, !b.remote).await?;
+        let p = mem::peak_rss().unwrap_or(0);
+        if !raw_first {
+            settle(b, opts).await;
+            baselines(&mut b.raw, payload, &mut s).await?;
+        }
         if i >= opts.warmup {
             if reset {
-                peak = peak.max(mem::peak_rss().unwrap_or(0));
+                peak = peak.max(p);
                 rss_before = rss_before.max(before);
+                growth = growth.max(p as i64 - before as i64);
             }
             for (name, v) in std::mem::take(&mut s.0) {
                 samples.0.entry(name).or_default().extend(v);
@@ -458,6 +482,7 @@ async fn batch_workload(
             payload_bytes: bytes as u64,
             rss_before,
             peak_rss: peak,
+            peak_growth: growth,
             peak_over_payload: over,
             target,
             met: target.map(|t| over <= t),

@@ -88,6 +88,11 @@ struct Args {
     /// Print the report as JSON on stdout instead of the table.
     #[arg(long)]
     json: bool,
+    /// For rocksdb and redis: pause (ms) between the raw baseline and the
+    /// backend's operations so background work settles; their order
+    /// alternates between iterations.
+    #[arg(long, default_value_t = 1000)]
+    settle_ms: u64,
     /// Worker threads of the Tokio runtime (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
         rocksdb_sync: args.rocksdb_sync,
         verify: !args.no_verify,
         progress: !args.no_progress,
+        settle: std::time::Duration::from_millis(args.settle_ms),
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
