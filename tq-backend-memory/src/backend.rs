@@ -146,7 +146,7 @@ fn apply(partition: &Partition, locked: &mut Locked<'_>, row: RowWrite) -> Resul
     let shard = locked.shard(&row.key).ok_or_else(|| internal(&row.key))?;
     let stored = shard.entry(row.key).or_insert_with(|| StoredRow {
         seq: partition.next_seq(),
-        cells: Vec::new(),
+        cells: Vec::with_capacity(row.cells.len()),
         tag: Tag::new(),
     });
     for (field, value) in row.cells {

@@ -3,17 +3,19 @@
 //! A get that returns N rows as one tensor column must copy the rows into a
 //! buffer. On Linux, first-touch page faults dominate such a copy into fresh
 //! memory (SPEC section 6: about 2.2 GB/s with 4 KiB pages against 7 GB/s
-//! into a touched buffer). Two measures close most of that gap for large
-//! buffers (at least [`LARGE`] bytes):
+//! into a touched buffer). Two measures close most of that gap:
 //!
-//! - **Reuse.** When the last `Bytes` of a large output is dropped, its
+//! - **Reuse** (outputs of at least [`POOL_MIN`] bytes). Glibc hands memory
+//!   of that size straight back to the kernel on free, so every get would
+//!   fault its pages in again. When the last `Bytes` of such an output is dropped, its
 //!   memory goes back to a process-wide pool instead of to the allocator,
 //!   and the next large get of a similar size writes into those already
 //!   touched pages. The pool keeps at most [`output_pool_limit`] bytes
 //!   (default [`DEFAULT_POOL_LIMIT`]; [`set_output_pool_limit`]`(0)` turns
 //!   reuse off). Typical RL loops get the same shapes step after step, so
 //!   after the first step gets copy at touched-memory speed.
-//! - **Huge pages.** New large buffers are aligned to 2 MiB and advised with
+//! - **Huge pages** (outputs of at least [`LARGE`] bytes). New buffers are
+//!   aligned to 2 MiB and advised with
 //!   `MADV_HUGEPAGE`, which roughly halves the first-touch cost where the
 //!   kernel honours the advice and is harmless where it does not.
 
@@ -22,7 +24,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
-/// Outputs at least this large are pooled and get huge-page advice.
+/// Outputs at least this large are pooled for reuse.
+pub const POOL_MIN: usize = 1 << 20;
+/// Outputs at least this large get 2 MiB alignment and huge-page advice.
 pub const LARGE: usize = 8 << 20;
 /// The pool's default limit on retained free bytes.
 pub const DEFAULT_POOL_LIMIT: usize = 1 << 30;
@@ -71,12 +75,24 @@ fn aligned_start(vec: &[u8]) -> usize {
     base.next_multiple_of(HUGE_PAGE) - base
 }
 
+/// `len` rounded up to one of eight size classes per power of two (at most
+/// 12.5% more), so that outputs of nearly the same size share buffers.
+fn size_class(len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    // The largest power of two at most `len`, over eight.
+    let step = ((1usize << (usize::BITS - 1 - len.leading_zeros())) / 8).max(1);
+    len.next_multiple_of(step)
+}
+
 /// A pooled vector that can hold `len` bytes from its aligned start without
 /// wasting more than half of itself, best fit first.
 fn take_pooled(len: usize) -> Option<Vec<u8>> {
     let mut pool = lock_pool();
+    let start = |v: &Vec<u8>| if len < LARGE { 0 } else { aligned_start(v) };
     let fits = |v: &Vec<u8>| {
-        let room = v.capacity() - aligned_start(v);
+        let room = v.capacity() - start(v);
         room >= len && room / 2 <= len
     };
     let best = pool
@@ -109,7 +125,7 @@ pub(crate) struct OutputBuffer {
 impl OutputBuffer {
     /// A buffer that will hold exactly `len` bytes.
     pub(crate) fn new(len: usize) -> Self {
-        if len < LARGE {
+        if len < POOL_MIN {
             return OutputBuffer {
                 vec: Vec::with_capacity(len),
                 start: 0,
@@ -119,13 +135,14 @@ impl OutputBuffer {
         }
         let mut vec = match take_pooled(len) {
             Some(vec) => vec,
+            None if len < LARGE => Vec::with_capacity(size_class(len)),
             None => {
-                let vec = Vec::<u8>::with_capacity(len + HUGE_PAGE);
+                let vec = Vec::<u8>::with_capacity(size_class(len) + HUGE_PAGE);
                 advise_huge_pages(vec.as_ptr(), aligned_start(&vec), len);
                 vec
             }
         };
-        let start = aligned_start(&vec);
+        let start = if len < LARGE { 0 } else { aligned_start(&vec) };
         // The bytes before `start` are never read, but must be initialised
         // to be part of the `Vec<u8>`'s length; a pooled vector already is.
         vec.resize(start, 0);
@@ -179,7 +196,7 @@ impl Drop for Pooled {
 }
 
 /// Advises huge pages for `base + start .. base + start + len`, which must lie
-/// inside one allocation (the caller allocates `len + HUGE_PAGE` bytes and
+/// inside one allocation (the caller allocates at least `len + HUGE_PAGE` bytes and
 /// `start < HUGE_PAGE`).
 #[cfg(target_os = "linux")]
 fn advise_huge_pages(base: *const u8, start: usize, len: usize) {
@@ -211,7 +228,7 @@ mod tests {
     // One test owns the process-wide pool's state, so the checks run in order.
     #[test]
     fn buffers_hold_what_was_pushed_and_large_ones_are_reused() {
-        for len in [0usize, 10, LARGE - 1] {
+        for len in [0usize, 10, POOL_MIN - 1] {
             let (bytes, want) = fill(len);
             assert_eq!(&bytes[..], &want[..]);
         }
@@ -234,12 +251,43 @@ mod tests {
         // A much smaller request does not take a huge pooled buffer.
         assert!(take_pooled(1 << 10).is_none());
 
+        // Mid-sized outputs (no huge-page alignment) are reused too.
+        let (mid, want) = fill(POOL_MIN + 7);
+        assert_eq!(&mid[..], &want[..]);
+        let ptr = mid.as_ptr();
+        drop(mid);
+        let (again, want) = fill(POOL_MIN + 9);
+        assert_eq!(again.as_ptr(), ptr, "a mid-sized buffer was not reused");
+        assert_eq!(&again[..], &want[..]);
+        drop(again);
+
         set_output_pool_limit(0);
         assert_eq!(output_pool_bytes(), 0);
         let (fourth, _) = fill(LARGE);
         drop(fourth);
         assert_eq!(output_pool_bytes(), 0, "a disabled pool kept a buffer");
         set_output_pool_limit(DEFAULT_POOL_LIMIT);
+    }
+
+    #[test]
+    fn size_classes_waste_at_most_an_eighth() {
+        for len in [
+            1usize,
+            7,
+            1000,
+            POOL_MIN,
+            POOL_MIN + 1,
+            3 << 20,
+            (3 << 20) + 1,
+            LARGE + 12345,
+        ] {
+            let class = size_class(len);
+            assert!(
+                class >= len && class - len <= len / 8 + 1,
+                "{len} -> {class}"
+            );
+        }
+        assert_eq!(size_class(POOL_MIN + 7), size_class(POOL_MIN + 9));
     }
 
     #[test]
