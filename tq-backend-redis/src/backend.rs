@@ -12,11 +12,11 @@ use tq_core::{
 use crate::cells::{
     EncodedRow, array, bulk, decode_cell, decode_tag, encode_row, split_field, utf8,
 };
-use crate::client::Conn;
+use crate::client::{Conn, Unit};
 use crate::config::RedisConfig;
 use crate::error::{bad_reply, from_redis};
 use crate::keys::{CELL_MARK, KeyLayout, SEQ_FIELD, cell_field};
-use crate::scripts::{CLEAR, LIST, PUT};
+use crate::scripts::{CLEAR, LIST, PUT_META};
 
 /// `proto-max-bulk-len` when the server does not say (Redis' default).
 pub const FALLBACK_MAX_BULK: u64 = 512 * 1024 * 1024;
@@ -188,25 +188,35 @@ impl StorageBackend for RedisBackend {
             .conn
             .run_items(
                 &buckets,
-                |i, by_text| {
+                |i, _| {
                     let b = buckets[i];
                     let row = &rows[i];
                     let row_key = self.layout.row(b, partition, &row.key);
                     let index = self.layout.index(b, partition);
                     let parts = self.layout.partitions(b);
-                    let mut cmd = match first_seq {
-                        Some(_) => PUT.invocation(by_text, &[&row_key, &index, &parts]),
-                        None => PUT.invocation(by_text, &[&row_key, &index, &parts, &counter]),
+                    // The values go with a plain HSET (never through Lua);
+                    // the script runs after it in the same MULTI/EXEC, sent
+                    // as EVAL (see `Unit::Tx`).
+                    let mut cmds = Vec::with_capacity(2);
+                    if !row.pairs.is_empty() {
+                        let mut hset = redis::cmd("HSET");
+                        hset.arg(&row_key);
+                        for (name, value) in &row.pairs {
+                            hset.arg(name).arg(value);
+                        }
+                        cmds.push(hset);
+                    }
+                    let mut meta = match first_seq {
+                        Some(_) => PUT_META.invocation(true, &[&row_key, &index, &parts]),
+                        None => PUT_META.invocation(true, &[&row_key, &index, &parts, &counter]),
                     };
                     match first_seq {
-                        Some(s) => cmd.arg(s + i as u64),
-                        None => cmd.arg(""),
+                        Some(s) => meta.arg(s + i as u64),
+                        None => meta.arg(""),
                     };
-                    cmd.arg(&row.key).arg(partition);
-                    for (name, value) in &row.pairs {
-                        cmd.arg(name).arg(value);
-                    }
-                    cmd
+                    meta.arg(&row.key).arg(partition);
+                    cmds.push(meta);
+                    Unit::Tx(cmds)
                 },
                 OP,
             )
@@ -342,7 +352,7 @@ impl StorageBackend for RedisBackend {
     }
 }
 
-/// The put script's `{ {'f<field>'...}, {'t<name>', json, ...} }`.
+/// The put_meta script's `{ {'f<field>'...}, {'t<name>', json, ...} }`.
 fn parse_state(answer: RV, partition: &str, key: &str) -> Result<RowState> {
     let bad = || bad_reply("the put script's answer", "redis::put");
     let mut parts = array(answer).ok_or_else(bad)?.into_iter();

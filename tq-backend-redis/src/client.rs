@@ -52,6 +52,59 @@ impl std::fmt::Debug for Conn {
     }
 }
 
+/// What one item sends.
+pub enum Unit {
+    /// One command; the item's answer is its reply.
+    Cmd(Cmd),
+    /// `MULTI`, these commands, `EXEC`: all of them run, back to back, or
+    /// (when the server refuses one while queueing it: `MOVED`, `OOM`, ...)
+    /// none. The item's answer is the last command's reply. Every command
+    /// must name keys of one slot only, and scripts must be sent as `EVAL`:
+    /// a `NOSCRIPT` shows only at `EXEC`, after the other commands ran.
+    Tx(Vec<Cmd>),
+}
+
+impl From<Cmd> for Unit {
+    fn from(cmd: Cmd) -> Unit {
+        Unit::Cmd(cmd)
+    }
+}
+
+/// The outcome of one `MULTI` .. `EXEC` from its replies (`MULTI`, one per
+/// queued command, `EXEC`): the last command's reply, or the error that
+/// refused the transaction (nothing ran: `false`) or that a command raised
+/// inside `EXEC` (the transaction ran: `true`).
+fn tx_outcome(replies: impl Iterator<Item = RedisResult<Value>>) -> (RedisResult<Value>, bool) {
+    let mut replies: Vec<RedisResult<Value>> = replies.collect();
+    let exec = replies.pop();
+    // MULTI and the queued commands answer OK / QUEUED, or the error that
+    // refused one; EXEC then answers EXECABORT and nothing ran.
+    if let Some(e) = replies.into_iter().find_map(Result::err) {
+        return (Err(e), false);
+    }
+    match exec {
+        Some(Ok(Value::Array(values))) => {
+            let mut last = Value::Nil;
+            for v in values {
+                match v {
+                    Value::ServerError(e) => return (Err(e.into()), true),
+                    v => last = v,
+                }
+            }
+            (Ok(last), true)
+        }
+        Some(Err(e)) => (Err(e), false),
+        other => (
+            Err(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "EXEC answered neither an array nor an error",
+                format!("{other:?}"),
+            ))),
+            false,
+        ),
+    }
+}
+
 /// Items sent in one pipeline: to the master serving `Some(slot)`, or
 /// through the client's own routing (`None`).
 type Group = (Option<u16>, Vec<(usize, Attempt)>);
@@ -207,28 +260,32 @@ impl Conn {
             .collect())
     }
 
-    /// Runs one command per item and returns the answers in item order,
+    /// Runs one [`Unit`] per item and returns the answers in item order,
     /// with as few round trips as the server allows:
     ///
-    /// - standalone: every command in one pipeline (one round trip);
+    /// - standalone: every unit in one pipeline (one round trip);
     /// - cluster: one pipeline per master (its buckets' slots, from
     ///   `CLUSTER SLOTS`), all in flight at once: one round trip of latency.
+    ///   A transaction's commands all name keys of its item's bucket, so
+    ///   `MULTI`/`EXEC` on the master's connection is legal.
     ///
-    /// `build(i, by_text)` builds item `i`'s command (`EVALSHA`, or `EVAL`
-    /// with `by_text`). Items answered with `NOSCRIPT` (a restarted server)
-    /// are sent once more as `EVAL`; items that reached the wrong master
-    /// (`MOVED`/`ASK`: the commands did not run) are sent once more through
-    /// per-slot pipelines that follow redirections. Any other server error
-    /// on an item becomes this call's error; a connection error fails the
-    /// call (items already executed stay executed).
-    pub async fn run_items<F>(
+    /// `build(i, by_text)` builds item `i`'s unit (scripts as `EVALSHA`, or
+    /// `EVAL` with `by_text`). Items that were refused without running are
+    /// sent once more: answered `NOSCRIPT` (a restarted server) as `EVAL`;
+    /// reached the wrong master (`MOVED`/`ASK`) through per-slot pipelines
+    /// that follow redirections. Any other server error on an item becomes
+    /// this call's error, and so does an error of a command inside an
+    /// `EXEC` (its transaction ran, so it is never resent); a connection
+    /// error fails the call (items already executed stay executed).
+    pub async fn run_items<F, U>(
         &self,
         buckets: &[u16],
         build: F,
         op: &'static str,
     ) -> Result<Vec<Value>>
     where
-        F: Fn(usize, bool) -> Cmd,
+        F: Fn(usize, bool) -> U,
+        U: Into<Unit>,
     {
         let mut results: Vec<Option<Value>> = vec![None; buckets.len()];
         let first = Attempt {
@@ -275,34 +332,67 @@ impl Conn {
             } else {
                 groups.push((None, pending.clone()));
             }
-            let answers = join_all(groups.iter().map(|(slot, group)| {
-                let mut pipe = redis::pipe();
-                pipe.ignore_errors();
-                for &(i, a) in group {
-                    pipe.add_command(build(i, a.by_text));
-                }
-                let slot = *slot;
-                async move {
-                    match slot {
-                        Some(slot) => self.pipeline_on_master(pipe, slot).await,
-                        None => self.pipeline(&pipe).await,
+            // Build every pipeline first, remembering how many replies each
+            // item's unit gives (a transaction: MULTI, one per command, EXEC).
+            let built: Vec<(Option<u16>, Pipeline, Vec<usize>)> = groups
+                .iter()
+                .map(|(slot, group)| {
+                    let mut pipe = redis::pipe();
+                    pipe.ignore_errors();
+                    let mut shapes = Vec::with_capacity(group.len());
+                    for &(i, a) in group {
+                        match build(i, a.by_text).into() {
+                            Unit::Cmd(cmd) => {
+                                pipe.add_command(cmd);
+                                shapes.push(0);
+                            }
+                            Unit::Tx(cmds) => {
+                                shapes.push(cmds.len());
+                                pipe.add_command(redis::cmd("MULTI"));
+                                for cmd in cmds {
+                                    pipe.add_command(cmd);
+                                }
+                                pipe.add_command(redis::cmd("EXEC"));
+                            }
+                        }
                     }
-                }
+                    (*slot, pipe, shapes)
+                })
+                .collect();
+            let expected: Vec<usize> = built
+                .iter()
+                .map(|(_, _, shapes)| shapes.iter().map(|&n| if n == 0 { 1 } else { n + 2 }).sum())
+                .collect();
+            let answers = join_all(built.into_iter().map(|(slot, pipe, shapes)| async move {
+                let answer = match slot {
+                    Some(slot) => self.pipeline_on_master(pipe, slot).await,
+                    None => self.pipeline(&pipe).await,
+                };
+                (answer, shapes)
             }))
             .await;
             let mut again = Vec::new();
-            for ((_, group), answer) in groups.iter().zip(answers) {
+            for (((_, group), (answer, shapes)), expected) in
+                groups.iter().zip(answers).zip(expected)
+            {
                 let answer = answer.map_err(|e| from_redis(e, op))?;
-                if answer.len() != group.len() {
+                if answer.len() != expected {
                     return Err(crate::error::bad_reply(
-                        &format!("{} answers for {} commands", answer.len(), group.len()),
+                        &format!("{} answers for {expected} commands", answer.len()),
                         op,
                     ));
                 }
-                for (&(i, a), item) in group.iter().zip(answer) {
+                let mut replies = answer.into_iter();
+                for (&(i, a), &shape) in group.iter().zip(&shapes) {
+                    let (item, ran) = if shape == 0 {
+                        (replies.next().unwrap_or(Ok(Value::Nil)), false)
+                    } else {
+                        tx_outcome(replies.by_ref().take(shape + 2))
+                    };
                     let kind = item.as_ref().err().map(redis::RedisError::kind);
                     match item {
                         Ok(v) => results[i] = Some(v),
+                        Err(e) if ran => return Err(from_redis(e, op)),
                         Err(_)
                             if !a.by_text
                                 && kind
@@ -364,5 +454,58 @@ fn find_number(value: &Value) -> Option<u64> {
         Value::Array(items) | Value::Set(items) => items.iter().skip(1).find_map(find_number),
         Value::Map(pairs) => pairs.iter().find_map(|(_, v)| find_number(v)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> RedisResult<Value> {
+        Ok(Value::SimpleString(s.to_owned()))
+    }
+
+    /// A server error as the server sends it (`-CODE detail`).
+    fn server_error(text: &str) -> redis::ServerError {
+        match redis::parse_redis_value(format!("-{text}\r\n").as_bytes()) {
+            Ok(Value::ServerError(e)) => e,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_transaction_answers_its_last_command() {
+        let exec = Ok(Value::Array(vec![Value::Int(3), Value::Int(7)]));
+        let (answer, ran) = tx_outcome([ok("OK"), ok("QUEUED"), ok("QUEUED"), exec].into_iter());
+        assert_eq!(answer.unwrap(), Value::Int(7));
+        assert!(ran);
+    }
+
+    #[test]
+    fn a_refused_transaction_names_the_refusal_and_did_not_run() {
+        let replies = [
+            ok("OK"),
+            Err(server_error("MOVED 3999 127.0.0.1:6381").into()),
+            ok("QUEUED"),
+            Err(server_error("EXECABORT Transaction discarded").into()),
+        ];
+        let (answer, ran) = tx_outcome(replies.into_iter());
+        assert_eq!(
+            answer.unwrap_err().kind(),
+            redis::ErrorKind::Server(ServerErrorKind::Moved)
+        );
+        assert!(!ran);
+    }
+
+    #[test]
+    fn an_error_inside_exec_is_reported_as_having_run() {
+        let inner = server_error("NOSCRIPT No matching script");
+        let exec = Ok(Value::Array(vec![Value::Int(1), Value::ServerError(inner)]));
+        let (answer, ran) = tx_outcome([ok("OK"), ok("QUEUED"), ok("QUEUED"), exec].into_iter());
+        assert_eq!(
+            answer.unwrap_err().kind(),
+            redis::ErrorKind::Server(ServerErrorKind::NoScript)
+        );
+        assert!(ran);
     }
 }

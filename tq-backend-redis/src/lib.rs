@@ -40,17 +40,33 @@
 //! of partitions (`P{b}:p`); one counter (`P:seq`) and one layout marker
 //! (`P:layout`) per store. The row hash is the truth; the index and the
 //! partition set of its bucket share its hash slot and are updated in the
-//! same Lua script, so they can never disagree with it.
+//! same `MULTI`/`EXEC` as the row, so they can never disagree with it.
 //!
 //! # Guarantees
 //!
 //! - **Row atomicity and race-free merges** (SPEC P9, X1-X3): a put of a row
-//!   is one Lua script: create-if-missing, set the cells, set the tag
+//!   is one transaction, `MULTI; HSET row f<field> <cell> ... t<name> <json>
+//!   ...; EVAL put_meta; EXEC`. The `HSET` sets the cells and the tag
 //!   entries (one hash field each, so a shallow merge is a plain `HSET` and
 //!   concurrent merges of different entries from any number of processes
-//!   lose nothing), and read back the row's fields and full tag. A clear of
-//!   a row is one script too (`DEL` plus its index entry), so a put and a
-//!   clear of the same key are ordered and never mix.
+//!   lose nothing); the script (`lua/put_meta.lua`, which never sees a
+//!   value) gives a row without a sequence (a new one, or a cleared key put
+//!   again) the next sequence, its index entry and its partition entry, and
+//!   reads back the row's fields and full tag. Redis runs a transaction's
+//!   commands back to back, so readers see the row before or after the
+//!   whole put, never in between; a transaction refused while queueing
+//!   (`MOVED`, `OOM`, ...) runs nothing. A clear of a row is one script
+//!   (`DEL` plus its index entry), so a put and a clear of the same key are
+//!   ordered and never mix.
+//! - **No value passes through Lua**: Redis turns every script argument
+//!   into a Lua string (this Redis build hashes each of its bytes) and a
+//!   script's `HSET` copies it once more; a plain `HSET` goes straight to
+//!   the hash. `put_meta` is sent as `EVAL` with its text (under 600 bytes,
+//!   comments and indentation stripped), never `EVALSHA`: inside
+//!   `MULTI`/`EXEC` an unknown script would only fail at `EXEC`, after the
+//!   `HSET` had run. An error raised inside `EXEC` (a script error on a
+//!   store whose keys were tampered with) fails the call and is never
+//!   resent.
 //! - **Insertion order** (L1, L3): a new row takes the next value of the
 //!   store's counter; `kv_list` sorts by it. A cleared key leaves nothing
 //!   behind (hash, index entry and, when it was the last row of its
@@ -77,7 +93,7 @@
 //!
 //! | operation | standalone | cluster |
 //! |---|---|---|
-//! | put (any number of rows) | 1: one pipeline of `EVALSHA put` | 2: `INCRBY` the counter, then one pipeline per master, all in flight together |
+//! | put (any number of rows) | 1: one pipeline of `MULTI; HSET; EVAL put_meta; EXEC` per row | 2: `INCRBY` the counter, then one pipeline per master (the same transactions), all in flight together |
 //! | get | 1: one pipeline of `HGETALL` / `HMGET` | 1: one pipeline per master, concurrently |
 //! | list | 1: `EVALSHA list` per bucket in one pipeline | 1: one pipeline per master, concurrently |
 //! | clear | 1: one pipeline of `EVALSHA clear` | 1: one pipeline per master, concurrently |
@@ -88,9 +104,10 @@
 //! redis-rs's per-slot routing, which follows the redirection, and the slot
 //! map is read again ([`RedisBackend::redirected_commands`] counts these).
 //!
-//! After a server restart the scripts are unknown to it: the first call
-//! gets `NOSCRIPT` and resends those commands with `EVAL` (one more round
-//! trip), which reloads them.
+//! After a server restart the list and clear scripts are unknown to it: the
+//! first list or clear gets `NOSCRIPT` and resends those commands with
+//! `EVAL` (one more round trip), which reloads them. Puts send their script
+//! as `EVAL` always, so they never pay this.
 //!
 //! # Cluster
 //!
@@ -101,6 +118,10 @@
 //! 31-35% of a 3,000-row partition's bytes in the tests). Commands are
 //! grouped per master with the slot map; the redis-rs cluster client
 //! sends them, reconnects, and follows redirections for resent commands.
+//! Every key of a put's transaction is in the row's slot, so `MULTI`/`EXEC`
+//! is legal on the master's connection; a transaction that reaches the
+//! wrong master is refused whole (`MOVED` while queueing, then
+//! `EXECABORT`) and resent through per-slot routing.
 //! The counter is a key of its own slot, hence the extra round trip for
 //! puts. Replicas are not read from.
 //!

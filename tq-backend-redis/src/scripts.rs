@@ -1,27 +1,41 @@
-//! The Lua scripts that make row writes, clears and listings atomic.
+//! The Lua scripts that keep a row, its index entry and its partition entry
+//! consistent: a put's bookkeeping, a clear, a listing.
 //!
-//! Each runs as `EVALSHA` inside a pipeline; a server that does not know a
-//! script yet (first use, or after a restart) answers `NOSCRIPT`, and the
-//! affected commands are sent again as `EVAL` with the script's text, which
-//! also teaches the server the script.
+//! No script ever sees a cell value: a put sends its values with a plain
+//! `HSET` and runs [`PUT_META`] after it in the same `MULTI`/`EXEC` (this
+//! Redis hashes every byte of every string that enters Lua, and a script's
+//! `HSET` copies each value once more).
+//!
+//! [`CLEAR`] and [`LIST`] run as `EVALSHA` inside a pipeline; a server that
+//! does not know a script yet (first use, or after a restart) answers
+//! `NOSCRIPT`, and the affected commands are sent again as `EVAL` with the
+//! script's text, which also teaches the server the script. [`PUT_META`] is
+//! always sent as `EVAL` (its text is under 600 bytes): inside
+//! `MULTI`/`EXEC` a `NOSCRIPT` only shows at `EXEC`, after the `HSET` of the
+//! same transaction has run, so an unknown script must never happen there.
 
 use std::sync::LazyLock;
 
 use redis::Cmd;
 
-/// One Lua script and its SHA1.
+/// One Lua script (indentation and comment lines removed, as they would be
+/// sent with every `EVAL`) and its SHA1.
 #[derive(Debug)]
 pub struct LuaScript {
-    code: &'static str,
+    code: String,
     sha: String,
 }
 
 impl LuaScript {
-    fn new(code: &'static str) -> Self {
-        LuaScript {
-            code,
-            sha: redis::Script::new(code).get_hash().to_owned(),
-        }
+    fn new(source: &'static str) -> Self {
+        let code: String = source
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("--"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let sha = redis::Script::new(&code).get_hash().to_owned();
+        LuaScript { code, sha }
     }
 
     /// `EVALSHA sha numkeys keys...` (or `EVAL code ...` with `by_text`);
@@ -29,7 +43,7 @@ impl LuaScript {
     pub fn invocation(&self, by_text: bool, keys: &[&[u8]]) -> Cmd {
         let mut cmd = if by_text {
             let mut c = redis::cmd("EVAL");
-            c.arg(self.code);
+            c.arg(&self.code);
             c
         } else {
             let mut c = redis::cmd("EVALSHA");
@@ -44,11 +58,37 @@ impl LuaScript {
     }
 }
 
-/// Writes one row and returns its state (`lua/put.lua`).
-pub static PUT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(include_str!("lua/put.lua")));
+/// A put's bookkeeping of one row (sequence, index and partition entries
+/// of a new row) and the row's state after the write (`lua/put_meta.lua`);
+/// never sees a value.
+pub static PUT_META: LazyLock<LuaScript> =
+    LazyLock::new(|| LuaScript::new(include_str!("lua/put_meta.lua")));
 /// Removes one row (`lua/clear.lua`).
 pub static CLEAR: LazyLock<LuaScript> =
     LazyLock::new(|| LuaScript::new(include_str!("lua/clear.lua")));
 /// Lists one bucket (`lua/list.lua`).
 pub static LIST: LazyLock<LuaScript> =
     LazyLock::new(|| LuaScript::new(include_str!("lua/list.lua")));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_are_sent_without_comment_lines() {
+        for script in [&*PUT_META, &*CLEAR, &*LIST] {
+            assert!(script.code.contains("redis.call"));
+            assert!(
+                !script
+                    .code
+                    .lines()
+                    .any(|l| l.trim_start().starts_with("--"))
+            );
+            assert_eq!(script.sha.len(), 40);
+        }
+        // The put script never gets a value: its only arguments are the
+        // sequence, the key and the partition.
+        assert!(!PUT_META.code.contains("ARGV[4]"));
+        assert!(PUT_META.code.len() < 600, "{}", PUT_META.code.len());
+    }
+}

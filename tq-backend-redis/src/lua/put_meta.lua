@@ -1,12 +1,16 @@
--- Writes one row atomically and returns its state.
+-- The bookkeeping of one row write, and the row's state after it. Runs
+-- inside the row's MULTI/EXEC, right after the HSET of its cells and tag
+-- entries (which never pass through Lua), so the row, its index entry and
+-- its partition entry become visible together.
 -- KEYS[1] row hash, KEYS[2] partition index (bucket), KEYS[3] bucket's
 -- partition set, KEYS[4] (standalone only) the insertion counter.
 -- ARGV[1] insertion sequence for a new row, or '' to take one from KEYS[4];
--- ARGV[2] the key; ARGV[3] the partition; then hash field / value pairs
--- (cells 'f<field>' and tag entries 't<name>').
+-- ARGV[2] the key; ARGV[3] the partition.
+-- A row without 's' is new (the HSET just created it): it gets a sequence,
+-- an index entry and a partition entry.
 -- Returns { {'f<field>', ...}, {'t<name>', json, ...} } after the write.
 local row = KEYS[1]
-if redis.call('EXISTS', row) == 0 then
+if redis.call('HEXISTS', row, 's') == 0 then
   local seq = ARGV[1]
   if seq == '' then
     seq = redis.call('INCR', KEYS[4])
@@ -14,9 +18,6 @@ if redis.call('EXISTS', row) == 0 then
   redis.call('HSET', row, 's', seq)
   redis.call('ZADD', KEYS[2], seq, ARGV[2])
   redis.call('SADD', KEYS[3], ARGV[3])
-end
-for i = 4, #ARGV - 1, 2 do
-  redis.call('HSET', row, ARGV[i], ARGV[i + 1])
 end
 local fields, tags = {}, {}
 for _, name in ipairs(redis.call('HKEYS', row)) do
