@@ -222,7 +222,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_config_errors_naming_the_setting() {
-        let cases: [(&str, fn(&mut RocksDbConfig)); 5] = [
+        type Spoil = fn(&mut RocksDbConfig);
+        let cases: [(&str, Spoil); 5] = [
             ("path", |c| c.path = PathBuf::new()),
             ("write_buffer_bytes", |c| c.write_buffer_bytes = 1024),
             ("max_background_jobs", |c| c.max_background_jobs = 0),

@@ -107,9 +107,18 @@
 //!
 //! Bytes that fail to decode (a cell, a row record, an order entry) are
 //! [`ErrorKind::Corrupted`](tq_core::ErrorKind::Corrupted) naming the
-//! partition, key and field. RocksDB statuses map as described in the
-//! private `error` module: `Busy`/`TryAgain`/`TimedOut` are `Unavailable` and
-//! temporary; I/O errors are `Unexpected` and permanent.
+//! partition, key and field. RocksDB statuses map as follows:
+//!
+//! | RocksDB status | kind | `is_temporary()` |
+//! |---|---|---|
+//! | `Corruption` | `Corrupted` | no |
+//! | `Busy`, `TryAgain`, `TimedOut`, `Incomplete`, `Aborted`, `Expired` | `Unavailable` | yes |
+//! | `ShutdownInProgress` | `Unavailable` | no |
+//! | I/O error (disk full, permissions, failing disk), anything else | `Unexpected` | no |
+//!
+//! Backend-level checks: names over tq-core's limits or a key repeated in
+//! one put are `InvalidArgument`; an encoded value over [`MAX_VALUE_BYTES`]
+//! is `CapacityExceeded`; both before anything is written.
 //!
 //! ## Building
 //!

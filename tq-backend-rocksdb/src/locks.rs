@@ -80,7 +80,7 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..200 {
                         // Every call holds "shared"; the rest of the keys vary.
-                        let mut keys = vec![format!("k{}", (i * 7 + t) % 50), "shared".into()];
+                        let mut keys = [format!("k{}", (i * 7 + t) % 50), "shared".into()];
                         if t % 2 == 0 {
                             keys.reverse();
                         }
