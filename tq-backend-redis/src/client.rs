@@ -2,6 +2,7 @@
 //! execution every operation goes through.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -128,6 +129,7 @@ impl Conn {
             // exists (an error means one is installed already).
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
+        let certs = config.tls_certificates()?;
         if let Some(url) = &config.url {
             let bad_url = |e: redis::RedisError| {
                 Error::config(format!("cannot parse `url` {:?}", redact_url(url)))
@@ -144,7 +146,20 @@ impl Conn {
                 settings = settings.set_password(pw);
             }
             info = info.set_redis_settings(settings);
-            let client = redis::Client::open(info).map_err(bad_url)?;
+            let client = match certs {
+                Some(certs) => redis::Client::build_with_tls(info, certs).map_err(|e| {
+                    let path = config.tls_ca_file.as_deref().unwrap_or(Path::new(""));
+                    Error::config(format!(
+                        "cannot use the CA certificates of `tls_ca_file` {:?}",
+                        path.display()
+                    ))
+                    .with_operation(OP)
+                    .with_context("setting", "tls_ca_file")
+                    .with_context("path", path.display().to_string())
+                    .with_source(e)
+                })?,
+                None => redis::Client::open(info).map_err(bad_url)?,
+            };
             let manager_config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(config.connect_timeout()))
                 .set_response_timeout(config.command_timeout())
@@ -167,6 +182,9 @@ impl Conn {
             }
             if let Some(pw) = &config.password {
                 builder = builder.password(pw);
+            }
+            if let Some(certs) = certs {
+                builder = builder.certs(certs);
             }
             let client = builder.build().map_err(|e| {
                 Error::config("cannot use `cluster_nodes`")

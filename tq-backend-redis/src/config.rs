@@ -2,6 +2,7 @@
 //! standalone server and for a Redis Cluster.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -33,6 +34,7 @@ pub const MAX_KEY_PREFIX_BYTES: usize = 256;
 /// url = "redis://127.0.0.1:6379"      # or rediss:// for TLS
 /// # cluster_nodes = ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]
 /// password = "secret"                 # optional, overrides the URL's
+/// # tls_ca_file = "/etc/redis/ca.pem"  # rediss:// only: trust this CA
 /// key_prefix = "tq"
 /// connect_timeout_ms = 5000
 /// command_timeout_ms = 60000
@@ -44,8 +46,9 @@ pub const MAX_KEY_PREFIX_BYTES: usize = 256;
 pub struct RedisConfig {
     /// The URL of a standalone server:
     /// `redis://[[username]:password@]host[:port][/db]`, or `rediss://...`
-    /// for TLS (certificates checked against the Mozilla roots). Default:
-    /// none. Exactly one of `url` and `cluster_nodes` must be set.
+    /// for TLS (certificates checked against the Mozilla roots, or against
+    /// [`tls_ca_file`](Self::tls_ca_file)). Default: none. Exactly one of
+    /// `url` and `cluster_nodes` must be set.
     #[serde(default)]
     pub url: Option<String>,
 
@@ -64,6 +67,15 @@ pub struct RedisConfig {
     /// password given in the URL(s). Never printed.
     #[serde(default)]
     pub password: Option<String>,
+
+    /// A PEM file of CA certificates to trust for `rediss://` servers
+    /// instead of the built-in public (Mozilla/webpki) roots, for a server
+    /// whose certificate is self-signed or from a private CA. Only with
+    /// `rediss://` URLs; applies to every cluster node. A missing,
+    /// unreadable or certificate-less file is a `Config` error at open.
+    /// Default: none (the built-in public roots).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
 
     /// Prepended to every Redis key this backend writes, so several stores
     /// can share one server or cluster. May be empty; must not contain `{`
@@ -114,6 +126,7 @@ impl Default for RedisConfig {
             cluster_nodes: Vec::new(),
             username: None,
             password: None,
+            tls_ca_file: None,
             key_prefix: default_key_prefix(),
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             command_timeout_ms: DEFAULT_COMMAND_TIMEOUT_MS,
@@ -148,6 +161,12 @@ impl RedisConfig {
     /// Sets [`password`](Self::password).
     pub fn with_password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(password.into());
+        self
+    }
+
+    /// Sets [`tls_ca_file`](Self::tls_ca_file).
+    pub fn with_tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls_ca_file = Some(path.into());
         self
     }
 
@@ -229,6 +248,18 @@ impl RedisConfig {
                 ));
             }
         }
+        if let Some(path) = &self.tls_ca_file
+            && tls != Some(true)
+        {
+            return Err(err(
+                "tls_ca_file",
+                format!(
+                    "`tls_ca_file` {:?} is set but `{setting}` is not a rediss:// (TLS) URL",
+                    path.display()
+                ),
+            )
+            .with_context("path", path.display().to_string()));
+        }
         if self.key_prefix.contains(['{', '}']) {
             return Err(err(
                 "key_prefix",
@@ -258,6 +289,19 @@ impl RedisConfig {
         Ok(())
     }
 
+    /// The CA certificates of [`tls_ca_file`](Self::tls_ca_file) for the
+    /// redis client, or `None` (the built-in public roots).
+    pub(crate) fn tls_certificates(&self) -> Result<Option<redis::TlsCertificates>> {
+        let Some(path) = &self.tls_ca_file else {
+            return Ok(None);
+        };
+        let pem = read_ca_file(path)?;
+        Ok(Some(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        }))
+    }
+
     /// Whether the server URL(s) use TLS (`rediss://`).
     pub fn uses_tls(&self) -> bool {
         self.url
@@ -265,6 +309,34 @@ impl RedisConfig {
             .chain(&self.cluster_nodes)
             .any(|u| u.starts_with("rediss://"))
     }
+}
+
+/// Reads a `tls_ca_file`: a permanent `Config` error naming the setting and
+/// the path when it cannot be read or holds no PEM certificate.
+fn read_ca_file(path: &Path) -> Result<Vec<u8>> {
+    let err = |msg: String| {
+        Error::config(msg)
+            .with_operation("redis::open")
+            .with_context("setting", "tls_ca_file")
+            .with_context("path", path.display().to_string())
+    };
+    let pem = std::fs::read(path).map_err(|e| {
+        err(format!(
+            "cannot read `tls_ca_file` {:?}: {e}",
+            path.display()
+        ))
+        .with_source(e)
+    })?;
+    if !pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(err(format!(
+            "`tls_ca_file` {:?} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(pem)
 }
 
 /// `url` with the password (and user) replaced by `***`, for messages.
@@ -294,6 +366,7 @@ impl fmt::Debug for RedisConfig {
             )
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("tls_ca_file", &self.tls_ca_file)
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("command_timeout_ms", &self.command_timeout_ms)
@@ -378,5 +451,50 @@ mod tests {
             "buckets",
         );
         assert!(RedisConfig::standalone("rediss://h").uses_tls());
+        check(
+            RedisConfig::standalone("redis://h").with_tls_ca_file("/ca.pem"),
+            "tls_ca_file",
+        );
+        check(
+            RedisConfig::cluster(["redis://a"]).with_tls_ca_file("/ca.pem"),
+            "tls_ca_file",
+        );
+        RedisConfig::cluster(["rediss://a"])
+            .with_tls_ca_file("/ca.pem")
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn tls_ca_file_from_toml_and_unreadable_files() {
+        let cfg: RedisConfig =
+            toml::from_str("url = \"rediss://h:1\"\ntls_ca_file = \"/nowhere/ca.pem\"").unwrap();
+        assert_eq!(
+            cfg.tls_ca_file.as_deref(),
+            Some(Path::new("/nowhere/ca.pem"))
+        );
+        cfg.validate().unwrap();
+        let e = cfg.tls_certificates().unwrap_err();
+        assert_eq!(e.kind(), tq_core::ErrorKind::Config);
+        assert!(!e.is_temporary());
+        assert_eq!(e.context_value("setting"), Some("tls_ca_file"), "{e}");
+        assert_eq!(e.context_value("path"), Some("/nowhere/ca.pem"), "{e}");
+        assert!(e.to_string().contains("/nowhere/ca.pem"), "{e}");
+        // A file without a certificate in it.
+        let not_pem = std::env::temp_dir().join(format!("tq-not-pem-{}", std::process::id()));
+        std::fs::write(&not_pem, "hello").unwrap();
+        let e = RedisConfig::standalone("rediss://h")
+            .with_tls_ca_file(&not_pem)
+            .tls_certificates()
+            .unwrap_err();
+        let _ = std::fs::remove_file(&not_pem);
+        assert_eq!(e.kind(), tq_core::ErrorKind::Config);
+        assert_eq!(e.context_value("setting"), Some("tls_ca_file"), "{e}");
+        assert!(
+            RedisConfig::standalone("rediss://h")
+                .tls_certificates()
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -9,6 +9,9 @@ use tq_core::{Error, ErrorKind};
 ///   resharding, server loading: [`ErrorKind::Unavailable`], temporary;
 /// - wrong or missing password, missing ACL permission: a permanent
 ///   [`ErrorKind::Config`] error naming the `password` setting;
+/// - a TLS server certificate that is not trusted or not valid for the
+///   host: a permanent [`ErrorKind::Config`] error naming `tls_ca_file`
+///   (retrying cannot help);
 /// - anything else: [`ErrorKind::Unexpected`], permanent.
 ///
 /// Messages come from the client library and the server, which never echo
@@ -37,6 +40,13 @@ pub fn from_redis(e: RedisError, op: &'static str) -> Error {
              setting and the user's ACL"
                 .to_owned(),
             Some("username"),
+        ),
+        RK::Io if untrusted_certificate(&e) => (
+            ErrorKind::Config,
+            "the server's TLS certificate was not accepted (not signed by a trusted CA, or not \
+             valid for this host): set `tls_ca_file` to the PEM file of the CA that signed it"
+                .to_owned(),
+            Some("tls_ca_file"),
         ),
         RK::InvalidClientConfig => (
             ErrorKind::Config,
@@ -73,6 +83,31 @@ pub fn from_redis(e: RedisError, op: &'static str) -> Error {
     err
 }
 
+/// Whether `e` is rustls refusing the server's certificate (unknown
+/// issuer, wrong name, expired, ...). redis-rs wraps the `io::Error` that
+/// tokio-rustls returns, which wraps the `rustls::Error`.
+fn untrusted_certificate(e: &RedisError) -> bool {
+    if let Some(tls) = rustls_error(e) {
+        return matches!(
+            tls,
+            rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+        );
+    }
+    // Another wrapping than expected: rustls' own wording.
+    e.to_string().contains("invalid peer certificate")
+}
+
+/// The `rustls::Error` inside `e`, if it is one.
+fn rustls_error(e: &RedisError) -> Option<&rustls::Error> {
+    use std::error::Error as _;
+    let io = e
+        .source()
+        .and_then(|s| s.downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>())
+        .and_then(|arc| arc.downcast_ref::<std::io::Error>());
+    io.and_then(std::io::Error::get_ref)
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
 /// An answer of an unexpected shape.
 pub fn bad_reply(what: &str, op: &'static str) -> Error {
     Error::unexpected(format!("unexpected reply from Redis: {what}")).with_operation(op)
@@ -94,5 +129,15 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Config);
         assert!(!e.is_temporary());
         assert_eq!(e.context_value("setting"), Some("password"));
+        let cert: RedisError = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        )
+        .into();
+        assert!(rustls_error(&cert).is_some(), "{cert:?}");
+        let e = from_redis(cert, "redis::open");
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(!e.is_temporary());
+        assert_eq!(e.context_value("setting"), Some("tls_ca_file"));
     }
 }

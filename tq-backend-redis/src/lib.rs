@@ -23,6 +23,7 @@
 //! | `cluster_nodes` | `[]` | cluster seed nodes (URLs as above); exactly one of `url` / `cluster_nodes` |
 //! | `username` | none (URL's, else `default`) | ACL user; overrides the URL's |
 //! | `password` | none (URL's) | overrides the URL's; never shown by `Debug`, logs or errors |
+//! | `tls_ca_file` | none (built-in public roots) | PEM file of CA certificates to trust for `rediss://` (self-signed or private CA); only with `rediss://` URLs; unreadable: `Config` error |
 //! | `key_prefix` | `"tq"` | prepended to every key, so stores can share a server; no `{` `}` |
 //! | `connect_timeout_ms` | `5000` | TCP/TLS connect timeout |
 //! | `command_timeout_ms` | `60000` | timeout of one request (`0`: none) |
@@ -87,7 +88,9 @@
 //!   down or resharding, a server still loading: `Unavailable`, temporary.
 //!   The backend reconnects by itself; the same backend works again once the
 //!   server is back. A wrong password is a permanent `Config` error naming
-//!   the `password` setting.
+//!   the `password` setting; a TLS server certificate that is not trusted
+//!   (or not valid for the host) is a permanent `Config` error naming the
+//!   `tls_ca_file` setting.
 //!
 //! # Round trips per operation
 //!

@@ -8,11 +8,13 @@
 //! closes and the watchdog kills the server. Nothing is left behind.
 //!
 //! A missing `redis-server` is an error that says how to install it; tests
-//! should fail with it, never skip.
+//! should fail with it, never skip. The same holds for TLS servers
+//! ([`RedisServer::start_tls`]), whose throwaway CA and certificate
+//! ([`TestCa`]) are made with the `openssl` command-line tool.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +22,10 @@ use std::time::{Duration, Instant};
 /// What to tell a developer whose machine lacks Redis.
 pub const INSTALL_HINT: &str =
     "redis-server and redis-cli must be on PATH: apt-get install redis-server";
+
+/// What to tell a developer whose machine lacks the `openssl` tool.
+pub const OPENSSL_HINT: &str =
+    "the openssl command-line tool must be on PATH: apt-get install openssl";
 
 const WATCHDOG: &str = r#"redis-server "$@" & pid=$!
 trap 'kill -9 $pid 2>/dev/null' EXIT
@@ -32,6 +38,8 @@ wait $pid 2>/dev/null
 pub struct RedisServer {
     port: u16,
     extra: Vec<String>,
+    /// TLS only (`--port 0 --tls-port <port>`), with these files.
+    tls: Option<TlsFiles>,
     dir: tempfile::TempDir,
     watchdog: Option<Child>,
 }
@@ -100,6 +108,19 @@ impl RedisServer {
     /// Starts a server with extra `redis-server` arguments, e.g.
     /// `["--requirepass", "pw"]` or `["--proto-max-bulk-len", "1mb"]`.
     pub fn start_with(extra: &[&str]) -> Result<Self, String> {
+        Self::start_inner(extra, None)
+    }
+
+    /// Starts a server that speaks TLS only (no plain port), with the
+    /// server certificate of `ca` and without client certificates
+    /// (`--tls-auth-clients no`). A `redis-server` built without TLS is an
+    /// error saying so. Keep `ca` alive as long as the server may be
+    /// [restarted](Self::restart): it reads the files at every start.
+    pub fn start_tls(ca: &TestCa, extra: &[&str]) -> Result<Self, String> {
+        Self::start_inner(extra, Some(ca.files()))
+    }
+
+    fn start_inner(extra: &[&str], tls: Option<TlsFiles>) -> Result<Self, String> {
         check_installed()?;
         let mut last_error = String::new();
         for _ in 0..5 {
@@ -107,6 +128,7 @@ impl RedisServer {
             let mut server = RedisServer {
                 port: free_port(),
                 extra: extra.iter().map(|s| s.to_string()).collect(),
+                tls: tls.clone(),
                 dir,
                 watchdog: None,
             };
@@ -123,9 +145,14 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>`, or `rediss://...` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The server's working directory.
@@ -138,25 +165,42 @@ impl RedisServer {
             .map_err(|e| format!("cannot create the server log: {e}"))?;
         let port = self.port.to_string();
         let dir = self.dir.path().to_string_lossy().into_owned();
-        let mut args: Vec<String> = [
-            "--port",
-            &port,
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            &dir,
-            "--daemonize",
-            "no",
-            "--protected-mode",
-            "yes",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args: Vec<String> = Vec::new();
+        match &self.tls {
+            None => args.extend(["--port".to_owned(), port]),
+            Some(tls) => args.extend([
+                "--port".to_owned(),
+                "0".to_owned(),
+                "--tls-port".to_owned(),
+                port,
+                "--tls-cert-file".to_owned(),
+                tls.cert.to_string_lossy().into_owned(),
+                "--tls-key-file".to_owned(),
+                tls.key.to_string_lossy().into_owned(),
+                "--tls-ca-cert-file".to_owned(),
+                tls.ca.to_string_lossy().into_owned(),
+                "--tls-auth-clients".to_owned(),
+                "no".to_owned(),
+            ]),
+        }
+        args.extend(
+            [
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                &dir,
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
         args.extend(self.extra.iter().cloned());
         let child = Command::new("sh")
             .arg("-c")
@@ -171,7 +215,7 @@ impl RedisServer {
         self.watchdog = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if self.answers_ping() {
+            if self.is_ready() {
                 return Ok(());
             }
             let exited = self
@@ -183,13 +227,30 @@ impl RedisServer {
                 self.stop();
                 let log =
                     std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default();
+                let hint = if self.tls.is_some() {
+                    "\n(a TLS server needs a redis-server built with TLS, as Debian's and \
+                     Ubuntu's are: apt-get install redis-server)"
+                } else {
+                    ""
+                };
                 return Err(format!(
-                    "redis-server on port {} did not come up; its log:\n{log}",
+                    "redis-server on port {} did not come up; its log:\n{log}{hint}",
                     self.port
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// A plain server answers `PING`; a TLS server (which this crate cannot
+    /// speak to without a client) listens and has logged that it is ready.
+    fn is_ready(&self) -> bool {
+        if self.tls.is_none() {
+            return self.answers_ping();
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default();
+        log.contains("Ready to accept connections")
+            && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
     }
 
     fn answers_ping(&self) -> bool {
@@ -323,5 +384,154 @@ impl RedisCluster {
     /// Every node's `redis://127.0.0.1:<port>`.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
+    }
+}
+
+/// The files a TLS server uses.
+#[derive(Clone, Debug)]
+struct TlsFiles {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// A throwaway certificate authority and a server certificate it signed
+/// for `127.0.0.1` (subjectAltName `IP:127.0.0.1`), made with the `openssl`
+/// tool in a temporary directory that is removed when this is dropped.
+/// Valid for two days; nothing of it outlives the test.
+#[derive(Debug)]
+pub struct TestCa {
+    dir: tempfile::TempDir,
+}
+
+/// The `openssl` configuration for [`TestCa`]: no reliance on the system's
+/// `openssl.cnf`.
+const OPENSSL_CNF: &str = "\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = tq-rs test
+[ca_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+";
+
+impl TestCa {
+    /// Makes a CA (`ca.pem`) and a server key and certificate
+    /// (`server.key`, `server.pem`) for 127.0.0.1. A missing `openssl` is an
+    /// error saying how to install it.
+    pub fn generate() -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temp dir: {e}"))?;
+        std::fs::write(dir.path().join("openssl.cnf"), OPENSSL_CNF)
+            .map_err(|e| format!("cannot write openssl.cnf: {e}"))?;
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+        let steps: [Vec<&str>; 3] = [
+            [
+                &[
+                    "req",
+                    "-x509",
+                    "-config",
+                    "openssl.cnf",
+                    "-extensions",
+                    "ca_ext",
+                ][..],
+                &ec,
+                &[
+                    "-nodes",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=tq-rs throwaway test CA",
+                ],
+            ]
+            .concat(),
+            [
+                &["req", "-new", "-config", "openssl.cnf"][..],
+                &ec,
+                &[
+                    "-nodes",
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                "2",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "openssl.cnf",
+                "-extensions",
+                "server_ext",
+            ],
+        ];
+        for args in steps {
+            let out = Command::new("openssl")
+                .args(&args)
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot run openssl ({e}): {OPENSSL_HINT}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "openssl {} failed: {}{}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        Ok(TestCa { dir })
+    }
+
+    /// The CA certificate (PEM): what a client must trust.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// The server certificate (PEM), for 127.0.0.1.
+    pub fn cert_file(&self) -> PathBuf {
+        self.dir.path().join("server.pem")
+    }
+
+    /// The server's private key (PEM).
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.path().join("server.key")
+    }
+
+    fn files(&self) -> TlsFiles {
+        TlsFiles {
+            ca: self.ca_file(),
+            cert: self.cert_file(),
+            key: self.key_file(),
+        }
     }
 }
