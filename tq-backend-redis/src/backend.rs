@@ -174,10 +174,9 @@ impl StorageBackend for RedisBackend {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let buckets: Vec<u16> = rows
-            .iter()
-            .map(|r| self.layout.bucket(partition, &r.key))
-            .collect();
+        let buckets = self
+            .layout
+            .buckets_of(partition, rows.iter().map(|r| r.key.as_str()));
         let first_seq = if self.conn.is_cluster() {
             Some(self.reserve_seqs(rows.len(), OP).await?)
         } else {
@@ -238,10 +237,9 @@ impl StorageBackend for RedisBackend {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let buckets: Vec<u16> = keys
-            .iter()
-            .map(|k| self.layout.bucket(partition, k))
-            .collect();
+        let buckets = self
+            .layout
+            .buckets_of(partition, keys.iter().map(String::as_str));
         let answers = self
             .conn
             .run_items(
@@ -317,10 +315,9 @@ impl StorageBackend for RedisBackend {
         if keys.is_empty() {
             return Ok(0);
         }
-        let buckets: Vec<u16> = keys
-            .iter()
-            .map(|k| self.layout.bucket(partition, k))
-            .collect();
+        let buckets = self
+            .layout
+            .buckets_of(partition, keys.iter().map(String::as_str));
         let answers = self
             .conn
             .run_items(

@@ -48,6 +48,17 @@ impl KeyLayout {
         self.buckets
     }
 
+    /// The bucket of each key of one call, aligned with `keys`.
+    pub fn buckets_of<'a>(
+        &self,
+        partition: &str,
+        keys: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<u16> {
+        keys.into_iter()
+            .map(|k| self.bucket(partition, k))
+            .collect()
+    }
+
     /// The bucket of `key` in `partition`: a stable hash (FNV-1a, 64 bit)
     /// of both, so every process computes the same one.
     pub fn bucket(&self, partition: &str, key: &str) -> u16 {
