@@ -4,15 +4,21 @@
 use tq_backend_memory::{MemoryBackend, MemoryConfig};
 use tq_core::conformance::Fixture;
 
-tq_core::conformance_tests!(|| async { Ok(Fixture::from_backend(MemoryBackend::new())) });
+/// A memory store holding at most `capacity` payload bytes, if given.
+fn store(capacity: Option<u64>) -> Fixture {
+    let config = MemoryConfig {
+        capacity_bytes: capacity,
+    };
+    Fixture::from_backend(MemoryBackend::with_config(config))
+        // Values stay as given; nothing is ever decoded.
+        .without_stored_bytes()
+        .with_capacity(|limit| async move { Ok(store(Some(limit))) })
+}
+
+tq_core::conformance_tests!(|| async { Ok(store(None)) });
 
 mod with_capacity {
     use super::*;
 
-    tq_core::conformance_tests!(|| async {
-        let config = MemoryConfig {
-            capacity_bytes: Some(1 << 30),
-        };
-        Ok(Fixture::from_backend(MemoryBackend::with_config(config)))
-    });
+    tq_core::conformance_tests!(|| async { Ok(store(Some(1 << 30))) });
 }

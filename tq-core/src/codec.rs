@@ -66,6 +66,36 @@ pub fn encode_payload(value: &Value) -> Bytes {
     }
 }
 
+/// The length of `value`'s encoding, computed without building it (JSON is
+/// serialized into a counter).
+pub fn encoded_len(value: &Value) -> usize {
+    let header = FIXED_HEADER + 8 * value.as_tensor().map_or(0, |t| t.shape().len());
+    let payload = match value {
+        Value::NonTensor(NonTensor::Json(j)) => {
+            let mut counter = ByteCounter(0);
+            // Writing into a counter cannot fail.
+            let _ = serde_json::to_writer(&mut counter, j);
+            counter.0
+        }
+        other => other.nbytes(),
+    };
+    header.saturating_add(payload)
+}
+
+/// A writer that only counts.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Appends the encoding of `value` to `out`.
 pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
     out.extend_from_slice(&encode_header(value));
@@ -213,6 +243,7 @@ mod tests {
             let mut split = encode_header(&value);
             split.extend_from_slice(&encode_payload(&value));
             prop_assert_eq!(&encoded, &split);
+            prop_assert_eq!(encoded_len(&value), encoded.len());
             prop_assert_eq!(decode(Bytes::from(encoded)).unwrap(), value);
         }
 

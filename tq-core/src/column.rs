@@ -8,7 +8,7 @@ use bytes::Bytes;
 use crate::buffer::OutputBuffer;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
-use crate::tensor::{Tensor, tensor_nbytes};
+use crate::tensor::{Tensor, tensor_nbytes, try_alloc_zeroed};
 
 /// N tensors of one dtype stored back to back in one buffer.
 ///
@@ -203,7 +203,11 @@ impl TensorColumn {
         let mut out_shape = vec![self.len()];
         out_shape.extend_from_slice(&max);
         let total = tensor_nbytes(self.dtype, &out_shape)?;
-        let mut out: Vec<u8> = pad.iter().copied().cycle().take(total).collect();
+        let mut out = try_alloc_zeroed(total)?;
+        if pad.iter().any(|&b| b != 0) {
+            out.chunks_exact_mut(pad.len())
+                .for_each(|c| c.copy_from_slice(pad));
+        }
         let row_elems: usize = max.iter().product();
         let es = self.dtype.size();
         for (i, shape) in self.shapes.iter().enumerate() {

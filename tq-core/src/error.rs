@@ -1,7 +1,8 @@
 //! The one error type of tq-rs (SPEC E1).
 //!
 //! Modelled on OpenDAL's `Error`: a `#[non_exhaustive]` kind that callers match
-//! on, the operation that failed, context pairs naming the offending partition,
+//! on, the operations that failed (the caller's kv_* call and the backend
+//! step inside it), context pairs naming the offending partition,
 //! key or field, an honest temporary/permanent classification, and the source.
 
 use std::fmt;
@@ -66,7 +67,8 @@ type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub struct Error {
     kind: ErrorKind,
     message: String,
-    operation: &'static str,
+    /// Innermost first: each layer that passes the error on adds its own.
+    operations: Vec<&'static str>,
     context: Vec<(&'static str, String)>,
     temporary: bool,
     source: Option<Source>,
@@ -83,7 +85,7 @@ impl Error {
         Error {
             kind,
             message: message.into(),
-            operation: "",
+            operations: Vec::new(),
             context: Vec::new(),
             temporary: kind == ErrorKind::Unavailable,
             source: None,
@@ -125,11 +127,13 @@ impl Error {
         Self::new(ErrorKind::Unexpected, message)
     }
 
-    /// Records the operation (`"kv_batch_put"`, `"rocksdb::open"`, ...). An
-    /// operation already set is kept, so the innermost, most precise one wins.
+    /// Records an operation (`"kv_batch_put"`, `"rocksdb::put"`, ...) the
+    /// error passed through. Each layer adds its own, innermost first, so the
+    /// error names both the caller's kv_* call and the step that failed; an
+    /// operation already recorded is not added again.
     pub fn with_operation(mut self, operation: &'static str) -> Self {
-        if self.operation.is_empty() {
-            self.operation = operation;
+        if !operation.is_empty() && !self.operations.contains(&operation) {
+            self.operations.push(operation);
         }
         self
     }
@@ -163,9 +167,16 @@ impl Error {
         &self.message
     }
 
-    /// The operation that failed, or `""` if none was recorded.
+    /// The outermost operation recorded (the kv_* call the caller made), or
+    /// `""` if none was.
     pub fn operation(&self) -> &'static str {
-        self.operation
+        self.operations.last().copied().unwrap_or("")
+    }
+
+    /// Every operation recorded, outermost first: `["kv_batch_put",
+    /// "redis::put"]`.
+    pub fn operations(&self) -> impl ExactSizeIterator<Item = &'static str> + '_ {
+        self.operations.iter().rev().copied()
     }
 
     /// The context pairs, in the order they were added.
@@ -191,8 +202,8 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.operation.is_empty() {
-            write!(f, "{}: ", self.operation)?;
+        for operation in self.operations() {
+            write!(f, "{operation}: ")?;
         }
         write!(f, "{}: {}", self.kind, self.message)?;
         if !self.context.is_empty() {
@@ -256,10 +267,20 @@ mod tests {
     }
 
     #[test]
-    fn innermost_operation_wins() {
+    fn outer_and_inner_operations_are_both_kept() {
         let err = Error::corrupted("bad")
             .with_operation("codec::decode")
+            .with_operation("redis::get")
+            .with_operation("kv_batch_get")
             .with_operation("kv_batch_get");
-        assert_eq!(err.operation(), "codec::decode");
+        assert_eq!(err.operation(), "kv_batch_get");
+        assert_eq!(
+            err.operations().collect::<Vec<_>>(),
+            ["kv_batch_get", "redis::get", "codec::decode"]
+        );
+        assert_eq!(
+            err.to_string(),
+            "kv_batch_get: redis::get: codec::decode: corrupted: bad"
+        );
     }
 }

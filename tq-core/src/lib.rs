@@ -24,6 +24,7 @@ mod column;
 pub mod conformance;
 mod dtype;
 mod error;
+pub mod json;
 mod kv;
 mod meta;
 pub mod names;

@@ -34,11 +34,38 @@ pub fn tensor_nbytes(dtype: DType, shape: &[usize]) -> Result<usize> {
     shape
         .iter()
         .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d))
+        // No allocation may exceed isize::MAX bytes: past it `Vec` panics.
+        .filter(|&n| isize::try_from(n).is_ok())
         .ok_or_else(|| {
             Error::invalid_argument(format!(
-                "tensor shape {shape:?} overflows the address space"
+                "a {dtype} tensor of shape {shape:?} would exceed the address space"
             ))
         })
+}
+
+/// `len` zero bytes, or `CapacityExceeded` when the allocator refuses them
+/// (an allocation failure would otherwise abort the process). The pages are
+/// asked for zeroed, so the OS can hand out untouched zero pages lazily.
+pub(crate) fn try_alloc_zeroed(len: usize) -> Result<Vec<u8>> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let refused = || {
+        Error::new(
+            crate::ErrorKind::CapacityExceeded,
+            format!("cannot allocate {len} bytes"),
+        )
+    };
+    let layout = std::alloc::Layout::array::<u8>(len).map_err(|_| refused())?;
+    // SAFETY: `layout` has a non-zero size (len > 0).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return Err(refused());
+    }
+    // SAFETY: `ptr` comes from the global allocator with the layout of
+    // `[u8; len]` (what `Vec<u8>` uses for capacity `len`), and all `len`
+    // bytes are initialised (zeroed).
+    Ok(unsafe { Vec::from_raw_parts(ptr, len, len) })
 }
 
 impl Tensor {
@@ -95,7 +122,7 @@ impl Tensor {
         Ok(Tensor {
             dtype,
             shape,
-            data: Bytes::from(vec![0u8; len]),
+            data: Bytes::from(try_alloc_zeroed(len)?),
         })
     }
 

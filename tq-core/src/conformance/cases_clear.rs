@@ -21,15 +21,15 @@ pub async fn c1_clear_removes_fields_and_tag_and_counts(kv: &Kv) {
     )
     .await
     .unwrap();
-    assert_eq!(kv.kv_clear(&keys(&["a", "c"]), "p").await.unwrap(), 2);
-    assert_eq!(listed_keys(kv, "p").await, ["b"]);
+    ensure_eq!(kv.kv_clear(&keys(&["a", "c"]), "p").await.unwrap(), 2);
+    ensure_eq!(listed_keys(kv, "p").await, ["b"]);
     expect_err(
         kv.kv_batch_get(&keys(&["a"]), "p", None).await,
         ErrorKind::NotFound,
         &["\"a\""],
     );
     let batch = kv.kv_batch_get(&keys(&["b"]), "p", None).await.unwrap();
-    assert_eq!(f32_row(&batch, "x", 0), vec![2.0]);
+    ensure_eq!(f32_row(&batch, "x", 0), vec![2.0]);
 }
 
 /// C2: missing keys and unknown partitions are a no-op; clearing twice is a
@@ -37,21 +37,21 @@ pub async fn c1_clear_removes_fields_and_tag_and_counts(kv: &Kv) {
 pub async fn c2_clearing_missing_keys_is_a_noop(kv: &Kv) {
     kv.kv_put("a", "p", None, Some(tag! {})).await.unwrap();
     kv.kv_put("b", "p", None, Some(tag! {})).await.unwrap();
-    assert_eq!(kv.kv_clear(&keys(&["ghost"]), "p").await.unwrap(), 0);
-    assert_eq!(
+    ensure_eq!(kv.kv_clear(&keys(&["ghost"]), "p").await.unwrap(), 0);
+    ensure_eq!(
         kv.kv_clear(&keys(&["a"]), "no-such-partition")
             .await
             .unwrap(),
         0
     );
-    assert_eq!(kv.kv_clear(&[], "p").await.unwrap(), 0);
-    assert_eq!(listed_keys(kv, "p").await, ["a", "b"]);
-    assert_eq!(
+    ensure_eq!(kv.kv_clear(&[], "p").await.unwrap(), 0);
+    ensure_eq!(listed_keys(kv, "p").await, ["a", "b"]);
+    ensure_eq!(
         kv.kv_clear(&keys(&["ghost", "a", "a"]), "p").await.unwrap(),
         1
     );
-    assert_eq!(kv.kv_clear(&keys(&["a"]), "p").await.unwrap(), 0);
-    assert_eq!(listed_keys(kv, "p").await, ["b"]);
+    ensure_eq!(kv.kv_clear(&keys(&["a"]), "p").await.unwrap(), 0);
+    ensure_eq!(listed_keys(kv, "p").await, ["b"]);
 }
 
 /// C3: after a clear, a put of the same key starts from an empty row: no
@@ -79,11 +79,57 @@ pub async fn c3_cleared_key_starts_from_an_empty_row(kv: &Kv) {
         )
         .await
         .unwrap();
-    assert_eq!(meta.fields, ["both"]);
-    assert_eq!(meta.tags[0], tag! {"both" => 2});
+    ensure_eq!(meta.fields, ["both"]);
+    ensure_eq!(meta.tags[0], tag! {"both" => 2});
     let batch = kv.kv_batch_get(&keys(&["k"]), "p", None).await.unwrap();
-    assert_eq!(fields_of(&batch), ["both"]);
-    assert_eq!(listed_tag(kv, "p", "k").await, Some(tag! {"both" => 2}));
+    ensure_eq!(fields_of(&batch), ["both"]);
+    ensure_eq!(listed_tag(kv, "p", "k").await, Some(tag! {"both" => 2}));
+}
+
+/// C3: a cleared row's tag does not come back on a re-put, also while its
+/// partition still holds other keys.
+pub async fn c3_cleared_tag_stays_gone_while_the_partition_holds_keys(kv: &Kv) {
+    kv.kv_put("stay", "p", None, Some(tag! {"s" => 1}))
+        .await
+        .unwrap();
+    kv.kv_put(
+        "k",
+        "p",
+        Some(Row::new().with("x", f32s(&[1.0]))),
+        Some(tag! {"old" => true}),
+    )
+    .await
+    .unwrap();
+    ensure_eq!(kv.kv_clear(&keys(&["k"]), "p").await.unwrap(), 1);
+    let meta = kv
+        .kv_put("k", "p", None, Some(tag! {"new" => 1}))
+        .await
+        .unwrap();
+    ensure_eq!(
+        meta.tags[0],
+        tag! {"new" => 1},
+        "the tag after a clear and a re-put"
+    );
+    ensure_eq!(
+        meta.fields,
+        Vec::<String>::new(),
+        "fields after a clear and a tag-only re-put"
+    );
+    kv.kv_clear(&keys(&["k"]), "p").await.unwrap();
+    kv.kv_put("k", "p", Some(Row::new().with("y", f32s(&[2.0]))), None)
+        .await
+        .unwrap();
+    ensure_eq!(
+        listed_tag(kv, "p", "k").await,
+        Some(tag! {}),
+        "a row put again without a tag"
+    );
+    ensure_eq!(listed_keys(kv, "p").await, ["stay", "k"]);
+    expect_err(
+        kv.kv_batch_get(&keys(&["k"]), "p", Some(&["x"])).await,
+        ErrorKind::NotFound,
+        &["\"x\""],
+    );
 }
 
 /// C4: writing or clearing in one partition never changes another, even for
@@ -110,12 +156,12 @@ pub async fn c4_partitions_are_isolated(kv: &Kv) {
     .unwrap();
     kv.kv_clear(&keys(&["only-in"]), "p1").await.unwrap();
     let b = kv.kv_batch_get(&keys(&["k"]), "p2", None).await.unwrap();
-    assert_eq!(fields_of(&b), ["x"]);
-    assert_eq!(f32_row(&b, "x", 0), vec![2.0]);
-    assert_eq!(listed_tag(kv, "p2", "k").await, Some(tag! {"p" => "p2"}));
-    assert_eq!(listed_keys(kv, "p2").await, ["k", "only-in"]);
+    ensure_eq!(fields_of(&b), ["x"]);
+    ensure_eq!(f32_row(&b, "x", 0), vec![2.0]);
+    ensure_eq!(listed_tag(kv, "p2", "k").await, Some(tag! {"p" => "p2"}));
+    ensure_eq!(listed_keys(kv, "p2").await, ["k", "only-in"]);
     kv.kv_clear(&keys(&["k"]), "p2").await.unwrap();
     let b = kv.kv_batch_get(&keys(&["k"]), "p1", None).await.unwrap();
-    assert_eq!(fields_of(&b), ["x", "y"]);
-    assert_eq!(f32_row(&b, "x", 0), vec![1.0]);
+    ensure_eq!(fields_of(&b), ["x", "y"]);
+    ensure_eq!(f32_row(&b, "x", 0), vec![1.0]);
 }

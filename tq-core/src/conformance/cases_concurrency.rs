@@ -43,7 +43,7 @@ pub async fn x1_concurrent_puts_of_different_fields_lose_nothing(kv: &Kv) {
         .collect();
     join_all(tasks).await;
     let got = kv.kv_batch_get(&ks, "p", None).await.unwrap();
-    assert_eq!(
+    ensure_eq!(
         got.num_columns(),
         TASKS,
         "fields lost: {:?}",
@@ -51,7 +51,7 @@ pub async fn x1_concurrent_puts_of_different_fields_lose_nothing(kv: &Kv) {
     );
     for t in 0..TASKS {
         for k in 0..KEYS {
-            assert_eq!(
+            ensure_eq!(
                 i64_row(&got, &format!("f{t}"), k),
                 vec![(t * 1000 + ROUNDS - 1) as i64]
             );
@@ -88,7 +88,7 @@ pub async fn x2_concurrent_tag_merges_lose_nothing(kv: &Kv) {
     for key in &ks {
         let tag = &listing["p"][key];
         for t in 0..TASKS {
-            assert_eq!(
+            ensure_eq!(
                 tag.get(&format!("t{t}")),
                 Some(&serde_json::json!(ROUNDS - 1)),
                 "key {key} lost t{t}: {tag:?}"
@@ -99,7 +99,7 @@ pub async fn x2_concurrent_tag_merges_lose_nothing(kv: &Kv) {
         .values()
         .flat_map(|tag| tag.keys().filter(|k| k.starts_with('s')).cloned())
         .collect();
-    assert_eq!(singles.len(), TASKS, "single-key tag entries lost");
+    ensure_eq!(singles.len(), TASKS, "single-key tag entries lost");
 }
 
 /// X3: concurrent puts and clears of the same keys never leave a row that
@@ -110,9 +110,9 @@ pub async fn x3_concurrent_put_and_clear_never_mix_rows(kv: &Kv) {
     let check = |kv: Kv, ks: Vec<String>| async move {
         for key in &ks {
             match kv.kv_batch_get(std::slice::from_ref(key), "p", None).await {
-                Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
+                Err(e) => ensure_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
                 Ok(batch) => {
-                    assert_eq!(fields_of(&batch), FIELDS, "row {key} holds part of a put");
+                    ensure_eq!(fields_of(&batch), FIELDS, "row {key} holds part of a put");
                     let gens: Vec<i64> = FIELDS.iter().map(|f| i64_row(&batch, f, 0)[0]).collect();
                     assert!(
                         gens.iter().all(|g| *g == gens[0]),

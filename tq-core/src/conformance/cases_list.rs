@@ -23,14 +23,14 @@ pub async fn l1_list_partition_in_first_insertion_order(kv: &Kv) {
     .await
     .unwrap();
     let listing = kv.kv_list(Some("p")).await.unwrap();
-    assert_eq!(listing.len(), 1);
+    ensure_eq!(listing.len(), 1);
     let rows = &listing["p"];
-    assert_eq!(
+    ensure_eq!(
         rows.keys().collect::<Vec<_>>(),
         ["zeta", "alpha", "mid", "beta"]
     );
-    assert_eq!(rows["zeta"], tag! {"k" => "zeta", "u" => 1});
-    assert_eq!(rows["mid"], tag! {"k" => "mid"});
+    ensure_eq!(rows["zeta"], tag! {"k" => "zeta", "u" => 1});
+    ensure_eq!(rows["mid"], tag! {"k" => "mid"});
 }
 
 /// L1: an unknown or emptied partition lists as an empty map.
@@ -56,9 +56,9 @@ pub async fn l2_list_all_partitions_holding_keys(kv: &Kv) {
         .unwrap();
     kv.kv_clear(&keys(&["gone"]), "emptied").await.unwrap();
     let listing = list_all(kv).await;
-    assert_eq!(listing.keys().collect::<Vec<_>>(), ["eval", "train"]);
-    assert_eq!(listing["train"].keys().collect::<Vec<_>>(), ["k1", "k0"]);
-    assert_eq!(listing["train"]["k0"], tag! {"a" => 0});
+    ensure_eq!(listing.keys().collect::<Vec<_>>(), ["eval", "train"]);
+    ensure_eq!(listing["train"].keys().collect::<Vec<_>>(), ["k1", "k0"]);
+    ensure_eq!(listing["train"]["k0"], tag! {"a" => 0});
 }
 
 /// L3: a key cleared and put again counts as a new insertion.
@@ -72,5 +72,5 @@ pub async fn l3_reinserted_key_moves_to_the_end(kv: &Kv) {
     kv.kv_put("a", "p", None, Some(tag! {"again" => true}))
         .await
         .unwrap();
-    assert_eq!(listed_keys(kv, "p").await, ["b", "c", "a"]);
+    ensure_eq!(listed_keys(kv, "p").await, ["b", "c", "a"]);
 }

@@ -32,23 +32,23 @@ pub async fn n1_special_character_keys_are_distinct_rows(kv: &Kv) {
         .await
         .unwrap();
     let listing = kv.kv_list(Some("p:{x}/ 🚀")).await.unwrap();
-    assert_eq!(listing["p:{x}/ 🚀"].keys().cloned().collect::<Vec<_>>(), ks);
+    ensure_eq!(listing["p:{x}/ 🚀"].keys().cloned().collect::<Vec<_>>(), ks);
     for (k, tag) in &listing["p:{x}/ 🚀"] {
-        assert_eq!(tag["key"], serde_json::json!(k));
+        ensure_eq!(tag["key"], serde_json::json!(k));
     }
     let mut reversed = ks.clone();
     reversed.reverse();
     let got = kv.kv_batch_get(&reversed, "p:{x}/ 🚀", None).await.unwrap();
     for (i, _) in reversed.iter().enumerate() {
-        assert_eq!(i64_row(&got, "i", i), vec![(n - 1 - i) as i64]);
+        ensure_eq!(i64_row(&got, "i", i), vec![(n - 1 - i) as i64]);
     }
-    assert_eq!(
+    ensure_eq!(
         kv.kv_clear(&keys(&["a\0", "a"]), "p:{x}/ 🚀")
             .await
             .unwrap(),
         2
     );
-    assert_eq!(listed_keys(kv, "p:{x}/ 🚀").await.len(), n - 2);
+    ensure_eq!(listed_keys(kv, "p:{x}/ 🚀").await.len(), n - 2);
     assert!(
         kv.kv_batch_get(&keys(&["a\0b"]), "p:{x}/ 🚀", None)
             .await
@@ -84,19 +84,86 @@ pub async fn n1_partition_and_key_encoding_is_injective(kv: &Kv) {
     }
     for (i, (p, k)) in pairs.iter().enumerate() {
         let got = kv.kv_batch_get(&keys(&[k]), p, None).await.unwrap();
-        assert_eq!(fields_of(&got), ["f", "f\0", "f:g"], "({p:?}, {k:?})");
-        assert_eq!(i64_row(&got, "f", 0), vec![i as i64], "({p:?}, {k:?})");
-        assert_eq!(i64_row(&got, "f:g", 0), vec![100 + i as i64]);
-        assert_eq!(i64_row(&got, "f\0", 0), vec![200 + i as i64]);
-        assert_eq!(
+        ensure_eq!(fields_of(&got), ["f", "f\0", "f:g"], "({p:?}, {k:?})");
+        ensure_eq!(i64_row(&got, "f", 0), vec![i as i64], "({p:?}, {k:?})");
+        ensure_eq!(i64_row(&got, "f:g", 0), vec![100 + i as i64]);
+        ensure_eq!(i64_row(&got, "f\0", 0), vec![200 + i as i64]);
+        ensure_eq!(
             listed_keys(kv, p).await.iter().filter(|x| x == k).count(),
             1
         );
-        assert_eq!(listed_tag(kv, p, k).await, Some(tag! {"i" => i}));
+        ensure_eq!(listed_tag(kv, p, k).await, Some(tag! {"i" => i}));
     }
     let listing = list_all(kv).await;
     let total: usize = listing.values().map(|rows| rows.len()).sum();
-    assert_eq!(total, pairs.len());
+    ensure_eq!(total, pairs.len());
+}
+
+/// Names are compared byte for byte: case and Unicode normalisation make
+/// different names (SPEC section 1).
+pub async fn n3_names_are_case_and_normalization_sensitive(kv: &Kv) {
+    // "é" precomposed (U+00E9) and decomposed (e + U+0301).
+    let (composed, decomposed) = ("caf\u{e9}", "cafe\u{301}");
+    for (i, key) in ["key", "Key", "KEY", composed, decomposed]
+        .iter()
+        .enumerate()
+    {
+        kv.kv_put(
+            key,
+            "p",
+            Some(Row::new().with("i", i64s(&[i as i64]))),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    ensure_eq!(
+        listed_keys(kv, "p").await,
+        ["key", "Key", "KEY", composed, decomposed]
+    );
+    let got = kv
+        .kv_batch_get(&keys(&[decomposed, "Key"]), "p", None)
+        .await
+        .unwrap();
+    ensure_eq!(
+        (i64_row(&got, "i", 0), i64_row(&got, "i", 1)),
+        (vec![4], vec![1])
+    );
+    for p in ["P", composed, decomposed] {
+        kv.kv_put("key", p, None, Some(tag! {"p" => p}))
+            .await
+            .unwrap();
+    }
+    ensure_eq!(
+        list_all(kv).await.len(),
+        4,
+        "partitions p, P and two spellings of café"
+    );
+    let row = Row::new().with("f", f32s(&[1.0])).with("F", f32s(&[2.0]));
+    kv.kv_put(
+        "fields",
+        "p",
+        Some(
+            row.with(composed, f32s(&[3.0]))
+                .with(decomposed, f32s(&[4.0])),
+        ),
+        None,
+    )
+    .await
+    .unwrap();
+    let got = kv
+        .kv_batch_get(
+            &keys(&["fields"]),
+            "p",
+            Some(&["F", decomposed, "f", composed]),
+        )
+        .await
+        .unwrap();
+    let values: Vec<Vec<f32>> = ["F", decomposed, "f", composed]
+        .iter()
+        .map(|f| f32_row(&got, f, 0))
+        .collect();
+    ensure_eq!(values, [vec![2.0], vec![4.0], vec![1.0], vec![3.0]]);
 }
 
 /// SPEC 1: partition and field names over 256 bytes and keys over 4096
@@ -111,7 +178,7 @@ pub async fn n2_names_over_the_limits_are_invalid(kv: &Kv) {
         .kv_batch_get(std::slice::from_ref(&k4096), &p256, None)
         .await
         .unwrap();
-    assert_eq!(fields_of(&got), std::slice::from_ref(&f256));
+    ensure_eq!(fields_of(&got), std::slice::from_ref(&f256));
     let invalid = ErrorKind::InvalidArgument;
     expect_err(
         kv.kv_put("k", &p257, row("f"), None).await,
@@ -167,8 +234,8 @@ pub async fn n2_names_over_the_limits_are_invalid(kv: &Kv) {
         &["partition"],
     );
     let listing = list_all(kv).await;
-    assert_eq!(listing.len(), 1);
-    assert_eq!(listing[&p256].len(), 1);
+    ensure_eq!(listing.len(), 1);
+    ensure_eq!(listing[&p256].len(), 1);
 }
 
 /// Scale: a row with a 64 MiB tensor round-trips.
@@ -186,7 +253,7 @@ pub async fn s1_a_64_mib_tensor_round_trips(kv: &Kv) {
     .unwrap();
     let got = kv.kv_batch_get(&keys(&["big"]), "p", None).await.unwrap();
     let row = got.tensor("blob").unwrap().row(0).unwrap();
-    assert_eq!(row.shape(), &[n]);
+    ensure_eq!(row.shape(), &[n]);
     assert!(row.data() == tensor.data(), "64 MiB payload changed");
 }
 
@@ -206,17 +273,17 @@ pub async fn s2_ten_thousand_rows_in_one_partition(kv: &Kv) {
         .kv_batch_put(&ks, "big", Some(batch), Some(tags))
         .await
         .unwrap();
-    assert_eq!(meta.keys.len(), N);
-    assert_eq!(listed_keys(kv, "big").await, ks);
+    ensure_eq!(meta.keys.len(), N);
+    ensure_eq!(listed_keys(kv, "big").await, ks);
     let got = kv.kv_batch_get_by_meta(&meta, None).await.unwrap();
-    assert_eq!(got.num_rows(), N);
+    ensure_eq!(got.num_rows(), N);
     let dense = got.tensor("obs").unwrap().as_dense().unwrap();
-    assert_eq!(dense.to_vec::<f32>().unwrap(), data);
-    assert_eq!(
+    ensure_eq!(dense.to_vec::<f32>().unwrap(), data);
+    ensure_eq!(
         got.non_tensor("uid").unwrap()[N - 1].as_str(),
         Some("row-9999")
     );
-    assert_eq!(kv.kv_clear(&ks, "big").await.unwrap(), N);
+    ensure_eq!(kv.kv_clear(&ks, "big").await.unwrap(), N);
     assert!(list_all(kv).await.is_empty());
 }
 
@@ -232,15 +299,15 @@ pub async fn s3_a_hundred_partitions(kv: &Kv) {
             .unwrap();
     }
     let listing = list_all(kv).await;
-    assert_eq!(listing.keys().cloned().collect::<Vec<_>>(), partitions);
+    ensure_eq!(listing.keys().cloned().collect::<Vec<_>>(), partitions);
     for p in partitions.iter().step_by(2) {
-        assert_eq!(kv.kv_clear(&keys(&["a", "b", "c"]), p).await.unwrap(), 3);
+        ensure_eq!(kv.kv_clear(&keys(&["a", "b", "c"]), p).await.unwrap(), 3);
     }
     let listing = list_all(kv).await;
-    assert_eq!(listing.len(), 50);
+    ensure_eq!(listing.len(), 50);
     for (i, p) in partitions.iter().enumerate().skip(1).step_by(2) {
         let got = kv.kv_batch_get(&keys(&["b"]), p, None).await.unwrap();
-        assert_eq!(f32_row(&got, "x", 0), vec![i as f32]);
+        ensure_eq!(f32_row(&got, "x", 0), vec![i as f32]);
     }
 }
 

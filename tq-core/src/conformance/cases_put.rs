@@ -145,9 +145,9 @@ pub async fn p3_rejected_put_writes_nothing(kv: &Kv) {
         ErrorKind::InvalidArgument,
         &["partition"],
     );
-    assert_eq!(snapshot(kv).await, before);
+    ensure_eq!(snapshot(kv).await, before);
     let batch = kv.kv_batch_get(&keys(&["a"]), "p", None).await.unwrap();
-    assert_eq!(f32_row(&batch, "x", 0), vec![1.0]);
+    ensure_eq!(f32_row(&batch, "x", 0), vec![1.0]);
 }
 
 /// P4: a put creates missing keys; for existing keys each given field is
@@ -170,11 +170,11 @@ pub async fn p4_put_creates_and_replaces_keeping_other_fields(kv: &Kv) {
     .await
     .unwrap();
     let batch = kv.kv_batch_get(&keys(&["k"]), "p", None).await.unwrap();
-    assert_eq!(fields_of(&batch), ["a", "b", "c"]);
-    assert_eq!(f32_row(&batch, "a", 0), vec![1.0]);
-    assert_eq!(f32_row(&batch, "b", 0), vec![20.0]);
-    assert_eq!(f32_row(&batch, "c", 0), vec![30.0]);
-    assert_eq!(listed_keys(kv, "p").await, ["k"]);
+    ensure_eq!(fields_of(&batch), ["a", "b", "c"]);
+    ensure_eq!(f32_row(&batch, "a", 0), vec![1.0]);
+    ensure_eq!(f32_row(&batch, "b", 0), vec![20.0]);
+    ensure_eq!(f32_row(&batch, "c", 0), vec![30.0]);
+    ensure_eq!(listed_keys(kv, "p").await, ["k"]);
 }
 
 /// P5: tags are shallow-merged; `None` leaves the tag unchanged.
@@ -191,7 +191,7 @@ pub async fn p5_tags_shallow_merge(kv: &Kv) {
         )
         .await
         .unwrap();
-    assert_eq!(
+    ensure_eq!(
         meta.tags[0],
         tag! {"status" => "running", "step" => 1, "nested" => serde_json::json!({"a": 1})}
     );
@@ -206,10 +206,10 @@ pub async fn p5_tags_shallow_merge(kv: &Kv) {
         .unwrap();
     // Shallow: "nested" is replaced whole, not merged.
     let want = tag! {"status" => "done", "step" => 1, "nested" => serde_json::json!({"b": 2})};
-    assert_eq!(meta.tags[0], want);
+    ensure_eq!(meta.tags[0], want);
     let meta = kv.kv_put("k", "p", row(), None).await.unwrap();
-    assert_eq!(meta.tags[0], want, "a put without a tag changed the tag");
-    assert_eq!(listed_tag(kv, "p", "k").await, Some(want));
+    ensure_eq!(meta.tags[0], want, "a put without a tag changed the tag");
+    ensure_eq!(listed_tag(kv, "p", "k").await, Some(want));
 }
 
 /// P5: a key created without a tag has the tag `{}`.
@@ -218,8 +218,8 @@ pub async fn p5_key_created_without_tag_has_empty_tag(kv: &Kv) {
         .kv_put("k", "p", Some(Row::new().with("x", f32s(&[1.0]))), None)
         .await
         .unwrap();
-    assert_eq!(meta.tags, vec![tag! {}]);
-    assert_eq!(listed_tag(kv, "p", "k").await, Some(tag! {}));
+    ensure_eq!(meta.tags, vec![tag! {}]);
+    ensure_eq!(listed_tag(kv, "p", "k").await, Some(tag! {}));
 }
 
 /// P6: a tag-only put creates the row with no fields; it is listed and can
@@ -230,13 +230,13 @@ pub async fn p6_tag_only_put_creates_a_listed_row_without_fields(kv: &Kv) {
         .await
         .unwrap();
     assert!(meta.fields.is_empty());
-    assert_eq!(
+    ensure_eq!(
         listed_tag(kv, "p", "k").await,
         Some(tag! {"status" => "new"})
     );
     let batch = kv.kv_batch_get(&keys(&["k"]), "p", None).await.unwrap();
-    assert_eq!(batch.num_rows(), 1);
-    assert_eq!(batch.num_columns(), 0);
+    ensure_eq!(batch.num_rows(), 1);
+    ensure_eq!(batch.num_columns(), 0);
     let meta = kv
         .kv_batch_put(
             &keys(&["k", "j"]),
@@ -246,11 +246,11 @@ pub async fn p6_tag_only_put_creates_a_listed_row_without_fields(kv: &Kv) {
         )
         .await
         .unwrap();
-    assert_eq!(
+    ensure_eq!(
         meta.tags,
         vec![tag! {"status" => "new", "n" => 1}, tag! {"n" => 2}]
     );
-    assert_eq!(kv.kv_clear(&keys(&["k", "j"]), "p").await.unwrap(), 2);
+    ensure_eq!(kv.kv_clear(&keys(&["k", "j"]), "p").await.unwrap(), 2);
     assert!(list_all(kv).await.is_empty());
 }
 
@@ -261,12 +261,12 @@ pub async fn p7_meta_has_keys_full_tags_and_cumulative_fields(kv: &Kv) {
         .kv_put("k", "p", Some(Row::new().with("a", f32s(&[1.0]))), None)
         .await
         .unwrap();
-    assert_eq!(m.fields, ["a"]);
+    ensure_eq!(m.fields, ["a"]);
     let m = kv
         .kv_put("k", "p", Some(Row::new().with("b", f32s(&[1.0]))), None)
         .await
         .unwrap();
-    assert_eq!(m.fields, ["a", "b"]);
+    ensure_eq!(m.fields, ["a", "b"]);
     let m = kv
         .kv_put(
             "k",
@@ -276,9 +276,9 @@ pub async fn p7_meta_has_keys_full_tags_and_cumulative_fields(kv: &Kv) {
         )
         .await
         .unwrap();
-    assert_eq!(m.fields, ["a", "b", "c"]);
-    assert_eq!(m.keys, ["k"]);
-    assert_eq!(m.partition_id, "p");
+    ensure_eq!(m.fields, ["a", "b", "c"]);
+    ensure_eq!(m.keys, ["k"]);
+    ensure_eq!(m.partition_id, "p");
 
     // Batch: keys in call order (not sorted), fields common to every key.
     let order = keys(&["z", "k", "m"]);
@@ -290,14 +290,14 @@ pub async fn p7_meta_has_keys_full_tags_and_cumulative_fields(kv: &Kv) {
         .kv_batch_put(&order, "p", Some(batch), Some(tags))
         .await
         .unwrap();
-    assert_eq!(m.keys, order);
-    assert_eq!(m.fields, ["d"], "only d is held by z, k and m");
-    assert_eq!(
+    ensure_eq!(m.keys, order);
+    ensure_eq!(m.fields, ["d"], "only d is held by z, k and m");
+    ensure_eq!(
         m.tags[1],
         tag! {"t" => 1, "i" => 1},
         "full tag after the merge"
     );
-    assert_eq!(m.tags[0], tag! {"i" => 0});
+    ensure_eq!(m.tags[0], tag! {"i" => 0});
 }
 
 /// P8: dense columns split into rows along the leading dimension; jagged
@@ -326,11 +326,11 @@ pub async fn p8_dense_and_jagged_columns_split_into_rows(kv: &Kv) {
     for (i, key) in ["r0", "r1", "r2"].iter().enumerate() {
         let got = kv.kv_batch_get(&keys(&[key]), "p", None).await.unwrap();
         let dense_row = got.tensor("dense").unwrap().row(0).unwrap();
-        assert_eq!(dense_row.shape(), &[2, 2]);
+        ensure_eq!(dense_row.shape(), &[2, 2]);
         let want: Vec<f32> = (i * 4..i * 4 + 4).map(|x| x as f32).collect();
-        assert_eq!(dense_row.to_vec::<f32>().unwrap(), want);
-        assert_eq!(i64_row(&got, "jagged", 0).len(), i + 1);
-        assert_eq!(
+        ensure_eq!(dense_row.to_vec::<f32>().unwrap(), want);
+        ensure_eq!(i64_row(&got, "jagged", 0).len(), i + 1);
+        ensure_eq!(
             got.non_tensor("text").unwrap()[0].as_str(),
             Some(["a", "b", "c"][i])
         );
@@ -339,8 +339,8 @@ pub async fn p8_dense_and_jagged_columns_split_into_rows(kv: &Kv) {
         .kv_batch_get(&keys(&["r2", "r1"]), "p", Some(&["packed"]))
         .await
         .unwrap();
-    assert_eq!(f32_row(&got, "packed", 0), Vec::<f32>::new());
-    assert_eq!(f32_row(&got, "packed", 1), vec![2.0, 3.0]);
+    ensure_eq!(f32_row(&got, "packed", 0), Vec::<f32>::new());
+    ensure_eq!(f32_row(&got, "packed", 1), vec![2.0, 3.0]);
 }
 
 /// P8: a jagged column with mixed dtypes, or a column whose row count is
@@ -416,5 +416,5 @@ pub async fn p9_cells_of_a_row_become_visible_together(kv: &Kv) {
     writer.await.expect("writer task");
     assert!(reads > 0);
     let batch = kv.kv_batch_get(&keys(&["k"]), "p", None).await.unwrap();
-    assert_eq!(i64_row(&batch, "f3", 0)[0], 300);
+    ensure_eq!(i64_row(&batch, "f3", 0)[0], 300);
 }

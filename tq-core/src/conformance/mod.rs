@@ -59,64 +59,44 @@
 //! | scale | `s1_a_64_mib_tensor_round_trips`, `s2_ten_thousand_rows_in_one_partition`, `s3_a_hundred_partitions` |
 //! | E2 | `e2_bad_tensor_cannot_be_constructed` |
 
+mod cases_bad_input;
+mod cases_claims;
 mod cases_clear;
 mod cases_concurrency;
 mod cases_get;
 mod cases_list;
 mod cases_names;
 mod cases_put;
+mod fixture;
+mod instrument;
 mod support;
+mod watchdog;
 
-use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::FutureExt;
 
-use crate::backend::StorageBackend;
 use crate::error::Result;
-use crate::kv::{KvApi, KvStore};
+use crate::kv::KvApi;
+
+pub use fixture::{Corruption, Fixture};
+pub use instrument::{BackendCalls, Instrumented};
 
 /// The store a case runs against.
 pub type Kv = Arc<dyn KvApi>;
 
 /// The cases, one public async function per test; the macro calls them.
 pub mod cases {
+    pub use super::cases_bad_input::*;
+    pub use super::cases_claims::*;
     pub use super::cases_clear::*;
     pub use super::cases_concurrency::*;
     pub use super::cases_get::*;
     pub use super::cases_list::*;
     pub use super::cases_names::*;
     pub use super::cases_put::*;
-}
-
-/// A fresh, empty store for one case, and whatever must live as long as it.
-pub struct Fixture {
-    /// The store under test.
-    pub kv: Kv,
-    guard: Box<dyn Any + Send>,
-}
-
-impl Fixture {
-    /// A fixture over any implementation of the kv_* API.
-    pub fn new(kv: impl KvApi + 'static) -> Self {
-        Fixture {
-            kv: Arc::new(kv),
-            guard: Box::new(()),
-        }
-    }
-
-    /// A fixture over a backend, wrapped in [`KvStore`].
-    pub fn from_backend(backend: impl StorageBackend) -> Self {
-        Self::new(KvStore::new(Arc::new(backend)))
-    }
-
-    /// Keeps `guard` (a temp dir, a server process, a namespace to clean up)
-    /// alive until the case ends; it is dropped right after the case.
-    pub fn with_guard(mut self, guard: impl Any + Send) -> Self {
-        self.guard = Box::new(guard);
-        self
-    }
 }
 
 /// Builds a fresh fixture for each case.
@@ -143,11 +123,13 @@ where
 
 /// Runs one case on a fresh two-worker runtime; what the macro's tests call.
 ///
-/// Panics (fails the test) when the factory fails or the case's checks fail.
+/// Panics (fails the test) when the factory fails or the case's checks fail;
+/// the panic message starts with the case's name, whose prefix is the rule
+/// it checks (`conformance g2_missing_key_is_not_found: ...`).
 pub fn run<F, C, Fut>(name: &str, factory: F, case: C)
 where
     F: Factory,
-    C: FnOnce(Kv) -> Fut,
+    C: FnOnce(Fixture) -> Fut,
     Fut: Future<Output = ()>,
 {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -155,14 +137,23 @@ where
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("conformance {name}: cannot build a Tokio runtime: {e}"));
-    runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         let fixture = factory.build().await.unwrap_or_else(|e| {
             panic!("conformance {name}: the factory could not build a store: {e}")
         });
-        case(fixture.kv.clone()).await;
-        // The guard outlives the case and goes before the runtime does.
-        drop(fixture);
+        // The case owns the fixture, so its guard goes before the runtime.
+        std::panic::AssertUnwindSafe(case(fixture))
+            .catch_unwind()
+            .await
     });
+    if let Err(panic) = outcome {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("(a panic without a message)");
+        panic!("conformance {name} failed: {message}");
+    }
 }
 
 /// Expands to a module `conformance` with one `#[test]` per rule of the
@@ -195,12 +186,15 @@ macro_rules! conformance_tests {
             g2_empty_key_list_is_invalid,
             g3_no_selection_returns_common_fields,
             g3_no_common_field_gives_rows_without_columns,
+            g3_common_fields_do_not_depend_on_key_order,
             g4_selected_fields_come_back_in_order,
             g4_duplicate_selected_field_is_invalid,
             g4_selected_field_missing_from_a_key_is_not_found,
             g5_uniform_rows_give_a_dense_view,
             g5_jagged_rows_keep_their_shapes,
             g5_mixed_dtypes_in_a_field_are_invalid_data,
+            g5_mixed_dtypes_of_one_size_are_invalid_data,
+            g5_jagged_rows_of_equal_size_keep_their_shapes,
             g5_tensor_and_non_tensor_in_a_field_are_invalid_data,
             g5_every_dtype_round_trips,
             g6_non_tensor_values_round_trip,
@@ -213,6 +207,7 @@ macro_rules! conformance_tests {
             c1_clear_removes_fields_and_tag_and_counts,
             c2_clearing_missing_keys_is_a_noop,
             c3_cleared_key_starts_from_an_empty_row,
+            c3_cleared_tag_stays_gone_while_the_partition_holds_keys,
             c4_partitions_are_isolated,
             x1_concurrent_puts_of_different_fields_lose_nothing,
             x2_concurrent_tag_merges_lose_nothing,
@@ -220,10 +215,26 @@ macro_rules! conformance_tests {
             n1_special_character_keys_are_distinct_rows,
             n1_partition_and_key_encoding_is_injective,
             n2_names_over_the_limits_are_invalid,
+            n3_names_are_case_and_normalization_sensitive,
             s1_a_64_mib_tensor_round_trips,
             s2_ten_thousand_rows_in_one_partition,
             s3_a_hundred_partitions,
             e2_bad_tensor_cannot_be_constructed,
+            e1_errors_name_the_operation_and_are_classified,
+            e3_corrupted_cells_are_contained_to_their_row,
+            e3_corrupted_tag_is_contained_to_its_row,
+            e4_json_nested_to_the_limit_round_trips,
+            e4_json_nested_past_the_limit_is_invalid,
+            e4_hostile_inputs_never_break_the_store,
+            b1_one_backend_call_per_kv_operation,
+            b9_no_call_blocks_the_executor,
+            cap_zero_copy_claim_keeps_the_callers_buffer,
+            cap_atomic_batch_claim_hides_partial_batches,
+            cap_persistent_claim_survives_reopen,
+            cap_shared_claim_is_seen_by_another_handle,
+            cap_max_value_bytes_claim_is_enforced,
+            cap_limit_is_exact_and_a_put_past_it_writes_nothing,
+            cap_limit_space_is_freed_by_clear,
         }
     };
 }
@@ -238,8 +249,8 @@ macro_rules! __conformance_cases {
             $(
                 #[test]
                 fn $case() {
-                    $crate::conformance::run(stringify!($case), $factory, |kv| async move {
-                        $crate::conformance::cases::$case(&kv).await
+                    $crate::conformance::run(stringify!($case), $factory, |mut fixture| async move {
+                        $crate::conformance::cases::$case(&mut fixture).await
                     });
                 }
             )*

@@ -113,3 +113,61 @@ pub(crate) async fn snapshot(kv: &Kv) -> Vec<(String, String, Tag, Vec<String>)>
     }
     out
 }
+
+/// `Debug` of `value`, cut to a readable length so that a failing check on a
+/// long list does not flood the report.
+pub(crate) fn short<T: Debug + ?Sized>(value: &T) -> String {
+    const SHOW: usize = 400;
+    let text = format!("{value:?}");
+    if text.len() <= SHOW {
+        return text;
+    }
+    let mut end = SHOW;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} chars in all)", &text[..end], text.len())
+}
+
+/// What [`ensure_eq!`] calls: panics naming the expression and both sides,
+/// each cut to a readable length.
+pub(crate) fn check_eq<L, R>(left: &L, right: &R, expr: &str, context: Option<String>)
+where
+    L: Debug + PartialEq<R> + ?Sized,
+    R: Debug + ?Sized,
+{
+    if left != right {
+        let context = context.map(|c| format!(" ({c})")).unwrap_or_default();
+        panic!(
+            "`{expr}` differs{context}:\n   got: {}\nwanted: {}",
+            short(left),
+            short(right)
+        );
+    }
+}
+
+/// `assert_eq!` with messages that name what differed and stay short.
+macro_rules! ensure_eq {
+    ($left:expr, $right:expr $(,)?) => {
+        $crate::conformance::support::check_eq(&$left, &$right, stringify!($left), None)
+    };
+    ($left:expr, $right:expr, $($context:tt)+) => {
+        $crate::conformance::support::check_eq(
+            &$left,
+            &$right,
+            stringify!($left),
+            Some(format!($($context)+)),
+        )
+    };
+}
+pub(crate) use ensure_eq;
+
+/// A JSON array nested `depth` levels deep around `1`, built without
+/// recursion.
+pub(crate) fn nested_json(depth: usize) -> serde_json::Value {
+    let mut value = serde_json::json!(1);
+    for _ in 0..depth {
+        value = serde_json::Value::Array(vec![value]);
+    }
+    value
+}

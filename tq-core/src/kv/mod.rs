@@ -3,6 +3,7 @@
 
 mod api;
 mod get;
+mod nesting;
 mod put;
 
 use std::collections::HashSet;

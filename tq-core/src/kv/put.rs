@@ -2,9 +2,10 @@
 
 use std::collections::HashSet;
 
-use super::{KvStore, annotate, checked_keys};
+use super::{KvStore, annotate, checked_keys, nesting};
 use crate::backend::{RowState, RowWrite};
 use crate::batch::Batch;
+use crate::codec;
 use crate::error::{Error, Result};
 use crate::meta::KvBatchMeta;
 use crate::names::{check_field, check_key, check_partition};
@@ -25,6 +26,8 @@ impl KvStore {
         tag: Option<Tag>,
     ) -> Result<KvBatchMeta> {
         const OP: &str = "kv_put";
+        let (fields, tag) = nesting::check_row(key, fields, tag)
+            .map_err(|e| e.with_context("partition", partition_id).with_operation(OP))?;
         let row = check_put(key, partition_id, fields, tag).map_err(|e| e.with_operation(OP))?;
         self.write(OP, partition_id, vec![row]).await
     }
@@ -45,6 +48,8 @@ impl KvStore {
         tags: Option<Vec<Tag>>,
     ) -> Result<KvBatchMeta> {
         const OP: &str = "kv_batch_put";
+        let (fields, tags) = nesting::check_batch(keys, fields, tags)
+            .map_err(|e| e.with_context("partition", partition_id).with_operation(OP))?;
         let rows =
             check_batch_put(keys, partition_id, fields, tags).map_err(|e| e.with_operation(OP))?;
         self.write(OP, partition_id, rows).await
@@ -56,6 +61,10 @@ impl KvStore {
         partition: &str,
         rows: Vec<RowWrite>,
     ) -> Result<KvBatchMeta> {
+        if let Some(limit) = self.backend.capabilities().max_value_bytes {
+            check_value_sizes(&rows, limit, self.backend.name())
+                .map_err(|e| e.with_operation(op).with_context("partition", partition))?;
+        }
         let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
         let states = self
             .backend
@@ -74,6 +83,25 @@ impl KvStore {
         }
         Ok(meta_from_states(keys, partition, states))
     }
+}
+
+/// Refuses, before the backend sees it, any cell whose encoding exceeds the
+/// backend's `max_value_bytes` (Capabilities).
+fn check_value_sizes(rows: &[RowWrite], limit: u64, backend: &str) -> Result<()> {
+    for row in rows {
+        for (field, value) in &row.cells {
+            let len = codec::encoded_len(value) as u64;
+            if len > limit {
+                return Err(Error::invalid_argument(format!(
+                    "the value of field {field:?} encodes to {len} bytes; backend {backend} \
+                     takes at most {limit} per value"
+                ))
+                .with_context("key", row.key.clone())
+                .with_context("field", field.clone()));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_put(
