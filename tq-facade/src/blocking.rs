@@ -6,6 +6,24 @@
 //! it. Calling it from inside a Tokio runtime would block an executor
 //! thread, so every method returns an [`ErrorKind::Unsupported`] error there
 //! instead of blocking or panicking; use the async API in async code.
+//!
+//! That includes `tokio::task::spawn_blocking` threads: Tokio gives no public
+//! way to tell them from executor threads (both are inside the runtime's
+//! context). There, block on the async API through the runtime's handle, as
+//! the error message says:
+//!
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+//! # async fn main() -> tq_facade::Result<()> {
+//! let tq = tq_facade::TransferQueue::open_default().await?;
+//! let listing = tokio::task::spawn_blocking(move || {
+//!     tokio::runtime::Handle::current().block_on(tq.kv_list(None))
+//! })
+//! .await
+//! .expect("the blocking task ran")?;
+//! assert!(listing.is_empty());
+//! # Ok(()) }
+//! ```
 
 use std::future::Future;
 use std::sync::Arc;
@@ -50,8 +68,11 @@ fn refuse_inside_runtime(op: &'static str) -> Result<()> {
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(Error::new(
             ErrorKind::Unsupported,
-            "the blocking API was called from inside a Tokio runtime, where it would block an \
-             executor thread; use the async tq_facade::TransferQueue there",
+            "the blocking API was called on a thread inside a Tokio runtime, where it could \
+             block an executor thread (Tokio does not tell an async worker from a \
+             spawn_blocking thread); in async code use the async tq_facade::TransferQueue with \
+             .await; inside spawn_blocking use tokio::runtime::Handle::current().block_on(\
+             tq.as_async().kv_put(..)) (as_async() lends the async API of this queue)",
         )
         .with_operation(op));
     }

@@ -69,9 +69,9 @@ impl Config {
 
     /// Parses TOML text.
     pub fn from_toml_str(text: &str) -> Result<Self> {
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            Error::config(format!("config is not valid TOML: {e}"))
-        })?;
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| syntax_error(text, &e))?;
         let backend = match table.remove("backend") {
             None => DEFAULT_BACKEND.to_owned(),
             Some(toml::Value::String(s)) => s,
@@ -142,6 +142,34 @@ impl Config {
     pub fn sections(&self) -> impl Iterator<Item = &str> {
         self.sections.keys().map(String::as_str)
     }
+}
+
+/// Words that mark a line of the file as holding a secret: a password
+/// setting, or a URL with credentials in it.
+const SECRET_MARKERS: [&str; 5] = ["password", "passwd", "secret", "token", "@"];
+
+/// A TOML syntax error that says where, never what: `toml`'s own `Display`
+/// quotes the offending line, which may hold a password. The parser's
+/// message is kept unless the line looks like it holds a secret.
+fn syntax_error(text: &str, e: &toml::de::Error) -> Error {
+    let Some(span) = e.span() else {
+        return Error::config("config is not valid TOML");
+    };
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line_no = text[..start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let line = text[line_start..line_end].to_ascii_lowercase();
+    let message = if SECRET_MARKERS.iter().any(|m| line.contains(m)) {
+        "(not shown: the line holds a secret)".to_owned()
+    } else {
+        e.message().trim().replace('\n', "; ")
+    };
+    Error::config(format!(
+        "config is not valid TOML at line {line_no}, column {column}: {message}"
+    ))
+    .with_context("line", line_no.to_string())
 }
 
 impl fmt::Debug for Config {

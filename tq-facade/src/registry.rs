@@ -34,7 +34,7 @@ struct TypedFactory<C, F> {
 fn parse<C: DeserializeOwned>(settings: toml::Table) -> Result<C> {
     serde_path_to_error::deserialize(toml::Value::Table(settings)).map_err(|e| {
         let path = e.path().to_string();
-        let message = e.inner().message().to_owned();
+        let message = without_values(e.inner().message());
         match path.as_str() {
             "" | "." => Error::config(message),
             _ => {
@@ -42,6 +42,25 @@ fn parse<C: DeserializeOwned>(settings: toml::Table) -> Result<C> {
             }
         }
     })
+}
+
+/// A `serde` message with the offending value taken out: "invalid type:
+/// string \"hunter2\", expected u64" becomes "invalid type: string,
+/// expected u64", since the value may be a secret given in the wrong place.
+fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some((unexpected, expected)) = rest.split_once(", expected ")
+        {
+            let kind = unexpected
+                .split(['`', '"', '\''])
+                .next()
+                .unwrap_or_default()
+                .trim();
+            return format!("{prefix}{kind}, expected {expected}");
+        }
+    }
+    message.to_owned()
 }
 
 #[async_trait]

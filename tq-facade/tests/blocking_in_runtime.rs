@@ -45,3 +45,35 @@ fn blocking_api_works_from_many_plain_threads() {
     assert_eq!(listing["p"].len(), 50);
     assert!(listing["p"].values().all(|tag| tag.len() == 8));
 }
+
+#[test]
+fn inside_spawn_blocking_the_error_names_the_way_that_works() {
+    let tq = std::sync::Arc::new(blocking::TransferQueue::open(Config::default()).unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let inner = tq.clone();
+        let err = tokio::task::spawn_blocking(move || inner.kv_list(None))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert!(err.to_string().contains("spawn_blocking"), "{err}");
+        assert!(
+            err.to_string().contains("Handle::current().block_on"),
+            "{err}"
+        );
+        // ... and the way it names works there.
+        let inner = tq.clone();
+        let listing = tokio::task::spawn_blocking(move || {
+            tokio::runtime::Handle::current().block_on(inner.as_async().kv_list(None))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(listing.is_empty());
+        tokio::task::spawn_blocking(move || drop(tq)).await.unwrap();
+    });
+}

@@ -161,3 +161,91 @@ fn debug_output_never_shows_setting_values() {
         "{debug}"
     );
 }
+
+/// A password no error message, `Debug` output or error source may show.
+const SECRET: &str = "hunter2-do-not-print";
+
+/// Every text an error offers: `Display`, `Debug` and each source.
+fn all_text(err: &tq_facade::Error) -> String {
+    let mut text = format!("{err} {err:?}");
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        text.push_str(&format!(" {s} {s:?}"));
+        source = s.source();
+    }
+    text
+}
+
+fn assert_hidden(toml: &str) {
+    let err = match Config::from_toml_str(toml) {
+        Err(e) => e,
+        Ok(config) => {
+            assert!(
+                !format!("{config:?}").contains(SECRET),
+                "Debug of {config:?}"
+            );
+            let registry = BackendRegistry::default();
+            match registry.validate(&config) {
+                Err(e) => e,
+                Ok(()) => return,
+            }
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(
+        !all_text(&err).contains(SECRET),
+        "the secret leaked: {}",
+        all_text(&err)
+    );
+}
+
+#[test]
+fn a_toml_syntax_error_on_a_secret_line_does_not_echo_it() {
+    for toml in [
+        format!("backend = \"memory\"\n[redis]\npassword = {SECRET}\n"),
+        format!("[redis]\npassword = \"{SECRET}\n"),
+        format!("[redis]\nurl = \"redis://:{SECRET}@127.0.0.1:1\" oops\n"),
+        format!("[redis]\npassword = '{SECRET}' = 1\n"),
+    ] {
+        assert_hidden(&toml);
+    }
+    // Where no secret is near, the error still says what is wrong.
+    let err = Config::from_toml_str("backend = \"memory\"\n[memory]\ncapacity_bytes = = 1\n")
+        .unwrap_err();
+    assert!(err.to_string().contains("line 3"), "{err}");
+}
+
+#[test]
+fn a_secret_of_the_wrong_type_or_in_the_wrong_setting_is_not_echoed() {
+    assert_hidden("[memory]\ncapacity_bytes = \"hunter2-do-not-print\"\n");
+    assert_hidden("[memory]\ncapacity_bytes = [\"hunter2-do-not-print\"]\n");
+    let err = Config::from_toml_str("[memory]\ncapacity_bytes = \"hunter2-do-not-print\"\n")
+        .and_then(|config| BackendRegistry::default().validate(&config))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("capacity_bytes"),
+        "names the setting: {err}"
+    );
+    assert!(
+        err.to_string().contains("invalid type: string"),
+        "says what is wrong: {err}"
+    );
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_redis_password_of_the_wrong_type_is_not_echoed() {
+    assert_hidden(
+        "backend = \"redis\"\n[redis]\nurl = \"redis://127.0.0.1:1\"\npassword = 734529117\n",
+    );
+    let err = Config::from_toml_str(
+        "backend = \"redis\"\n[redis]\nurl = \"redis://127.0.0.1:1\"\npassword = 734529117\n",
+    )
+    .and_then(|config| BackendRegistry::default().validate(&config))
+    .unwrap_err();
+    assert!(!all_text(&err).contains("734529117"), "{}", all_text(&err));
+    assert!(
+        err.to_string().contains("password"),
+        "names the setting: {err}"
+    );
+}

@@ -6,17 +6,36 @@ use std::sync::Arc;
 
 use tq_facade::core::conformance::Fixture;
 use tq_facade::{
-    Batch, Capabilities, Config, KvApi, KvBatchMeta, Listing, Result, Row, Tag, TransferQueue,
-    async_trait, blocking,
+    BackendRegistry, Batch, Capabilities, Config, KvApi, KvBatchMeta, Listing, Result, Row,
+    StorageBackend, Tag, TransferQueue, async_trait, blocking,
 };
+
+/// The memory backend the registry opens from a TOML config.
+async fn open_memory(capacity: u64) -> Result<Arc<dyn StorageBackend>> {
+    let config = Config::from_toml_str(&format!(
+        "backend = \"memory\"\n[memory]\ncapacity_bytes = {capacity}\n"
+    ))?;
+    BackendRegistry::default().open(&config).await
+}
+
+/// A fixture over `backend` under the kv_* API `build` makes of it; its
+/// capacity hook opens another memory store the same way.
+fn fixture<K: KvApi + 'static>(
+    backend: Arc<dyn StorageBackend>,
+    build: fn(Arc<dyn StorageBackend>) -> Result<K>,
+) -> Result<Fixture> {
+    Ok(Fixture::wrapping(backend, build)?
+        .without_stored_bytes()
+        .with_capacity(move |limit| async move { fixture(open_memory(limit).await?, build) }))
+}
 
 mod via_async {
     use super::*;
 
     tq_facade::core::conformance_tests!(|| async {
-        let config =
-            Config::from_toml_str("backend = \"memory\"\n[memory]\ncapacity_bytes = 1073741824\n")?;
-        Ok(Fixture::new(TransferQueue::open(config).await?))
+        fixture(open_memory(1 << 30).await?, |backend| {
+            Ok(TransferQueue::from_backend(backend))
+        })
     });
 }
 
@@ -79,7 +98,10 @@ mod via_blocking {
     use super::*;
 
     tq_facade::core::conformance_tests!(|| async {
-        let tq = on_thread(|| blocking::TransferQueue::open(Config::default()))?;
-        Ok(Fixture::new(Blocking(Arc::new(tq))))
+        fixture(open_memory(1 << 30).await?, |backend| {
+            // Built on a plain thread: the blocking API refuses a runtime's.
+            let tq = on_thread(|| blocking::TransferQueue::from_backend(backend))?;
+            Ok(Blocking(Arc::new(tq)))
+        })
     });
 }
