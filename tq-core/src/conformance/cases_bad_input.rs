@@ -348,6 +348,23 @@ pub async fn e4_hostile_inputs_never_break_the_store(kv: &Fixture) {
             &["shape"],
         );
     }
+    // Past isize::MAX bytes `Vec` would panic ("capacity overflow").
+    expect_err(
+        Tensor::zeros(DType::U8, [1 << 63]),
+        ErrorKind::InvalidArgument,
+        &["shape"],
+    );
+    expect_err(
+        Tensor::zeros(DType::F32, [1 << 61]),
+        ErrorKind::InvalidArgument,
+        &["shape"],
+    );
+    // A petabyte is more than any allocator here gives: an error, not an abort.
+    expect_err(
+        Tensor::zeros(DType::U8, [1 << 50]),
+        ErrorKind::CapacityExceeded,
+        &["allocate"],
+    );
     expect_err(
         Tensor::zeros(DType::U8, vec![1; 65]),
         ErrorKind::InvalidArgument,
