@@ -1,0 +1,192 @@
+//! The suite can fail: each case below runs one conformance case against a
+//! memory backend broken on purpose (a false capability claim, a blocking
+//! call, a tag that outlives its row, ...) and expects the case to fail.
+//! Without these, a case that could never fail would pass unnoticed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tq_backend_memory::{MemoryBackend, MemoryConfig};
+use tq_core::conformance::{Fixture, cases, run};
+use tq_core::{
+    Bytes, Capabilities, Cells, Listing, Result, RowState, RowWrite, StorageBackend, Value,
+    async_trait,
+};
+
+/// What to break.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    /// Copies tensor bytes on put, yet claims `zero_copy_put`.
+    CopiesButClaimsZeroCopy,
+    /// Sleeps on the executor thread in every put.
+    BlocksTheExecutor,
+    /// Claims `persistent`, but a reopen finds an empty store.
+    ForgetsOnReopen,
+    /// Claims `atomic_batch`, but writes a batch one row at a time.
+    WritesRowByRow,
+    /// Claims a 1 KiB `max_value_bytes` that it does not have.
+    ClaimsAValueLimit,
+}
+
+/// A memory backend with one fault.
+#[derive(Debug)]
+struct Broken {
+    inner: MemoryBackend,
+    fault: Fault,
+}
+
+#[async_trait]
+impl StorageBackend for Broken {
+    fn name(&self) -> &str {
+        "broken"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let caps = self.inner.capabilities();
+        match self.fault {
+            Fault::ForgetsOnReopen => caps.with_persistent(true),
+            Fault::ClaimsAValueLimit => caps.with_max_value_bytes(Some(1024)),
+            _ => caps,
+        }
+    }
+
+    async fn put(&self, partition: &str, mut rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
+        match self.fault {
+            Fault::CopiesButClaimsZeroCopy => {
+                for (_, value) in rows.iter_mut().flat_map(|r| r.cells.iter_mut()) {
+                    if let Value::Tensor(t) = value {
+                        let copy = Bytes::copy_from_slice(t.data());
+                        *t = tq_core::Tensor::new(t.dtype(), t.shape().to_vec(), copy)?;
+                    }
+                }
+            }
+            Fault::BlocksTheExecutor => std::thread::sleep(Duration::from_millis(800)),
+            Fault::WritesRowByRow => {
+                let mut states = Vec::new();
+                for row in rows {
+                    states.extend(self.inner.put(partition, vec![row]).await?);
+                    tokio::task::yield_now().await;
+                }
+                return Ok(states);
+            }
+            _ => {}
+        }
+        self.inner.put(partition, rows).await
+    }
+
+    async fn get(
+        &self,
+        partition: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<Option<Cells>>> {
+        self.inner.get(partition, keys, fields).await
+    }
+
+    async fn list(&self, partition: Option<&str>) -> Result<Listing> {
+        self.inner.list(partition).await
+    }
+
+    async fn clear(&self, partition: &str, keys: &[String]) -> Result<usize> {
+        self.inner.clear(partition, keys).await
+    }
+}
+
+fn broken(fault: Fault) -> Fixture {
+    let backend = Broken {
+        inner: MemoryBackend::new(),
+        fault,
+    };
+    Fixture::from_backend(backend)
+        .without_stored_bytes()
+        .with_reopen(move || async move { Ok(broken(fault)) })
+        .with_capacity(move |_limit| async move { Ok(broken(fault)) })
+}
+
+/// Runs `case` against a fixture and says whether it failed.
+fn fails<C, Fut>(name: &str, fixture: fn() -> Fixture, case: C) -> bool
+where
+    C: FnOnce(Fixture) -> Fut + std::panic::UnwindSafe,
+    Fut: std::future::Future<Output = ()>,
+{
+    std::panic::catch_unwind(|| run(name, move || async move { Ok(fixture()) }, case)).is_err()
+}
+
+#[test]
+fn a_false_zero_copy_claim_is_caught() {
+    assert!(fails(
+        "zero copy",
+        || broken(Fault::CopiesButClaimsZeroCopy),
+        |f| async move { cases::cap_zero_copy_claim_keeps_the_callers_buffer(&f).await }
+    ));
+}
+
+#[test]
+fn a_backend_that_blocks_the_executor_is_caught() {
+    assert!(fails(
+        "blocking",
+        || broken(Fault::BlocksTheExecutor),
+        |f| async move { cases::b9_no_call_blocks_the_executor(&f).await }
+    ));
+}
+
+#[test]
+fn a_false_persistence_claim_is_caught() {
+    assert!(fails(
+        "persistent",
+        || broken(Fault::ForgetsOnReopen),
+        |mut f| async move { cases::cap_persistent_claim_survives_reopen(&mut f).await }
+    ));
+}
+
+#[test]
+fn a_false_atomic_batch_claim_is_caught() {
+    assert!(fails(
+        "atomic",
+        || broken(Fault::WritesRowByRow),
+        |f| async move { cases::cap_atomic_batch_claim_hides_partial_batches(&f).await }
+    ));
+}
+
+#[test]
+fn the_engine_enforces_a_claimed_value_limit() {
+    // The engine enforces the claim, so the case passes; a backend limit
+    // nobody checked would let the 1 KiB + 1 value through.
+    assert!(!fails(
+        "value limit",
+        || broken(Fault::ClaimsAValueLimit),
+        |f| async move { cases::cap_max_value_bytes_claim_is_enforced(&f).await }
+    ));
+}
+
+#[test]
+fn a_capacity_hook_without_a_limit_is_caught() {
+    assert!(fails(
+        "capacity",
+        || broken(Fault::WritesRowByRow),
+        |f| async move { cases::cap_limit_is_exact_and_a_put_past_it_writes_nothing(&f).await }
+    ));
+}
+
+#[test]
+fn a_fixture_without_backend_calls_fails_b1_loudly() {
+    assert!(fails(
+        "b1",
+        || Fixture::new(tq_core::KvStore::new(Arc::new(MemoryBackend::new()))),
+        |f| async move { cases::b1_one_backend_call_per_kv_operation(&f).await }
+    ));
+    assert!(!fails(
+        "b1 counted",
+        || Fixture::from_backend(MemoryBackend::with_config(MemoryConfig::default())),
+        |f| async move { cases::b1_one_backend_call_per_kv_operation(&f).await }
+    ));
+}
+
+#[test]
+fn a_fixture_without_a_corruption_hook_fails_e3_loudly() {
+    assert!(fails(
+        "e3",
+        || Fixture::from_backend(MemoryBackend::new()),
+        |mut f| async move { cases::e3_corrupted_cells_are_contained_to_their_row(&mut f).await }
+    ));
+}
