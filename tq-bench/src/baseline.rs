@@ -1,4 +1,4 @@
-//! Raw baselines on the same bytes as the workload (SPEC section 6).
+//! Raw baselines on the same bytes as the workload (docs/CONTRACT.md; the measuring rules are in BENCHMARKS.md).
 
 use std::time::{Duration, Instant};
 

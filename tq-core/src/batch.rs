@@ -10,7 +10,7 @@ use crate::value::{NonTensor, Value};
 /// One named column of a [`Batch`].
 ///
 /// Gets always return [`Column::Tensor`] for tensor fields and
-/// [`Column::NonTensor`] for the others (type stability, SPEC G5);
+/// [`Column::NonTensor`] for the others (type stability, contract G5);
 /// [`Column::Jagged`] is an input convenience for rows that arrive as
 /// separate tensors.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,7 @@
 //!
 //! A get that returns N rows as one tensor column must copy the rows into a
 //! buffer. On Linux, first-touch page faults dominate such a copy into fresh
-//! memory (SPEC section 6: about 2.2 GB/s with 4 KiB pages against 7 GB/s
+//! memory (contract section 6: about 2.2 GB/s with 4 KiB pages against 7 GB/s
 //! into a touched buffer). Two measures close most of that gap:
 //!
 //! - **Reuse** (outputs of at least [`POOL_MIN`] bytes). Glibc hands memory

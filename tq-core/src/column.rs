@@ -1,4 +1,4 @@
-//! The tensor column of a batch (SPEC G5): one contiguous buffer plus per-row
+//! The tensor column of a batch (contract G5): one contiguous buffer plus per-row
 //! shapes and offsets, whatever the shapes.
 
 use std::fmt;

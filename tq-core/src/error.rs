@@ -1,4 +1,4 @@
-//! The one error type of tq-rs (SPEC E1).
+//! The one error type of tq-rs (contract E1).
 //!
 //! Modelled on OpenDAL's `Error`: a `#[non_exhaustive]` kind that callers match
 //! on, the operations that failed (the caller's kv_* call and the backend

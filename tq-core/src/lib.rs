@@ -6,7 +6,7 @@
 //! - the data model: [`DType`], [`Tensor`], [`NonTensor`], [`Value`], [`Row`],
 //!   [`Batch`] with [`Column`]s and the type-stable [`TensorColumn`], [`Tag`],
 //!   [`KvBatchMeta`];
-//! - the KV semantics of the contract (SPEC section 3), once, in [`KvStore`];
+//! - the KV semantics of the contract (contract section 3), once, in [`KvStore`];
 //! - the [`StorageBackend`] trait a backend implements, with its Behavior
 //!   list and [`Capabilities`];
 //! - the [`Error`] type;

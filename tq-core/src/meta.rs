@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::tag::Tag;
 
-/// The description of a batch of rows in one partition (SPEC P7).
+/// The description of a batch of rows in one partition (contract P7).
 ///
 /// Returned by every put; hand it to `kv_batch_get_by_meta` to read the same
 /// rows and fields back. Serializable, so it can travel between workers.
@@ -25,5 +25,5 @@ pub struct KvBatchMeta {
 }
 
 /// `kv_list`'s answer: partition -> key -> tag. Partitions are sorted by
-/// name; keys are in first-insertion order (SPEC L1-L3).
+/// name; keys are in first-insertion order (contract L1-L3).
 pub type Listing = IndexMap<String, IndexMap<String, Tag>>;

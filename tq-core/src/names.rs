@@ -1,4 +1,4 @@
-//! Checks on partition, key and field names (SPEC section 1).
+//! Checks on partition, key and field names (contract section 1).
 
 use crate::error::{Error, Result};
 

@@ -4,7 +4,7 @@ use indexmap::IndexMap;
 
 use crate::value::Value;
 
-/// Field name -> value for one row, with no batch dimension (SPEC P8).
+/// Field name -> value for one row, with no batch dimension (contract P8).
 ///
 /// ```
 /// # use tq_core::{Row, Tensor};

@@ -3,7 +3,7 @@
 /// A row's tag: a JSON object such as `{"status": "running", "global_steps": 3}`.
 pub type Tag = serde_json::Map<String, serde_json::Value>;
 
-/// Shallow-merges `patch` into `tag` (SPEC P5): entries of `patch` replace
+/// Shallow-merges `patch` into `tag` (contract P5): entries of `patch` replace
 /// entries of the same name, other entries of `tag` are kept.
 pub fn merge_tag(tag: &mut Tag, patch: &Tag) {
     for (k, v) in patch {

@@ -14,7 +14,7 @@ pub const MAX_NDIM: usize = 64;
 ///
 /// Cloning and slicing a tensor never copies its bytes. The only way to build
 /// one checks that the byte length equals the number of elements times the
-/// dtype's size (SPEC E2), so every `Tensor` is well-formed.
+/// dtype's size (contract E2), so every `Tensor` is well-formed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Tensor {
     dtype: DType,

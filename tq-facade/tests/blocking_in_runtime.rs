@@ -1,5 +1,5 @@
 //! The blocking API inside an async runtime is an error, never a panic or a
-//! blocked executor thread (SPEC E4).
+//! blocked executor thread (contract E4).
 
 use tq_facade::{Config, ErrorKind, blocking, tag};
 

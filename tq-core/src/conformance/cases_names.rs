@@ -1,4 +1,4 @@
-//! Names (SPEC section 1), scale, and E2.
+//! Names (contract section 1), scale, and E2.
 
 use bytes::Bytes;
 
@@ -100,7 +100,7 @@ pub async fn n1_partition_and_key_encoding_is_injective(kv: &Kv) {
 }
 
 /// Names are compared byte for byte: case and Unicode normalisation make
-/// different names (SPEC section 1).
+/// different names (contract section 1).
 pub async fn n3_names_are_case_and_normalization_sensitive(kv: &Kv) {
     // "é" precomposed (U+00E9) and decomposed (e + U+0301).
     let (composed, decomposed) = ("caf\u{e9}", "cafe\u{301}");

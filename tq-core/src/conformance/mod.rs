@@ -1,4 +1,5 @@
-//! The conformance suite: SPEC section 3 as tests, for any backend.
+//! The conformance suite: the contract (`docs/CONTRACT.md`) as tests, for any
+//! backend.
 //!
 //! Every backend, in this workspace or in a third party's crate, runs the
 //! same suite with a few lines in its own tests. Turn on the `conformance`
@@ -25,39 +26,21 @@
 //! not installed, say) makes every case fail with the factory's message: the
 //! suite never passes silently.
 //!
-//! # Rules and tests
+//! # Rules, tests and hooks
 //!
-//! | rule | tests |
-//! |---|---|
-//! | P1 | `p1_put_with_neither_fields_nor_tag_is_invalid` |
-//! | P2 | `p2_batch_put_empty_key_list_is_invalid`, `p2_batch_put_duplicate_keys_are_invalid`, `p2_batch_put_row_count_mismatch_is_invalid`, `p2_batch_put_tag_count_mismatch_is_invalid` |
-//! | P3 | `p3_rejected_put_writes_nothing` (and every P1, P2, G2, G4, G7 test checks the store is unchanged) |
-//! | P4 | `p4_put_creates_and_replaces_keeping_other_fields` |
-//! | P5 | `p5_tags_shallow_merge`, `p5_key_created_without_tag_has_empty_tag` |
-//! | P6 | `p6_tag_only_put_creates_a_listed_row_without_fields` |
-//! | P7 | `p7_meta_has_keys_full_tags_and_cumulative_fields` |
-//! | P8 | `p8_dense_and_jagged_columns_split_into_rows`, `p8_bad_columns_are_invalid` |
-//! | P9 | `p9_cells_of_a_row_become_visible_together` |
-//! | G1 | `g1_rows_come_back_in_requested_order_with_repeats` |
-//! | G2 | `g2_missing_key_is_not_found`, `g2_unknown_partition_is_not_found`, `g2_empty_key_list_is_invalid` |
-//! | G3 | `g3_no_selection_returns_common_fields`, `g3_no_common_field_gives_rows_without_columns` |
-//! | G4 | `g4_selected_fields_come_back_in_order`, `g4_duplicate_selected_field_is_invalid`, `g4_selected_field_missing_from_a_key_is_not_found` |
-//! | G5 | `g5_uniform_rows_give_a_dense_view`, `g5_jagged_rows_keep_their_shapes`, `g5_mixed_dtypes_in_a_field_are_invalid_data`, `g5_every_dtype_round_trips`, `g5_tensor_and_non_tensor_in_a_field_are_invalid_data` |
-//! | G6 | `g6_non_tensor_values_round_trip` |
-//! | G7 | `g7_get_by_meta_reads_meta_fields`, `g7_get_by_meta_rejects_select_fields_outside_meta` |
-//! | L1 | `l1_list_partition_in_first_insertion_order`, `l1_list_unknown_partition_is_empty` |
-//! | L2 | `l2_list_all_partitions_holding_keys` |
-//! | L3 | `l3_reinserted_key_moves_to_the_end` |
-//! | C1 | `c1_clear_removes_fields_and_tag_and_counts` |
-//! | C2 | `c2_clearing_missing_keys_is_a_noop` |
-//! | C3 | `c3_cleared_key_starts_from_an_empty_row` |
-//! | C4 | `c4_partitions_are_isolated` |
-//! | X1 | `x1_concurrent_puts_of_different_fields_lose_nothing` (32 tasks) |
-//! | X2 | `x2_concurrent_tag_merges_lose_nothing` (32 tasks) |
-//! | X3 | `x3_concurrent_put_and_clear_never_mix_rows` (32 tasks) |
-//! | names (SPEC 1) | `n1_special_character_keys_are_distinct_rows`, `n1_partition_and_key_encoding_is_injective`, `n2_names_over_the_limits_are_invalid` |
-//! | scale | `s1_a_64_mib_tensor_round_trips`, `s2_ten_thousand_rows_in_one_partition`, `s3_a_hundred_partitions` |
-//! | E2 | `e2_bad_tensor_cannot_be_constructed` |
+//! Every rule of the contract and the test that checks it are listed in
+//! `docs/CONTRACT.md` of the tq-rs repository; each test's name starts with
+//! its rule (`p3_`, `g5_`, `e3_`, `b9_`, `cap_` for capability claims).
+//!
+//! Some cases need the backend's help, given through [`Fixture`] hooks:
+//! [`Fixture::with_corruptor`] (E3: overwrite a row's stored bytes),
+//! [`Fixture::with_reopen`] (the `persistent` and `shared_across_processes`
+//! claims), [`Fixture::with_capacity`] (a store with a byte limit). A
+//! backend for which a hook makes no sense declares it
+//! ([`Fixture::without_stored_bytes`], [`Fixture::without_capacity_limit`]);
+//! a case whose hook is neither given nor declared away fails and says so.
+//! [`Fixture::from_backend`] and [`Fixture::wrapping`] slip a call-counting
+//! layer ([`Instrumented`]) under the engine for B1.
 
 mod cases_bad_input;
 mod cases_claims;

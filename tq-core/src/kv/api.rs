@@ -11,7 +11,7 @@ use crate::meta::{KvBatchMeta, Listing};
 use crate::row::Row;
 use crate::tag::Tag;
 
-/// The six kv_* operations with the semantics of SPEC section 3.
+/// The six kv_* operations with the semantics of contract section 3.
 ///
 /// The inherent methods of [`KvStore`] and of the facade take keys more
 /// flexibly (`&[impl AsRef<str>]`); this trait fixes them to `&[String]` so

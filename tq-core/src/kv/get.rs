@@ -1,4 +1,4 @@
-//! `kv_batch_get` and `kv_batch_get_by_meta` (SPEC G1-G7).
+//! `kv_batch_get` and `kv_batch_get_by_meta` (contract G1-G7).
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,7 +12,7 @@ use crate::names::check_field;
 use crate::value::{NonTensor, Value};
 
 impl KvStore {
-    /// Reads rows as a batch, in the order requested (SPEC G1-G6).
+    /// Reads rows as a batch, in the order requested (contract G1-G6).
     ///
     /// A key may be requested more than once. Every requested key must exist,
     /// else `NotFound` naming the missing keys (no partial batch). With
@@ -33,7 +33,7 @@ impl KvStore {
             .map_err(|e| e.with_operation(OP))
     }
 
-    /// Reads the rows and fields a [`KvBatchMeta`] names (SPEC G7):
+    /// Reads the rows and fields a [`KvBatchMeta`] names (contract G7):
     /// `select_fields = None` reads `meta.fields`; `Some(list)` must be a
     /// subset of `meta.fields`, else `InvalidArgument`.
     pub async fn kv_batch_get_by_meta(
@@ -180,7 +180,7 @@ fn check_rows_hold(
     Ok(())
 }
 
-/// The fields every row holds, sorted by name (SPEC G3).
+/// The fields every row holds, sorted by name (contract G3).
 fn common_fields(rows: &[Cells]) -> Vec<String> {
     let Some((first, rest)) = rows.split_first() else {
         return Vec::new();
@@ -196,7 +196,7 @@ fn common_fields(rows: &[Cells]) -> Vec<String> {
     fields
 }
 
-/// One output column from the rows' values (SPEC G5, G6).
+/// One output column from the rows' values (contract G5, G6).
 fn assemble(values: &[&Value]) -> Result<Column> {
     let tensors: Vec<_> = values.iter().filter_map(|v| v.as_tensor()).collect();
     if tensors.len() == values.len() {

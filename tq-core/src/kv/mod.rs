@@ -1,4 +1,4 @@
-//! The KV semantics of SPEC section 3, implemented once on top of any
+//! The KV semantics of contract section 3, implemented once on top of any
 //! [`StorageBackend`].
 
 mod api;
@@ -53,7 +53,7 @@ impl KvStore {
         self.backend.capabilities()
     }
 
-    /// Lists partitions, keys and tags (SPEC L1-L3): `Some(p)` gives
+    /// Lists partitions, keys and tags (contract L1-L3): `Some(p)` gives
     /// `{p: {key: tag}}` with keys in first-insertion order, or an empty map
     /// when `p` holds no key; `None` gives every partition holding a key,
     /// sorted by name.
@@ -72,7 +72,7 @@ impl KvStore {
         Ok(listing)
     }
 
-    /// Removes rows: every field and the tag (SPEC C1-C4). Missing keys,
+    /// Removes rows: every field and the tag (contract C1-C4). Missing keys,
     /// unknown partitions and an empty key list are no-ops. Returns how many
     /// rows were removed.
     pub async fn kv_clear<K: AsRef<str> + Sync>(

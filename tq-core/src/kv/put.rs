@@ -1,4 +1,4 @@
-//! `kv_put` and `kv_batch_put` (SPEC P1-P9).
+//! `kv_put` and `kv_batch_put` (contract P1-P9).
 
 use std::collections::HashSet;
 
@@ -14,7 +14,7 @@ use crate::tag::Tag;
 use crate::value::Value;
 
 impl KvStore {
-    /// Inserts or updates one row (SPEC P1-P7): each given field replaces that
+    /// Inserts or updates one row (contract P1-P7): each given field replaces that
     /// field's value, other fields are kept; `tag` is shallow-merged into the
     /// row's tag. Fails with `InvalidArgument`, writing nothing, when both
     /// `fields` and `tag` are `None` (or `fields` is empty and `tag` is `None`).
@@ -32,7 +32,7 @@ impl KvStore {
         self.write(OP, partition_id, vec![row]).await
     }
 
-    /// Inserts or updates many rows in one backend call (SPEC P1-P9).
+    /// Inserts or updates many rows in one backend call (contract P1-P9).
     ///
     /// `fields` has one row per key: dense tensor columns are split into rows
     /// with `Bytes::slice` (no copy), jagged columns give each row its tensor.
@@ -193,7 +193,7 @@ fn check_batch_put<K: AsRef<str>>(
 }
 
 /// The meta of a put: keys in call order, full tags, and the fields every key
-/// now holds, sorted (SPEC P7).
+/// now holds, sorted (contract P7).
 fn meta_from_states(keys: Vec<String>, partition: &str, states: Vec<RowState>) -> KvBatchMeta {
     let mut fields: Vec<String> = match states.split_first() {
         None => Vec::new(),
