@@ -26,9 +26,9 @@ pub const MAX_JSON_DEPTH: usize = 64;
 /// How deeply `value` nests arrays and objects (a scalar is 0), counted with
 /// an explicit stack so any depth is safe to measure. Stops counting once
 /// the depth passes `limit`, so a huge value is not walked to its end.
-fn depth_up_to<'a>(roots: impl IntoIterator<Item = &'a Json>, start: usize, limit: usize) -> usize {
+fn depth_up_to(value: &Json, limit: usize) -> usize {
     let mut deepest = 0;
-    let mut stack: Vec<(&Json, usize)> = roots.into_iter().map(|v| (v, start)).collect();
+    let mut stack: Vec<(&Json, usize)> = vec![(value, 0)];
     while let Some((value, depth)) = stack.pop() {
         let children: Box<dyn Iterator<Item = &Json>> = match value {
             Json::Array(items) => Box::new(items.iter()),
@@ -48,30 +48,16 @@ fn depth_up_to<'a>(roots: impl IntoIterator<Item = &'a Json>, start: usize, limi
 /// How deeply `value` nests arrays and objects, up to one past
 /// [`MAX_JSON_DEPTH`] (deeper values report `MAX_JSON_DEPTH + 1`).
 pub fn json_depth(value: &Json) -> usize {
-    depth_up_to([value], 0, MAX_JSON_DEPTH)
-}
-
-/// How deeply `tag` nests, counting the tag object itself as one level, up
-/// to one past [`MAX_JSON_DEPTH`].
-pub fn tag_depth(tag: &Tag) -> usize {
-    depth_up_to(tag.values(), 1, MAX_JSON_DEPTH).max(1)
+    depth_up_to(value, MAX_JSON_DEPTH)
 }
 
 /// `InvalidArgument` when `value` nests deeper than [`MAX_JSON_DEPTH`]; the
-/// caller adds the partition, key and field.
+/// caller adds the partition, key and field. (A tag is an object: check its
+/// entries against `MAX_JSON_DEPTH - 1`, as the KV engine does.)
 pub fn check_json_depth(value: &Json) -> Result<()> {
-    too_deep(json_depth(value), "JSON value")
-}
-
-/// `InvalidArgument` when `tag` nests deeper than [`MAX_JSON_DEPTH`].
-pub fn check_tag_depth(tag: &Tag) -> Result<()> {
-    too_deep(tag_depth(tag), "tag")
-}
-
-fn too_deep(depth: usize, what: &str) -> Result<()> {
-    if depth > MAX_JSON_DEPTH {
+    if json_depth(value) > MAX_JSON_DEPTH {
         return Err(Error::invalid_argument(format!(
-            "the {what} nests arrays and objects more than {MAX_JSON_DEPTH} levels deep"
+            "the JSON value nests arrays and objects more than {MAX_JSON_DEPTH} levels deep"
         )));
     }
     Ok(())
@@ -122,18 +108,6 @@ mod tests {
     }
 
     #[test]
-    fn a_tag_counts_as_one_level() {
-        assert_eq!(tag_depth(&Tag::new()), 1);
-        assert_eq!(tag_depth(&crate::tag! {"a" => 1}), 1);
-        let mut tag = Tag::new();
-        tag.insert("deep".into(), nested_array(63));
-        assert_eq!(tag_depth(&tag), 64);
-        assert!(check_tag_depth(&tag).is_ok());
-        tag.insert("deeper".into(), nested_array(64));
-        assert!(check_tag_depth(&tag).is_err());
-    }
-
-    #[test]
     fn values_a_million_levels_deep_are_measured_and_dropped_without_overflow() {
         // On a small stack, so recursion anywhere would overflow it.
         std::thread::Builder::new()
@@ -144,7 +118,6 @@ mod tests {
                 drop_json(value);
                 let mut tag = Tag::new();
                 tag.insert("x".into(), nested_array(1_000_000));
-                assert!(check_tag_depth(&tag).is_err());
                 drop_tag(tag);
             })
             .unwrap()

@@ -17,7 +17,10 @@ impl KvStore {
     /// Inserts or updates one row (contract P1-P7): each given field replaces that
     /// field's value, other fields are kept; `tag` is shallow-merged into the
     /// row's tag. Fails with `InvalidArgument`, writing nothing, when both
-    /// `fields` and `tag` are `None` (or `fields` is empty and `tag` is `None`).
+    /// `fields` and `tag` are `None` (or `fields` is empty and `tag` is `None`),
+    /// when a name breaks its limits, when the tag or a JSON value nests
+    /// deeper than [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH), or when
+    /// a value's encoding exceeds the backend's `max_value_bytes`.
     pub async fn kv_put(
         &self,
         key: &str,
@@ -38,8 +41,11 @@ impl KvStore {
     /// with `Bytes::slice` (no copy), jagged columns give each row its tensor.
     /// `tags`, if given, has one tag per key. Every argument is checked
     /// before anything is written: an empty or repeated key, a batch or tag
-    /// list whose length is not `keys.len()`, a bad name, or neither fields
-    /// nor tags is `InvalidArgument`.
+    /// list whose length is not `keys.len()`, a bad name, neither fields
+    /// nor tags, a tag or JSON value nested deeper than
+    /// [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH), or a value over the
+    /// backend's `max_value_bytes` is `InvalidArgument` naming the key and
+    /// field.
     pub async fn kv_batch_put<K: AsRef<str> + Sync>(
         &self,
         keys: &[K],
