@@ -48,6 +48,7 @@ mod cases_clear;
 mod cases_concurrency;
 mod cases_get;
 mod cases_list;
+mod cases_meta;
 mod cases_names;
 mod cases_put;
 mod fixture;
@@ -78,6 +79,7 @@ pub mod cases {
     pub use super::cases_concurrency::*;
     pub use super::cases_get::*;
     pub use super::cases_list::*;
+    pub use super::cases_meta::*;
     pub use super::cases_names::*;
     pub use super::cases_put::*;
 }
@@ -218,6 +220,8 @@ macro_rules! conformance_tests {
             cap_max_value_bytes_claim_is_enforced,
             cap_limit_is_exact_and_a_put_past_it_writes_nothing,
             cap_limit_space_is_freed_by_clear,
+            m1_meta_helpers_keep_keys_and_tags_aligned,
+            m1_meta_helpers_reject_bad_input,
         }
     };
 }
