@@ -13,7 +13,7 @@ use crate::cells::{
     EncodedRow, array, bulk, decode_cell, decode_tag, encode_row, split_field, utf8,
 };
 use crate::client::{Conn, Unit};
-use crate::config::RedisConfig;
+use crate::config::{RedisConfig, Secrets};
 use crate::error::{bad_reply, from_redis};
 use crate::keys::{CELL_MARK, KeyLayout, SEQ_FIELD, cell_field};
 use crate::scripts::{CLEAR, LIST, PUT_META};
@@ -55,6 +55,13 @@ impl RedisBackend {
     /// unreachable server is [`Unavailable`](tq_core::ErrorKind::Unavailable)
     /// and temporary.
     pub async fn open(config: RedisConfig) -> Result<RedisBackend> {
+        let secrets = Secrets::of(&config);
+        Self::open_unredacted(config)
+            .await
+            .map_err(|e| secrets.redact_error(e))
+    }
+
+    async fn open_unredacted(config: RedisConfig) -> Result<RedisBackend> {
         const OP: &str = "redis::open";
         config.validate()?;
         let conn = Conn::open(&config).await?;
@@ -108,6 +115,12 @@ impl RedisBackend {
             .with_context("setting", "buckets")),
             None => Err(bad_reply("the layout marker vanished", OP)),
         }
+    }
+
+    /// `e` with any secret of the configuration scrubbed (see
+    /// [`Secrets::redact_error`]); every error leaves through here.
+    fn redact(&self, e: Error) -> Error {
+        Secrets::of(&self.config).redact_error(e)
     }
 
     /// The settings this backend was opened with.
@@ -164,6 +177,36 @@ impl StorageBackend for RedisBackend {
     }
 
     async fn put(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
+        self.put_rows(partition, rows)
+            .await
+            .map_err(|e| self.redact(e))
+    }
+
+    async fn get(
+        &self,
+        partition: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<Option<Cells>>> {
+        self.get_rows(partition, keys, fields)
+            .await
+            .map_err(|e| self.redact(e))
+    }
+
+    async fn list(&self, partition: Option<&str>) -> Result<Listing> {
+        self.list_rows(partition).await.map_err(|e| self.redact(e))
+    }
+
+    async fn clear(&self, partition: &str, keys: &[String]) -> Result<usize> {
+        self.clear_rows(partition, keys)
+            .await
+            .map_err(|e| self.redact(e))
+    }
+}
+
+/// The operations; the trait methods above only redact their errors.
+impl RedisBackend {
+    async fn put_rows(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
         const OP: &str = "redis::put";
         // Encode and check every row before anything is sent (B3).
         let rows: Vec<EncodedRow> = rows
@@ -227,7 +270,7 @@ impl StorageBackend for RedisBackend {
             .map_err(|e| e.with_operation(OP))
     }
 
-    async fn get(
+    async fn get_rows(
         &self,
         partition: &str,
         keys: &[String],
@@ -275,7 +318,7 @@ impl StorageBackend for RedisBackend {
             .map_err(|e| e.with_operation(OP))
     }
 
-    async fn list(&self, partition: Option<&str>) -> Result<Listing> {
+    async fn list_rows(&self, partition: Option<&str>) -> Result<Listing> {
         const OP: &str = "redis::list";
         let buckets: Vec<u16> = (0..self.layout.buckets()).collect();
         let answers = self
@@ -310,7 +353,7 @@ impl StorageBackend for RedisBackend {
         Ok(listing)
     }
 
-    async fn clear(&self, partition: &str, keys: &[String]) -> Result<usize> {
+    async fn clear_rows(&self, partition: &str, keys: &[String]) -> Result<usize> {
         const OP: &str = "redis::clear";
         if keys.is_empty() {
             return Ok(0);

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::client::Conn;
-use crate::config::RedisConfig;
+use crate::config::{RedisConfig, Secrets};
 use crate::keys::{CELL_MARK, KeyLayout, SEQ_FIELD, TAG_MARK, tag_field};
 
 /// What to tell a developer whose machine lacks Redis.
@@ -624,11 +624,17 @@ pub async fn corrupt_row(
     key: &str,
     what: Corruption,
 ) -> Result<(), String> {
-    config.validate().map_err(|e| e.to_string())?;
-    let conn = Conn::open(config).await.map_err(|e| e.to_string())?;
+    let secrets = Secrets::of(config);
+    let shown = |e: tq_core::Error| secrets.redact_error(e).to_string();
+    config.validate().map_err(shown)?;
+    let conn = Conn::open(config).await.map_err(shown)?;
     let layout = KeyLayout::new(&config.key_prefix, config.effective_buckets());
     let row = layout.row(layout.bucket(partition, key), partition, key);
-    let redis_err = |e: redis::RedisError| format!("cannot corrupt row {key:?} of {partition:?}: {e}");
+    let redis_err = |e: redis::RedisError| {
+        secrets.scrub(&format!(
+            "cannot corrupt row {key:?} of partition {partition:?}: {e}"
+        ))
+    };
     let names = conn
         .query(redis::cmd("HKEYS").arg(&row))
         .await
