@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use redis::Value as RV;
 use tq_core::{
-    Capabilities, Cells, Error, Listing, Result, RowState, RowWrite, StorageBackend, Tag,
+    Capabilities, Cells, Error, ErrorKind, Listing, Result, RowState, RowWrite, StorageBackend,
+    Tag,
 };
 
 use crate::cells::{
@@ -50,10 +51,18 @@ impl RedisBackend {
     /// value size limit (`CONFIG GET proto-max-bulk-len`, falling back to
     /// 512 MiB), and checks (or, for a new store, records) the key layout.
     ///
+    /// The whole open (TCP, TLS, the `HELLO`/`AUTH` handshake, and the
+    /// checks and reads above) gives up after
+    /// [`connect_timeout_ms`](RedisConfig::connect_timeout_ms) +
+    /// [`command_timeout_ms`](RedisConfig::command_timeout_ms) (its default,
+    /// 60 s, when it is `0`), even against a server that accepts
+    /// connections but never answers (a stopped process).
+    ///
     /// Errors: a bad setting or wrong password is a permanent
     /// [`Config`](tq_core::ErrorKind::Config) error naming the setting; an
-    /// unreachable server is [`Unavailable`](tq_core::ErrorKind::Unavailable)
-    /// and temporary.
+    /// unreachable or unresponsive server is
+    /// [`Unavailable`](tq_core::ErrorKind::Unavailable) and temporary, and
+    /// names the server (`url` or `cluster_nodes`, without credentials).
     pub async fn open(config: RedisConfig) -> Result<RedisBackend> {
         let secrets = Secrets::of(&config);
         Self::open_unredacted(config)
@@ -64,7 +73,44 @@ impl RedisBackend {
     async fn open_unredacted(config: RedisConfig) -> Result<RedisBackend> {
         const OP: &str = "redis::open";
         config.validate()?;
-        let conn = Conn::open(&config).await?;
+        let (setting, servers) = config.servers();
+        let at_servers = |e: Error| {
+            if e.context_value(setting).is_some() {
+                e
+            } else {
+                e.with_context(setting, servers.clone())
+            }
+        };
+        // One deadline for the whole open: connect_timeout + command_timeout.
+        // (redis-rs' own timeouts still apply to each connection attempt and
+        // each request inside it.)
+        let budget = config.connect_timeout() + config.open_checks_timeout();
+        let deadline = tokio::time::Instant::now() + budget;
+        let no_answer = |phase: &str| {
+            Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "no answer from the Redis server(s) at {servers} while {phase} within \
+                     connect_timeout_ms + command_timeout_ms = {} ms",
+                    budget.as_millis()
+                ),
+            )
+            .with_operation(OP)
+            .with_context(setting, servers.clone())
+        };
+        let conn = match tokio::time::timeout_at(deadline, Conn::open(&config)).await {
+            Ok(conn) => conn.map_err(at_servers)?,
+            Err(_) => return Err(no_answer("connecting (TCP, TLS, handshake)")),
+        };
+        match tokio::time::timeout_at(deadline, Self::check_server(conn, config)).await {
+            Ok(backend) => backend.map_err(at_servers),
+            Err(_) => Err(no_answer("reading its settings and the store's layout")),
+        }
+    }
+
+    /// The checks and reads of an open, once connected.
+    async fn check_server(conn: Conn, config: RedisConfig) -> Result<RedisBackend> {
+        const OP: &str = "redis::open";
         let layout = KeyLayout::new(&config.key_prefix, config.effective_buckets());
         // PING first: it surfaces a missing or wrong password as such.
         conn.query(&redis::cmd("PING"))

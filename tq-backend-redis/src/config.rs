@@ -198,6 +198,32 @@ impl RedisConfig {
         (self.command_timeout_ms > 0).then(|| Duration::from_millis(self.command_timeout_ms))
     }
 
+    /// What an open adds to the connect timeout for its requests:
+    /// [`command_timeout_ms`](Self::command_timeout_ms), or its default
+    /// when that is `0` (no timeout for requests; an open still gives up).
+    pub(crate) fn open_checks_timeout(&self) -> Duration {
+        Duration::from_millis(match self.command_timeout_ms {
+            0 => DEFAULT_COMMAND_TIMEOUT_MS,
+            ms => ms,
+        })
+    }
+
+    /// The server(s) this configuration names, for messages: the setting
+    /// (`url` or `cluster_nodes`) and its URL(s), redacted.
+    pub(crate) fn servers(&self) -> (&'static str, String) {
+        match &self.url {
+            Some(url) => ("url", redact_url(url)),
+            None => (
+                "cluster_nodes",
+                self.cluster_nodes
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        }
+    }
+
     /// Checks the settings that need no server; errors name the setting.
     pub fn validate(&self) -> Result<()> {
         let err = |setting: &'static str, msg: String| {
