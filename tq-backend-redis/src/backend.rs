@@ -47,9 +47,12 @@ impl std::fmt::Debug for RedisBackend {
 }
 
 impl RedisBackend {
-    /// Connects to the server or cluster `config` names, reads the server's
-    /// value size limit (`CONFIG GET proto-max-bulk-len`, falling back to
-    /// 512 MiB), and checks (or, for a new store, records) the key layout.
+    /// Connects to the server or cluster `config` names, refuses a server
+    /// whose `maxmemory-policy` may evict this store's keys (unless
+    /// [`allow_evicting_policy`](RedisConfig::allow_evicting_policy); see
+    /// the crate docs), reads the server's value size limit (`CONFIG GET
+    /// proto-max-bulk-len`, falling back to 512 MiB), and checks (or, for a
+    /// new store, records) the key layout.
     ///
     /// The whole open (TCP, TLS, the `HELLO`/`AUTH` handshake, and the
     /// checks and reads above) gives up after
@@ -116,6 +119,9 @@ impl RedisBackend {
         conn.query(&redis::cmd("PING"))
             .await
             .map_err(|e| from_redis(e, OP))?;
+        if !config.allow_evicting_policy {
+            check_policy(&conn, &config).await?;
+        }
         let max_bulk = conn
             .config_number("proto-max-bulk-len")
             .await
@@ -436,6 +442,98 @@ impl RedisBackend {
         }
         Ok(removed)
     }
+}
+
+/// `maxmemory-policy` values that never evict this store's keys:
+/// `noeviction`, and the `volatile-*` policies, which only evict keys with
+/// a TTL (this backend never sets one).
+pub const SAFE_POLICIES: [&str; 5] = [
+    "noeviction",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+];
+
+/// Refuses a server (any cluster master) whose `maxmemory-policy` may
+/// evict this store's keys, or whose policy cannot be read (`CONFIG GET`,
+/// then `INFO memory`'s `maxmemory_policy`): a permanent `Config` error
+/// naming `maxmemory-policy`, its value and the node, saying how to opt in.
+async fn check_policy(conn: &Conn, config: &RedisConfig) -> Result<()> {
+    const OP: &str = "redis::open";
+    let opt_in = "set `allow_evicting_policy = true` to open it anyway and accept that rows \
+                  may vanish silently (LOSSY)";
+    let from_config = conn
+        .on_every_master(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
+        .await
+        .map_err(|e| from_redis(e, OP))?;
+    let mut policies: Vec<(Option<String>, std::result::Result<String, String>)> = from_config
+        .into_iter()
+        .map(|(node, answer)| {
+            let policy = match answer {
+                Ok(v) => crate::client::config_text(&v)
+                    .ok_or_else(|| "CONFIG GET maxmemory-policy answered nothing".to_owned()),
+                Err(e) => Err(format!("CONFIG GET maxmemory-policy: {e}")),
+            };
+            (node, policy)
+        })
+        .collect();
+    if policies.iter().any(|(_, p)| p.is_err()) {
+        // CONFIG renamed away or refused by the ACL: INFO says it too.
+        let from_info = conn
+            .on_every_master(redis::cmd("INFO").arg("memory"))
+            .await
+            .map_err(|e| from_redis(e, OP))?;
+        for (node, policy) in &mut policies {
+            let Err(config_error) = policy else {
+                continue;
+            };
+            let info = from_info
+                .iter()
+                .find(|(n, _)| n == node)
+                .map(|(_, answer)| answer);
+            *policy = match info {
+                Some(Ok(v)) => crate::client::info_field(v, "maxmemory_policy").ok_or_else(|| {
+                    format!("{config_error}; INFO memory has no maxmemory_policy")
+                }),
+                Some(Err(e)) => Err(format!("{config_error}; INFO memory: {e}")),
+                None => Err(format!("{config_error}; INFO memory did not answer")),
+            };
+        }
+    }
+    for (node, policy) in policies {
+        // A cluster names the master; a standalone error names the url.
+        let with_node = |e: Error| match &node {
+            Some(node) => e.with_context("node", node.clone()),
+            None => e,
+        };
+        let server = node.clone().unwrap_or_else(|| config.servers().1);
+        match policy {
+            Ok(policy) if SAFE_POLICIES.contains(&policy.as_str()) => {}
+            Ok(policy) => {
+                return Err(with_node(Error::config(format!(
+                    "the Redis server at {server} has maxmemory-policy = {policy:?}, which \
+                     deletes keys when it reaches maxmemory: this store's rows, index entries, \
+                     insertion counter and layout marker would vanish silently. Set \
+                     maxmemory-policy to noeviction (or a volatile-* policy: this backend \
+                     sets no TTL), or {opt_in}"
+                ))
+                .with_operation(OP)
+                .with_context("setting", "maxmemory-policy")
+                .with_context("value", policy)));
+            }
+            Err(why) => {
+                return Err(with_node(Error::config(format!(
+                    "cannot read the maxmemory-policy of the Redis server at {server} ({why}), so \
+                     cannot tell whether it may evict this store's keys: allow CONFIG GET or \
+                     INFO for this user, or {opt_in}"
+                ))
+                .with_operation(OP)
+                .with_context("setting", "maxmemory-policy")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The put_meta script's `{ {'f<field>'...}, {'t<name>', json, ...} }`.

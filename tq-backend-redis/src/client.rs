@@ -10,7 +10,9 @@ use futures::future::join_all;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster_routing::{
+    MultipleNodeRoutingInfo, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+};
 use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisResult, ServerErrorKind, Value};
 use tq_core::{Error, Result};
 
@@ -451,6 +453,51 @@ impl Conn {
             .collect()
     }
 
+    /// Runs `cmd` on the standalone server (node `None`) or on every
+    /// cluster master (node `Some("host:port")`), concurrently. A server
+    /// error comes back per node; a connection error or timeout on any
+    /// node fails the whole call.
+    pub async fn on_every_master(
+        &self,
+        cmd: &Cmd,
+    ) -> RedisResult<Vec<(Option<String>, RedisResult<Value>)>> {
+        let mut c = match self.inner.clone() {
+            Inner::Single(mut c) => {
+                return match cmd.query_async(&mut c).await {
+                    Ok(v) => Ok(vec![(None, Ok(v))]),
+                    Err(e) if e.kind() == redis::ErrorKind::Io || e.is_timeout() => Err(e),
+                    Err(e) if e.is_connection_dropped() || e.is_connection_refusal() => Err(e),
+                    Err(e) => Ok(vec![(None, Err(e))]),
+                };
+            }
+            Inner::Cluster(c) => c,
+        };
+        let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+        let answer = c.route_command(cmd.clone(), routing).await?;
+        let Value::Map(per_node) = answer else {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "a command on every master did not answer per node",
+                format!("{answer:?}"),
+            )));
+        };
+        Ok(per_node
+            .into_iter()
+            .map(|(node, v)| {
+                let node = match node {
+                    Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+                    Value::SimpleString(s) => s,
+                    other => format!("{other:?}"),
+                };
+                let v = match v {
+                    Value::ServerError(e) => Err(e.into()),
+                    v => Ok(v),
+                };
+                (Some(node), v)
+            })
+            .collect())
+    }
+
     /// A numeric server setting (`CONFIG GET name`), or `None` when the
     /// server does not say (CONFIG disabled, unexpected answer).
     pub async fn config_number(&self, name: &str) -> Option<u64> {
@@ -460,6 +507,35 @@ impl Conn {
             .ok()?;
         find_number(&value)
     }
+}
+
+/// The value in a `CONFIG GET <one name>` answer (`[name, value]`, or a
+/// map in RESP3), or `None` (an empty answer: unknown setting).
+pub fn config_text(value: &Value) -> Option<String> {
+    let v = match value {
+        Value::Array(items) | Value::Set(items) => items.get(1)?,
+        Value::Map(pairs) => &pairs.first()?.1,
+        _ => return None,
+    };
+    match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The value of `field` in an `INFO` answer (`field:value` lines).
+pub fn info_field(value: &Value, field: &str) -> Option<String> {
+    let text = match value {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::VerbatimString { text, .. } => text.clone(),
+        _ => return None,
+    };
+    text.lines().find_map(|line| {
+        let (name, v) = line.trim().split_once(':')?;
+        (name == field).then(|| v.trim().to_owned())
+    })
 }
 
 /// The first integer-looking bulk string after a name in a `CONFIG GET`
@@ -489,6 +565,30 @@ mod tests {
             Ok(Value::ServerError(e)) => e,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn config_and_info_answers_are_read_in_any_shape() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let resp2 = Value::Array(vec![bulk("maxmemory-policy"), bulk("allkeys-lru")]);
+        assert_eq!(config_text(&resp2).as_deref(), Some("allkeys-lru"));
+        let resp3 = Value::Map(vec![(bulk("maxmemory-policy"), bulk("noeviction"))]);
+        assert_eq!(config_text(&resp3).as_deref(), Some("noeviction"));
+        assert_eq!(config_text(&Value::Array(vec![])), None);
+        let info = "# Memory\r\nused_memory:1\r\nmaxmemory_policy:volatile-lru\r\n";
+        assert_eq!(
+            info_field(&bulk(info), "maxmemory_policy").as_deref(),
+            Some("volatile-lru")
+        );
+        let verbatim = Value::VerbatimString {
+            format: redis::VerbatimFormat::Text,
+            text: info.to_owned(),
+        };
+        assert_eq!(
+            info_field(&verbatim, "maxmemory_policy").as_deref(),
+            Some("volatile-lru")
+        );
+        assert_eq!(info_field(&bulk(info), "maxmemory"), None);
     }
 
     #[test]

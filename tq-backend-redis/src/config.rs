@@ -38,6 +38,7 @@ pub const MAX_KEY_PREFIX_BYTES: usize = 256;
 /// key_prefix = "tq"
 /// connect_timeout_ms = 5000
 /// command_timeout_ms = 60000
+/// # allow_evicting_policy = false     # true is LOSSY: see the setting
 /// ```
 ///
 /// `Debug` never shows the password, neither the setting nor one inside a URL.
@@ -103,6 +104,24 @@ pub struct RedisConfig {
     /// Default: 256 for a cluster, 1 for a standalone server.
     #[serde(default)]
     pub buckets: Option<u16>,
+
+    /// **LOSSY when `true`: acknowledged rows can vanish silently.** Opens
+    /// the store even when the server's `maxmemory-policy` may evict this
+    /// store's keys (`allkeys-lru`, `allkeys-lfu`, `allkeys-random`, or a
+    /// policy this version does not know), or when the policy cannot be
+    /// read (`CONFIG` and `INFO` both refused). Under such a policy, once
+    /// the server reaches `maxmemory` it deletes rows, index entries, the
+    /// insertion counter or the layout marker without telling anyone:
+    /// rows disappear, listings lose keys, insertion order restarts. Only
+    /// for a pure cache whose contents may be lost.
+    ///
+    /// With `false` (the default), [`RedisBackend::open`](crate::RedisBackend::open)
+    /// refuses such a server with a `Config` error naming
+    /// `maxmemory-policy` and its value. `noeviction` and the `volatile-*`
+    /// policies are always accepted: `volatile-*` only evicts keys with a
+    /// TTL, and this backend never sets one.
+    #[serde(default)]
+    pub allow_evicting_policy: bool,
 }
 
 fn default_key_prefix() -> String {
@@ -131,6 +150,7 @@ impl Default for RedisConfig {
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             command_timeout_ms: DEFAULT_COMMAND_TIMEOUT_MS,
             buckets: None,
+            allow_evicting_policy: false,
         }
     }
 }
@@ -562,6 +582,7 @@ impl fmt::Debug for RedisConfig {
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("command_timeout_ms", &self.command_timeout_ms)
             .field("buckets", &self.buckets)
+            .field("allow_evicting_policy", &self.allow_evicting_policy)
             .finish()
     }
 }

@@ -28,6 +28,7 @@
 //! | `connect_timeout_ms` | `5000` | TCP/TLS connect timeout |
 //! | `command_timeout_ms` | `60000` | timeout of one request (`0`: none) |
 //! | `buckets` | `256` cluster, `1` standalone | how many hash slots a partition's rows spread over; fixed per store |
+//! | `allow_evicting_policy` | `false` | **LOSSY** when `true` (rows can vanish silently): open even when the server's `maxmemory-policy` may evict this store's keys, or cannot be read; see below |
 //!
 //! Unknown settings are an error naming the setting (`deny_unknown_fields`).
 //!
@@ -79,6 +80,20 @@
 //! - **Rows of one batch are not atomic with each other**
 //!   ([`Capabilities::atomic_batch`](tq_core::Capabilities) is false): a call
 //!   that fails on a lost connection may have written some rows, each whole.
+//! - **No eviction** (finding: an `allkeys-lru` server silently deleted
+//!   2,074 of 3,000 acknowledged rows, the counter and the layout marker):
+//!   [`RedisBackend::open`] reads the server's `maxmemory-policy` (`CONFIG
+//!   GET`; on a cluster from every master; if `CONFIG` is renamed or
+//!   refused by the ACL, `INFO memory`'s `maxmemory_policy`) and refuses,
+//!   with a permanent `Config` error naming `maxmemory-policy`, its value
+//!   and (cluster) the master, any policy but `noeviction` and the
+//!   `volatile-*` ones ([`SAFE_POLICIES`]). `volatile-*` only evicts keys
+//!   that have a TTL, and this backend never sets one (no `EXPIRE`, no
+//!   `SET .. EX`; a test checks every key's `PTTL` under each of them). A
+//!   policy that cannot be read is refused too. `allow_evicting_policy =
+//!   true` opens anyway: **LOSSY**, rows then vanish silently when the
+//!   server is full. The policy is checked at open only: changing it on a
+//!   running server (`CONFIG SET`) is not noticed.
 //! - **Sizes are checked before anything is sent**: a value larger than the
 //!   server's `proto-max-bulk-len` (read with `CONFIG GET` at open, 512 MiB
 //!   if the server does not say), or a row larger than its
