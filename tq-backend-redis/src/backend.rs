@@ -13,9 +13,9 @@ use tq_core::{
 use crate::cells::{
     EncodedRow, array, bulk, decode_cell, decode_tag, encode_row, split_field, utf8,
 };
-use crate::client::{Conn, Unit};
+use crate::client::{Conn, ItemError, Unit};
 use crate::config::{RedisConfig, Secrets};
-use crate::error::{bad_reply, from_redis};
+use crate::error::{bad_reply, classify, from_redis, is_oom, list_names, position_ranges};
 use crate::keys::{CELL_MARK, KeyLayout, SEQ_FIELD, cell_field};
 use crate::scripts::{CLEAR, LIST, PUT_META};
 
@@ -145,16 +145,25 @@ impl RedisBackend {
         const OP: &str = "redis::open";
         let marker = self.layout.layout_marker();
         let want = self.layout.layout_description();
-        self.conn
-            .query(redis::cmd("SET").arg(&marker).arg(&want).arg("NX"))
-            .await
-            .map_err(|e| from_redis(e, OP))?;
-        let have = self
-            .conn
-            .query(redis::cmd("GET").arg(&marker))
-            .await
-            .map_err(|e| from_redis(e, OP))?;
-        let have = bulk(have).map(|b| String::from_utf8_lossy(&b).into_owned());
+        let get = || async {
+            let have = self
+                .conn
+                .query(redis::cmd("GET").arg(&marker))
+                .await
+                .map_err(|e| from_redis(e, OP))?;
+            Ok::<_, Error>(bulk(have).map(|b| String::from_utf8_lossy(&b).into_owned()))
+        };
+        // Read first: an existing store opens without a write, so a server
+        // that is out of memory (every write refused) can still be opened,
+        // to read and to clear rows.
+        let mut have = get().await?;
+        if have.is_none() {
+            self.conn
+                .query(redis::cmd("SET").arg(&marker).arg(&want).arg("NX"))
+                .await
+                .map_err(|e| from_redis(e, OP))?;
+            have = get().await?;
+        }
         match have {
             Some(have) if have == want => Ok(()),
             Some(have) => Err(Error::config(format!(
@@ -200,15 +209,18 @@ impl RedisBackend {
 
     /// `n` fresh insertion sequence numbers for a cluster put (the counter
     /// lives in its own slot, so it cannot be taken inside the row scripts).
-    async fn reserve_seqs(&self, n: usize, op: &'static str) -> Result<u64> {
+    async fn reserve_seqs(&self, n: usize) -> redis::RedisResult<u64> {
         let last = self
             .conn
             .query(redis::cmd("INCRBY").arg(self.layout.counter()).arg(n))
-            .await
-            .map_err(|e| from_redis(e, op))?;
+            .await?;
         match last {
             RV::Int(last) if last >= n as i64 => Ok(last as u64 - n as u64 + 1),
-            other => Err(bad_reply(&format!("INCRBY answered {other:?}"), op)),
+            other => Err(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "the insertion counter's INCRBY",
+                format!("answered {other:?}"),
+            ))),
         }
     }
 }
@@ -273,14 +285,16 @@ impl RedisBackend {
             .layout
             .buckets_of(partition, rows.iter().map(|r| r.key.as_str()));
         let first_seq = if self.conn.is_cluster() {
-            Some(self.reserve_seqs(rows.len(), OP).await?)
+            // Nothing is written yet if this fails.
+            let seqs = self.reserve_seqs(rows.len()).await;
+            Some(seqs.map_err(|e| put_error(e, partition, &rows, &[], &[]))?)
         } else {
             None
         };
         let counter = self.layout.counter();
-        let answers = self
+        let outcomes = self
             .conn
-            .run_items(
+            .run_items_each(
                 &buckets,
                 |i, _| {
                     let b = buckets[i];
@@ -312,12 +326,14 @@ impl RedisBackend {
                     cmds.push(meta);
                     Unit::Tx(cmds)
                 },
-                OP,
             )
-            .await?;
+            .await;
+        if outcomes.iter().any(|o| o.is_err()) {
+            return Err(partial_put_error(outcomes, partition, &rows));
+        }
         rows.iter()
-            .zip(answers)
-            .map(|(row, answer)| parse_state(answer, partition, &row.key))
+            .zip(outcomes)
+            .map(|(row, answer)| parse_state(answer.unwrap_or(RV::Nil), partition, &row.key))
             .collect::<Result<_>>()
             .map_err(|e| e.with_operation(OP))
     }
@@ -442,6 +458,98 @@ impl RedisBackend {
         }
         Ok(removed)
     }
+}
+
+/// The error of a put some of whose rows failed: the first out-of-memory
+/// refusal (`CapacityExceeded`) if any, else the first row's error, with
+/// which rows were written (each whole), which were not, and which may or
+/// may not have been (their connection failed).
+fn partial_put_error(
+    outcomes: Vec<std::result::Result<RV, ItemError>>,
+    partition: &str,
+    rows: &[EncodedRow],
+) -> Error {
+    let mut written = Vec::new();
+    let mut unknown = Vec::new();
+    let mut first_error: Option<ItemError> = None;
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        match outcome {
+            Ok(_) => written.push(i),
+            Err(e) => {
+                // An OOM refusal never writes: a transaction refused while
+                // queueing runs nothing, and a script refused inside EXEC
+                // is refused at its first write.
+                let not_run = e.ran == Some(false) || is_oom(&e.error);
+                // A script that failed inside EXEC may have written part
+                // of the bookkeeping; say "unknown" for it too.
+                if !not_run {
+                    unknown.push(i);
+                }
+                let better = match &first_error {
+                    None => true,
+                    Some(f) => is_oom(&e.error) && !is_oom(&f.error),
+                };
+                if better {
+                    first_error = Some(e);
+                }
+            }
+        }
+    }
+    let Some(first) = first_error else {
+        return bad_reply("a put failed without an error", "redis::put");
+    };
+    put_error(first.error, partition, rows, &written, &unknown)
+}
+
+/// A put's error from the Redis error `e` (see [`from_redis`]), saying
+/// which of `rows` were written (the positions `written`), which may have
+/// been (`unknown`), and which were not (the rest): counts, up to ten keys
+/// each, and the written positions.
+fn put_error(
+    e: redis::RedisError,
+    partition: &str,
+    rows: &[EncodedRow],
+    written: &[usize],
+    unknown: &[usize],
+) -> Error {
+    let total = rows.len();
+    let not_written: Vec<usize> = (0..total)
+        .filter(|i| written.binary_search(i).is_err() && unknown.binary_search(i).is_err())
+        .collect();
+    let keys = |positions: &[usize]| {
+        let names = list_names(positions.iter().map(|&i| rows[i].key.as_str()));
+        if names.is_empty() {
+            format!("{} of {total} rows", positions.len())
+        } else {
+            format!("{} of {total} rows: {names}", positions.len())
+        }
+    };
+    let mut summary = format!(
+        "{} of the call's {total} rows were written (each whole), {} were not",
+        written.len(),
+        not_written.len()
+    );
+    if !unknown.is_empty() {
+        summary.push_str(&format!(
+            ", {} may or may not have been (each is whole or absent)",
+            unknown.len()
+        ));
+    }
+    let (kind, message, setting) = classify(&e);
+    let mut err = Error::new(kind, format!("{message}; {summary}"))
+        .with_operation("redis::put")
+        .with_context("partition", partition);
+    if let Some(setting) = setting {
+        err = err.with_context("setting", setting);
+    }
+    err = err
+        .with_context("written", keys(written))
+        .with_context("not_written", keys(&not_written))
+        .with_context("written_rows", position_ranges(written));
+    if !unknown.is_empty() {
+        err = err.with_context("unknown", keys(unknown));
+    }
+    err.with_source(e)
 }
 
 /// `maxmemory-policy` values that never evict this store's keys:

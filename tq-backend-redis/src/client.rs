@@ -108,6 +108,18 @@ fn tx_outcome(replies: impl Iterator<Item = RedisResult<Value>>) -> (RedisResult
     }
 }
 
+/// Why one item of [`Conn::run_items_each`] failed.
+#[derive(Debug, Clone)]
+pub struct ItemError {
+    /// The client's or server's error.
+    pub error: redis::RedisError,
+    /// Whether the item ran: `Some(false)` refused without running (a plain
+    /// command's error, or a transaction refused while queueing, e.g.
+    /// `OOM`), `Some(true)` its transaction ran and a command inside `EXEC`
+    /// failed, `None` unknown (the connection failed).
+    pub ran: Option<bool>,
+}
+
 /// Items sent in one pipeline: to the master serving `Some(slot)`, or
 /// through the client's own routing (`None`).
 type Group = (Option<u16>, Vec<(usize, Attempt)>);
@@ -281,7 +293,26 @@ impl Conn {
     }
 
     /// Runs one [`Unit`] per item and returns the answers in item order,
-    /// with as few round trips as the server allows:
+    /// or the first item's error (see [`run_items_each`](Self::run_items_each)).
+    pub async fn run_items<F, U>(
+        &self,
+        buckets: &[u16],
+        build: F,
+        op: &'static str,
+    ) -> Result<Vec<Value>>
+    where
+        F: Fn(usize, bool) -> U,
+        U: Into<Unit>,
+    {
+        self.run_items_each(buckets, build)
+            .await
+            .into_iter()
+            .map(|outcome| outcome.map_err(|e| from_redis(e.error, op)))
+            .collect()
+    }
+
+    /// Runs one [`Unit`] per item and returns each item's outcome, in item
+    /// order, with as few round trips as the server allows:
     ///
     /// - standalone: every unit in one pipeline (one round trip);
     /// - cluster: one pipeline per master (its buckets' slots, from
@@ -293,21 +324,22 @@ impl Conn {
     /// `EVAL` with `by_text`). Items that were refused without running are
     /// sent once more: answered `NOSCRIPT` (a restarted server) as `EVAL`;
     /// reached the wrong master (`MOVED`/`ASK`) through per-slot pipelines
-    /// that follow redirections. Any other server error on an item becomes
-    /// this call's error, and so does an error of a command inside an
-    /// `EXEC` (its transaction ran, so it is never resent); a connection
-    /// error fails the call (items already executed stay executed).
-    pub async fn run_items<F, U>(
+    /// that follow redirections. Any other server error is that item's
+    /// outcome (with whether it ran); an error of a command inside an
+    /// `EXEC` means its transaction ran, so it is never resent. A
+    /// connection error fails every item of its pipeline, as "may have
+    /// run" (items already executed stay executed); other pipelines go on.
+    pub async fn run_items_each<F, U>(
         &self,
         buckets: &[u16],
         build: F,
-        op: &'static str,
-    ) -> Result<Vec<Value>>
+    ) -> Vec<std::result::Result<Value, ItemError>>
     where
         F: Fn(usize, bool) -> U,
         U: Into<Unit>,
     {
-        let mut results: Vec<Option<Value>> = vec![None; buckets.len()];
+        let mut results: Vec<Option<std::result::Result<Value, ItemError>>> =
+            vec![None; buckets.len()];
         let first = Attempt {
             by_text: false,
             per_slot: false,
@@ -395,13 +427,30 @@ impl Conn {
             for (((_, group), (answer, shapes)), expected) in
                 groups.iter().zip(answers).zip(expected)
             {
-                let answer = answer.map_err(|e| from_redis(e, op))?;
-                if answer.len() != expected {
-                    return Err(crate::error::bad_reply(
-                        &format!("{} answers for {expected} commands", answer.len()),
-                        op,
-                    ));
-                }
+                let answer = answer.and_then(|answer| {
+                    if answer.len() == expected {
+                        Ok(answer)
+                    } else {
+                        Err(redis::RedisError::from((
+                            redis::ErrorKind::UnexpectedReturnType,
+                            "a pipeline got a wrong number of answers",
+                            format!("{} answers for {expected} commands", answer.len()),
+                        )))
+                    }
+                });
+                let answer = match answer {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        // Unknown how far the pipeline got.
+                        for &(i, _) in group {
+                            results[i] = Some(Err(ItemError {
+                                error: e.clone(),
+                                ran: None,
+                            }));
+                        }
+                        continue;
+                    }
+                };
                 let mut replies = answer.into_iter();
                 for (&(i, a), &shape) in group.iter().zip(&shapes) {
                     let (item, ran) = if shape == 0 {
@@ -411,8 +460,13 @@ impl Conn {
                     };
                     let kind = item.as_ref().err().map(redis::RedisError::kind);
                     match item {
-                        Ok(v) => results[i] = Some(v),
-                        Err(e) if ran => return Err(from_redis(e, op)),
+                        Ok(v) => results[i] = Some(Ok(v)),
+                        Err(error) if ran => {
+                            results[i] = Some(Err(ItemError {
+                                error,
+                                ran: Some(true),
+                            }));
+                        }
                         Err(_)
                             if !a.by_text
                                 && kind
@@ -441,7 +495,12 @@ impl Conn {
                                 },
                             ));
                         }
-                        Err(e) => return Err(from_redis(e, op)),
+                        Err(error) => {
+                            results[i] = Some(Err(ItemError {
+                                error,
+                                ran: Some(false),
+                            }));
+                        }
                     }
                 }
             }
@@ -449,7 +508,17 @@ impl Conn {
         }
         results
             .into_iter()
-            .map(|v| v.ok_or_else(|| crate::error::bad_reply("a command got no answer", op)))
+            .map(|v| {
+                v.unwrap_or_else(|| {
+                    Err(ItemError {
+                        error: redis::RedisError::from((
+                            redis::ErrorKind::UnexpectedReturnType,
+                            "a command got no answer",
+                        )),
+                        ran: Some(false),
+                    })
+                })
+            })
             .collect()
     }
 

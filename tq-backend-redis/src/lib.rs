@@ -78,8 +78,20 @@
 //!   whose entry order is Redis' hash order (insertion order for small
 //!   hashes, unspecified for large ones); tags compare equal regardless.
 //! - **Rows of one batch are not atomic with each other**
-//!   ([`Capabilities::atomic_batch`](tq_core::Capabilities) is false): a call
-//!   that fails on a lost connection may have written some rows, each whole.
+//!   ([`Capabilities::atomic_batch`](tq_core::Capabilities) is false), but
+//!   each row is whole or absent, and a put that fails part-way says which
+//!   rows it wrote. When the server runs out of memory (`OOM` under
+//!   `noeviction`: writes are refused once used memory is over
+//!   `maxmemory`), the rows sent before are written and the rest refused,
+//!   each row's transaction whole; the error is `CapacityExceeded`
+//!   (permanent until rows are cleared or `maxmemory` is raised; clears
+//!   and reads still work, and so does opening an existing store) with
+//!   the context `written` and `not_written` (`"728 of 1000 rows: k0, k1,
+//!   ... and 718 more"`: the count and up to ten keys) and `written_rows`
+//!   (the written rows' positions in the call, as ranges: `"0-727, 730"`,
+//!   at most 64 ranges). A lost connection is reported the same way, with
+//!   the rows whose fate is unknown under `unknown`. In a cluster, a
+//!   refused `INCRBY` of the counter means nothing was written.
 //! - **No eviction** (finding: an `allkeys-lru` server silently deleted
 //!   2,074 of 3,000 acknowledged rows, the counter and the layout marker):
 //!   [`RedisBackend::open`] reads the server's `maxmemory-policy` (`CONFIG
@@ -101,6 +113,7 @@
 //!   partition, key and field, and nothing of the call is written.
 //! - **Errors**: connection refused, reset or timed out, a cluster that is
 //!   down or resharding, a server still loading: `Unavailable`, temporary.
+//!   A server out of memory: `CapacityExceeded`, permanent (see above).
 //!   The backend reconnects by itself; the same backend works again once the
 //!   server is back. A wrong password is a permanent `Config` error naming
 //!   the `password` setting; a TLS server certificate that is not trusted
