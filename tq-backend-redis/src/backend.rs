@@ -333,7 +333,7 @@ impl RedisBackend {
         }
         rows.iter()
             .zip(outcomes)
-            .map(|(row, answer)| parse_state(answer.unwrap_or(RV::Nil), partition, &row.key))
+            .map(|(row, answer)| parse_state(answer.unwrap_or(RV::Nil), partition, row))
             .collect::<Result<_>>()
             .map_err(|e| e.with_operation(OP))
     }
@@ -645,7 +645,8 @@ async fn check_policy(conn: &Conn, config: &RedisConfig) -> Result<()> {
 }
 
 /// The put_meta script's `{ {'f<field>'...}, {'t<name>', json, ...} }`.
-fn parse_state(answer: RV, partition: &str, key: &str) -> Result<RowState> {
+/// The entries this put wrote are taken from `row`, never decoded.
+fn parse_state(answer: RV, partition: &str, row: &EncodedRow) -> Result<RowState> {
     let bad = || bad_reply("the put script's answer", "redis::put");
     let mut parts = array(answer).ok_or_else(bad)?.into_iter();
     let (Some(fields), Some(tags)) = (parts.next(), parts.next()) else {
@@ -659,7 +660,7 @@ fn parse_state(answer: RV, partition: &str, key: &str) -> Result<RowState> {
             utf8(f.get(1..).unwrap_or_default().to_vec(), "field name")
         })
         .collect::<Result<Vec<String>>>()?;
-    let tag = decode_tag(array(tags).ok_or_else(bad)?, partition, key)?;
+    let tag = decode_tag(array(tags).ok_or_else(bad)?, partition, &row.key, &row.tag)?;
     Ok(RowState { tag, fields })
 }
 
@@ -729,7 +730,7 @@ fn parse_list_bucket(
                         .with_context("partition", p.clone())
                         .with_context("key", key.clone())
                 })?;
-            let tag = decode_tag(array(tags).ok_or_else(bad)?, &p, &key)?;
+            let tag = decode_tag(array(tags).ok_or_else(bad)?, &p, &key, &Tag::new())?;
             entry.push((seq, key, tag));
         }
     }

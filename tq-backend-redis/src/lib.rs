@@ -74,6 +74,17 @@
 //!   behind (hash, index entry and, when it was the last row of its
 //!   partition in its bucket, the partition entry are removed), so putting
 //!   it again is a new insertion at the end.
+//! - **Nested JSON**: a JSON cell and each tag entry round-trip through
+//!   put, get and list up to [`MAX_JSON_DEPTH`] (127) levels of arrays and
+//!   objects (tq-core's `KvStore` refuses more than 64 before calling the
+//!   backend, the tag object counting as one level); anything deeper given
+//!   to the backend directly is `InvalidArgument` naming partition, key and
+//!   field or tag entry, before anything of the call is written. No Lua
+//!   script decodes JSON (tag entries pass through `put_meta` and `list` as
+//!   opaque strings), so cjson's nesting limit does not apply. A put's
+//!   answer (the row's full tag) takes the entries it wrote from the call
+//!   and decodes only the entries stored before: it never writes a row and
+//!   then fails on decoding what it just wrote.
 //! - **Tag entries** are separate hash fields, so a tag comes back as a map
 //!   whose entry order is Redis' hash order (insertion order for small
 //!   hashes, unspecified for large ones); tags compare equal regardless.
@@ -174,5 +185,6 @@ mod slots;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use backend::{FALLBACK_MAX_BULK, FALLBACK_MAX_QUERY, RedisBackend};
+pub use backend::{FALLBACK_MAX_BULK, FALLBACK_MAX_QUERY, RedisBackend, SAFE_POLICIES};
+pub use cells::MAX_JSON_DEPTH;
 pub use config::RedisConfig;
