@@ -11,7 +11,7 @@ use tq_core::{
 };
 
 use crate::cells::{
-    EncodedRow, array, bulk, decode_cell, decode_tag, encode_row, split_field, utf8,
+    EncodedRow, array, bulk, decode_cell, decode_tag, encode_row, in_row, split_field, utf8,
 };
 use crate::client::{Conn, ItemError, Unit};
 use crate::config::{RedisConfig, Secrets};
@@ -658,9 +658,15 @@ fn parse_state(answer: RV, partition: &str, row: &EncodedRow) -> Result<RowState
         .map(|f| {
             let f = bulk(f).ok_or_else(bad)?;
             utf8(f.get(1..).unwrap_or_default().to_vec(), "field name")
+                .map_err(|e| in_row(e, partition, &row.key))
         })
         .collect::<Result<Vec<String>>>()?;
-    let tag = decode_tag(array(tags).ok_or_else(bad)?, partition, &row.key, &row.tag)?;
+    let tag = decode_tag(
+        array(tags).ok_or_else(bad)?,
+        partition,
+        &row.key,
+        Some(&row.tag),
+    )?;
     Ok(RowState { tag, fields })
 }
 
@@ -677,7 +683,7 @@ fn parse_all_cells(answer: RV, partition: &str, key: &str) -> Result<Option<Cell
             return Err(bad_reply("HGETALL entry", "redis::get"));
         };
         if let Some((CELL_MARK, field)) = split_field(name) {
-            let field = utf8(field, "field name")?;
+            let field = utf8(field, "field name").map_err(|e| in_row(e, partition, key))?;
             let value = decode_cell(value, partition, key, &field)?;
             cells.push((field, value));
         }
@@ -720,7 +726,8 @@ fn parse_list_bucket(
         let entry = out.entry(p.clone()).or_default();
         let mut rows = array(rows).ok_or_else(bad)?.into_iter();
         while let (Some(key), Some(seq), Some(tags)) = (rows.next(), rows.next(), rows.next()) {
-            let key = utf8(bulk(key).ok_or_else(bad)?, "key")?;
+            let key = utf8(bulk(key).ok_or_else(bad)?, "key")
+                .map_err(|e| e.with_context("partition", p.clone()))?;
             let seq = bulk(seq).ok_or_else(bad)?;
             let seq: u64 = std::str::from_utf8(&seq)
                 .ok()
@@ -730,7 +737,7 @@ fn parse_list_bucket(
                         .with_context("partition", p.clone())
                         .with_context("key", key.clone())
                 })?;
-            let tag = decode_tag(array(tags).ok_or_else(bad)?, &p, &key, &Tag::new())?;
+            let tag = decode_tag(array(tags).ok_or_else(bad)?, &p, &key, None)?;
             entry.push((seq, key, tag));
         }
     }

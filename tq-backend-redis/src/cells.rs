@@ -198,9 +198,19 @@ pub fn array(v: RV) -> Option<Vec<RV>> {
     }
 }
 
-/// A UTF-8 name stored by this backend, or `Corrupted`.
+/// A UTF-8 name stored by this backend, or `Corrupted` showing it (lossily).
 pub fn utf8(b: Vec<u8>, what: &str) -> Result<String> {
-    String::from_utf8(b).map_err(|_| Error::corrupted(format!("a stored {what} is not UTF-8")))
+    String::from_utf8(b).map_err(|e| {
+        Error::corrupted(format!(
+            "a stored {what} is not UTF-8: {:?}",
+            String::from_utf8_lossy(e.as_bytes())
+        ))
+    })
+}
+
+/// `e` naming the row it is about.
+pub fn in_row(e: Error, partition: &str, key: &str) -> Error {
+    e.with_context("partition", partition).with_context("key", key)
 }
 
 /// Decodes a stored cell of `field` in row `key`.
@@ -218,25 +228,49 @@ pub fn split_field(name: Vec<u8>) -> Option<(u8, Vec<u8>)> {
     (mark == CELL_MARK || mark == TAG_MARK).then(|| (mark, name[1..].to_vec()))
 }
 
-/// Decodes `t<name>` / JSON pairs into a tag; entries named in `known`
-/// (just written by this call) are taken from it, not decoded.
-pub fn decode_tag(flat: Vec<RV>, partition: &str, key: &str, known: &Tag) -> Result<Tag> {
+/// Decodes `t<name>` / JSON pairs into the tag of row `key`. After a put,
+/// `written` holds the entries it wrote: they are taken from it, not
+/// decoded, and an entry stored before that does not decode is reported as
+/// such (the put itself was applied). Errors are `Corrupted` naming the
+/// partition, the key and the tag entry.
+pub fn decode_tag(
+    flat: Vec<RV>,
+    partition: &str,
+    key: &str,
+    written: Option<&Tag>,
+) -> Result<Tag> {
+    let after_put = if written.is_some() {
+        "the put was written, but "
+    } else {
+        ""
+    };
     let mut tag = Tag::new();
     let mut it = flat.into_iter();
     while let (Some(name), Some(value)) = (it.next(), it.next()) {
         let (Some(name), Some(value)) = (bulk(name), bulk(value)) else {
-            return Err(Error::corrupted("a tag entry is not a string"));
+            return Err(in_row(
+                Error::corrupted(format!("{after_put}a stored tag entry is not a string")),
+                partition,
+                key,
+            ));
         };
-        let name = utf8(name.get(1..).unwrap_or_default().to_vec(), "tag name")?;
-        if let Some(v) = known.get(&name) {
+        let name = utf8(name.get(1..).unwrap_or_default().to_vec(), "tag entry name")
+            .map_err(|e| in_row(e, partition, key))?;
+        if let Some(v) = written.and_then(|w| w.get(&name)) {
             tag.insert(name, v.clone());
             continue;
         }
         let value: serde_json::Value = serde_json::from_slice(&value).map_err(|e| {
-            Error::corrupted(format!("tag entry {name:?} is not JSON"))
-                .with_context("partition", partition)
-                .with_context("key", key)
-                .with_source(e)
+            in_row(
+                Error::corrupted(format!(
+                    "{after_put}the stored tag entry {name:?} of key {key:?} is not JSON; \
+                     clearing the row removes it"
+                )),
+                partition,
+                key,
+            )
+            .with_context("tag", name.clone())
+            .with_source(e)
         })?;
         tag.insert(name, value);
     }

@@ -85,6 +85,18 @@
 //!   answer (the row's full tag) takes the entries it wrote from the call
 //!   and decodes only the entries stored before: it never writes a row and
 //!   then fails on decoding what it just wrote.
+//! - **Corrupted rows stay contained**: whatever bytes a stored row holds
+//!   (a cell, a tag entry, a field name or the sequence overwritten by
+//!   hand), a get of that row is `Corrupted` naming its partition and key
+//!   (and the field); a list of the partition holding it (and so
+//!   `kv_list(None)`) is `Corrupted` naming the key when its tag or
+//!   sequence does not decode; gets of other rows and lists of other
+//!   partitions work as before, and `kv_clear` of the row always works (it
+//!   decodes nothing), which repairs the store. A put to a row whose stored
+//!   tag does not decode is applied, then `Corrupted` ("the put was
+//!   written, but ..."), since its answer carries the full tag.
+//!   `testing::corrupt_row` (feature `testing`) damages a row this way
+//!   for tests.
 //! - **Tag entries** are separate hash fields, so a tag comes back as a map
 //!   whose entry order is Redis' hash order (insertion order for small
 //!   hashes, unspecified for large ones); tags compare equal regardless.

@@ -7,6 +7,9 @@
 //! (even without running destructors, as with a `static` server), the pipe
 //! closes and the watchdog kills the server. Nothing is left behind.
 //!
+//! [`corrupt_row`] damages a stored row behind the backend's back, for tests
+//! of how corrupted data is reported.
+//!
 //! A missing `redis-server` is an error that says how to install it; tests
 //! should fail with it, never skip. The same holds for TLS servers
 //! ([`RedisServer::start_tls`]), whose throwaway CA and certificate
