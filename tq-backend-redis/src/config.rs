@@ -407,7 +407,9 @@ fn password_params(url: &str) -> Vec<std::ops::Range<usize>> {
     let mut pos = query + 1;
     for param in url[query + 1..].split('&') {
         for name in PASSWORD_PARAMS {
-            if param.len() >= name.len() && param[..name.len()].eq_ignore_ascii_case(name) {
+            if let Some(head) = param.get(..name.len())
+                && head.eq_ignore_ascii_case(name)
+            {
                 let value = param[name.len()..].split('#').next().unwrap_or("");
                 out.push(pos + name.len()..pos + name.len() + value.len());
             }
@@ -625,6 +627,10 @@ mod tests {
             ("redis://:pw@", "redis://***@"),
             (":pw@h:1", "***@h:1"),
             ("x:pw@redis://h", "***@redis://h"),
+            ("redis://h/?paaaé=1&passworé=2&pass=", "redis://h/?paaaé=1&passworé=2&pass=***"),
+            ("redis://h/?PASSWORD=x#y", "redis://h/?PASSWORD=***#y"),
+            ("", ""),
+            ("@", "***@"),
             (
                 "redis+unix:///tmp/s?db=1&pass=pw&x=1",
                 "redis+unix:///tmp/s?db=1&pass=***&x=1",
