@@ -6,8 +6,7 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use redis::Value as RV;
 use tq_core::{
-    Capabilities, Cells, Error, ErrorKind, Listing, Result, RowState, RowWrite, StorageBackend,
-    Tag,
+    Capabilities, Cells, Error, ErrorKind, Listing, Result, RowState, RowWrite, StorageBackend, Tag,
 };
 
 use crate::cells::{
@@ -294,39 +293,36 @@ impl RedisBackend {
         let counter = self.layout.counter();
         let outcomes = self
             .conn
-            .run_items_each(
-                &buckets,
-                |i, _| {
-                    let b = buckets[i];
-                    let row = &rows[i];
-                    let row_key = self.layout.row(b, partition, &row.key);
-                    let index = self.layout.index(b, partition);
-                    let parts = self.layout.partitions(b);
-                    // The values go with a plain HSET (never through Lua);
-                    // the script runs after it in the same MULTI/EXEC, sent
-                    // as EVAL (see `Unit::Tx`).
-                    let mut cmds = Vec::with_capacity(2);
-                    if !row.pairs.is_empty() {
-                        let mut hset = redis::cmd("HSET");
-                        hset.arg(&row_key);
-                        for (name, value) in &row.pairs {
-                            hset.arg(name).arg(value);
-                        }
-                        cmds.push(hset);
+            .run_items_each(&buckets, |i, _| {
+                let b = buckets[i];
+                let row = &rows[i];
+                let row_key = self.layout.row(b, partition, &row.key);
+                let index = self.layout.index(b, partition);
+                let parts = self.layout.partitions(b);
+                // The values go with a plain HSET (never through Lua);
+                // the script runs after it in the same MULTI/EXEC, sent
+                // as EVAL (see `Unit::Tx`).
+                let mut cmds = Vec::with_capacity(2);
+                if !row.pairs.is_empty() {
+                    let mut hset = redis::cmd("HSET");
+                    hset.arg(&row_key);
+                    for (name, value) in &row.pairs {
+                        hset.arg(name).arg(value);
                     }
-                    let mut meta = match first_seq {
-                        Some(_) => PUT_META.invocation(true, &[&row_key, &index, &parts]),
-                        None => PUT_META.invocation(true, &[&row_key, &index, &parts, &counter]),
-                    };
-                    match first_seq {
-                        Some(s) => meta.arg(s + i as u64),
-                        None => meta.arg(""),
-                    };
-                    meta.arg(&row.key).arg(partition);
-                    cmds.push(meta);
-                    Unit::Tx(cmds)
-                },
-            )
+                    cmds.push(hset);
+                }
+                let mut meta = match first_seq {
+                    Some(_) => PUT_META.invocation(true, &[&row_key, &index, &parts]),
+                    None => PUT_META.invocation(true, &[&row_key, &index, &parts, &counter]),
+                };
+                match first_seq {
+                    Some(s) => meta.arg(s + i as u64),
+                    None => meta.arg(""),
+                };
+                meta.arg(&row.key).arg(partition);
+                cmds.push(meta);
+                Unit::Tx(cmds)
+            })
             .await;
         if outcomes.iter().any(|o| o.is_err()) {
             return Err(partial_put_error(outcomes, partition, &rows));
@@ -601,9 +597,8 @@ async fn check_policy(conn: &Conn, config: &RedisConfig) -> Result<()> {
                 .find(|(n, _)| n == node)
                 .map(|(_, answer)| answer);
             *policy = match info {
-                Some(Ok(v)) => crate::client::info_field(v, "maxmemory_policy").ok_or_else(|| {
-                    format!("{config_error}; INFO memory has no maxmemory_policy")
-                }),
+                Some(Ok(v)) => crate::client::info_field(v, "maxmemory_policy")
+                    .ok_or_else(|| format!("{config_error}; INFO memory has no maxmemory_policy")),
                 Some(Err(e)) => Err(format!("{config_error}; INFO memory: {e}")),
                 None => Err(format!("{config_error}; INFO memory did not answer")),
             };
@@ -619,16 +614,18 @@ async fn check_policy(conn: &Conn, config: &RedisConfig) -> Result<()> {
         match policy {
             Ok(policy) if SAFE_POLICIES.contains(&policy.as_str()) => {}
             Ok(policy) => {
-                return Err(with_node(Error::config(format!(
-                    "the Redis server at {server} has maxmemory-policy = {policy:?}, which \
+                return Err(with_node(
+                    Error::config(format!(
+                        "the Redis server at {server} has maxmemory-policy = {policy:?}, which \
                      deletes keys when it reaches maxmemory: this store's rows, index entries, \
                      insertion counter and layout marker would vanish silently. Set \
                      maxmemory-policy to noeviction (or a volatile-* policy: this backend \
                      sets no TTL), or {opt_in}"
-                ))
-                .with_operation(OP)
-                .with_context("setting", "maxmemory-policy")
-                .with_context("value", policy)));
+                    ))
+                    .with_operation(OP)
+                    .with_context("setting", "maxmemory-policy")
+                    .with_context("value", policy),
+                ));
             }
             Err(why) => {
                 return Err(with_node(Error::config(format!(

@@ -210,7 +210,8 @@ pub fn utf8(b: Vec<u8>, what: &str) -> Result<String> {
 
 /// `e` naming the row it is about.
 pub fn in_row(e: Error, partition: &str, key: &str) -> Error {
-    e.with_context("partition", partition).with_context("key", key)
+    e.with_context("partition", partition)
+        .with_context("key", key)
 }
 
 /// Decodes a stored cell of `field` in row `key`.
@@ -233,12 +234,7 @@ pub fn split_field(name: Vec<u8>) -> Option<(u8, Vec<u8>)> {
 /// decoded, and an entry stored before that does not decode is reported as
 /// such (the put itself was applied). Errors are `Corrupted` naming the
 /// partition, the key and the tag entry.
-pub fn decode_tag(
-    flat: Vec<RV>,
-    partition: &str,
-    key: &str,
-    written: Option<&Tag>,
-) -> Result<Tag> {
+pub fn decode_tag(flat: Vec<RV>, partition: &str, key: &str, written: Option<&Tag>) -> Result<Tag> {
     let after_put = if written.is_some() {
         "the put was written, but "
     } else {
@@ -285,7 +281,11 @@ mod tests {
     fn nested(depth: usize) -> serde_json::Value {
         let mut v = json!(1);
         for i in 0..depth {
-            v = if i % 2 == 0 { json!([v]) } else { json!({ "a": v }) };
+            v = if i % 2 == 0 {
+                json!([v])
+            } else {
+                json!({ "a": v })
+            };
         }
         v
     }
@@ -297,7 +297,10 @@ mod tests {
         assert!(!json_deeper_than(&json!([1, {"a": 2}]), 2));
         assert!(json_deeper_than(&json!([1, {"a": [2]}]), 2));
         assert!(!json_deeper_than(&nested(MAX_JSON_DEPTH), MAX_JSON_DEPTH));
-        assert!(json_deeper_than(&nested(MAX_JSON_DEPTH + 1), MAX_JSON_DEPTH));
+        assert!(json_deeper_than(
+            &nested(MAX_JSON_DEPTH + 1),
+            MAX_JSON_DEPTH
+        ));
     }
 
     #[test]

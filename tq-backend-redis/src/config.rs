@@ -544,7 +544,7 @@ impl Secrets {
             .with_operation(e.operation())
             .set_temporary(e.is_temporary());
         for (key, value) in e.context() {
-            out = out.with_context(*key, self.scrub(value));
+            out = out.with_context(key, self.scrub(value));
         }
         if e.source().is_some() {
             out = out.with_source(RedactedSource(self.scrub(&chain)));
@@ -627,7 +627,10 @@ mod tests {
             ("redis://:pw@", "redis://***@"),
             (":pw@h:1", "***@h:1"),
             ("x:pw@redis://h", "***@redis://h"),
-            ("redis://h/?paaaé=1&passworé=2&pass=", "redis://h/?paaaé=1&passworé=2&pass=***"),
+            (
+                "redis://h/?paaaé=1&passworé=2&pass=",
+                "redis://h/?paaaé=1&passworé=2&pass=***",
+            ),
             ("redis://h/?PASSWORD=x#y", "redis://h/?PASSWORD=***#y"),
             ("", ""),
             ("@", "***@"),
@@ -661,9 +664,8 @@ mod tests {
         assert_eq!(e.operation(), "redis::open");
         assert!(shown.contains("inner ***"), "{shown}");
         // Without a secret in it, an error is left as it is.
-        let clean = secrets.redact_error(Error::unexpected("fine").with_source(
-            std::io::Error::other("io"),
-        ));
+        let clean = secrets
+            .redact_error(Error::unexpected("fine").with_source(std::io::Error::other("io")));
         assert!(
             std::error::Error::source(&clean)
                 .and_then(|s| s.downcast_ref::<std::io::Error>())

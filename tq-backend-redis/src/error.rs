@@ -60,7 +60,7 @@ pub fn classify(e: &RedisError) -> (ErrorKind, String, Option<&'static str>) {
                 .to_owned(),
             Some("username"),
         ),
-        RK::Io if untrusted_certificate(&e) => (
+        RK::Io if untrusted_certificate(e) => (
             ErrorKind::Config,
             "the server's TLS certificate was not accepted (not signed by a trusted CA, or not \
              valid for this host): set `tls_ca_file` to the PEM file of the CA that signed it"
@@ -172,7 +172,13 @@ pub fn position_ranges(positions: &[usize]) -> String {
     let shown: Vec<String> = ranges
         .iter()
         .take(MAX_RANGES)
-        .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
         .collect();
     let mut out = shown.join(", ");
     if ranges.len() > MAX_RANGES {

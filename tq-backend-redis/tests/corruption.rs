@@ -34,9 +34,14 @@ async fn one_bad_row(config: RedisConfig) {
     let (p, q) = ("p:{1}", "q");
     let bad = "bad/{x}:é";
     for key in ["good", bad, "bad-tag"] {
-        kv.kv_put(key, p, Some(row()), Some(tag! {"status" => "new", "n" => 1}))
-            .await
-            .unwrap();
+        kv.kv_put(
+            key,
+            p,
+            Some(row()),
+            Some(tag! {"status" => "new", "n" => 1}),
+        )
+        .await
+        .unwrap();
     }
     kv.kv_put("other", q, Some(row()), Some(tag! {"status" => "new"}))
         .await
@@ -44,7 +49,9 @@ async fn one_bad_row(config: RedisConfig) {
     kv.kv_put(bad, q, Some(row()), None).await.unwrap();
 
     // Cells of one row.
-    corrupt_row(&config, p, bad, Corruption::Cells).await.unwrap();
+    corrupt_row(&config, p, bad, Corruption::Cells)
+        .await
+        .unwrap();
     let err = kv.kv_batch_get(&[bad], p, None).await.unwrap_err();
     assert_corrupted(&err, p, bad);
     let err = kv
@@ -60,7 +67,10 @@ async fn one_bad_row(config: RedisConfig) {
         2
     );
     // The same key in another partition is another row.
-    assert_eq!(kv.kv_batch_get(&[bad], q, None).await.unwrap().num_rows(), 1);
+    assert_eq!(
+        kv.kv_batch_get(&[bad], q, None).await.unwrap().num_rows(),
+        1
+    );
     // Tags are intact, so listings work.
     assert_eq!(kv.kv_list(Some(p)).await.unwrap()[p].len(), 3);
     assert_eq!(kv.kv_list(None).await.unwrap().len(), 2);
@@ -104,7 +114,10 @@ async fn one_bad_row(config: RedisConfig) {
         .unwrap();
     let listing = kv.kv_list(Some(p)).await.unwrap();
     assert_eq!(listing[p]["bad-tag"], tag! {"n" => 2});
-    assert_eq!(kv.kv_batch_get(&[bad], p, None).await.unwrap().num_rows(), 1);
+    assert_eq!(
+        kv.kv_batch_get(&[bad], p, None).await.unwrap().num_rows(),
+        1
+    );
 
     // A row without tag entries gets a bad one; a missing row is an error.
     kv.kv_put("no-tag", q, Some(row()), None).await.unwrap();
@@ -180,7 +193,13 @@ async fn any_bytes_in_a_row_are_corrupted_or_fine_never_fatal() {
             assert_corrupted(&err, "p", "k");
             eprintln!("{what}: {err}");
         }
-        assert_eq!(kv.kv_batch_get(&["good"], "p", None).await.unwrap().num_rows(), 1);
+        assert_eq!(
+            kv.kv_batch_get(&["good"], "p", None)
+                .await
+                .unwrap()
+                .num_rows(),
+            1
+        );
         assert_eq!(kv.kv_list(Some("q")).await.unwrap()["q"].len(), 1);
         assert_eq!(kv.kv_clear(&["k"], "p").await.unwrap(), 1, "{what}");
         assert_eq!(

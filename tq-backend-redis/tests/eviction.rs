@@ -47,7 +47,9 @@ async fn an_evicting_policy_is_refused_unless_opted_in() {
     let mut lossy = config_for(&server);
     lossy.allow_evicting_policy = true;
     let kv = KvStore::new(Arc::new(RedisBackend::open(lossy).await.unwrap()));
-    kv.kv_put("k", "p", None, Some(tag! {"a" => 1})).await.unwrap();
+    kv.kv_put("k", "p", None, Some(tag! {"a" => 1}))
+        .await
+        .unwrap();
 
     // Every policy that may evict keys without a TTL is refused.
     for policy in ["allkeys-lfu", "allkeys-random"] {
@@ -84,7 +86,9 @@ async fn noeviction_and_volatile_policies_open_and_no_key_gets_a_ttl() {
             .unwrap();
         kv.kv_put("b", "p", Some(row), None).await.unwrap();
         kv.kv_put("c", "q", None, Some(Tag::new())).await.unwrap();
-        kv.kv_put("a", "p", None, Some(tag! {"s" => 2})).await.unwrap();
+        kv.kv_put("a", "p", None, Some(tag! {"s" => 2}))
+            .await
+            .unwrap();
         kv.kv_clear(&["b"], "p").await.unwrap();
         kv.kv_list(None).await.unwrap();
         let keys = support::keys_on(server.port(), &backend);
@@ -141,7 +145,9 @@ async fn an_unreadable_policy_is_refused_with_the_way_to_opt_in() {
     assert!(!text.contains("limited-pw"), "{text}");
     config.allow_evicting_policy = true;
     let kv = KvStore::new(Arc::new(RedisBackend::open(config).await.unwrap()));
-    kv.kv_put("k", "p", None, Some(tag! {"a" => 1})).await.unwrap();
+    kv.kv_put("k", "p", None, Some(tag! {"a" => 1}))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

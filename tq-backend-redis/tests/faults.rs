@@ -226,9 +226,9 @@ async fn open_against_a_stopped_server_honours_the_timeouts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_open_against_stopped_nodes_honours_the_timeouts() {
-    let cluster = tq_backend_redis::testing::RedisCluster::start(3).unwrap_or_else(|e| panic!("{e}"));
-    let mut config =
-        RedisConfig::cluster(cluster.urls()).with_key_prefix(unique_prefix("stopped"));
+    let cluster =
+        tq_backend_redis::testing::RedisCluster::start(3).unwrap_or_else(|e| panic!("{e}"));
+    let mut config = RedisConfig::cluster(cluster.urls()).with_key_prefix(unique_prefix("stopped"));
     config.connect_timeout_ms = 500;
     config.command_timeout_ms = 500;
     // Every node stopped, then only one.
@@ -242,11 +242,14 @@ async fn cluster_open_against_stopped_nodes_honours_the_timeouts() {
         }
         eprintln!("cluster open with {paused} node(s) stopped: {took:?}: {err}");
         // connect_timeout + command_timeout, and some slack for a busy machine.
-    assert!(took < Duration::from_millis(1_600), "took {took:?}: {err}");
+        assert!(took < Duration::from_millis(1_600), "took {took:?}: {err}");
         assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
         assert!(err.is_temporary(), "{err}");
         let port = cluster.nodes()[0].port();
-        assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+        assert!(
+            err.to_string().contains(&format!("127.0.0.1:{port}")),
+            "{err}"
+        );
     }
     RedisBackend::open(config).await.unwrap();
 }

@@ -120,7 +120,11 @@ async fn too_deep_is_refused_before_writing(backend: RedisBackend) {
             // A good row first: nothing of the call may be written.
             let rows = vec![write("fine", Vec::new(), Some(Tag::new())), row];
             let err = backend.put("p", rows).await.unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{what} {depth}: {err}");
+            assert_eq!(
+                err.kind(),
+                ErrorKind::InvalidArgument,
+                "{what} {depth}: {err}"
+            );
             assert_eq!(err.context_value("key"), Some("bad"), "{err}");
             assert_eq!(err.context_value("partition"), Some("p"), "{err}");
             let field = if what == "tag" { "tag" } else { "field" };
@@ -133,10 +137,7 @@ async fn too_deep_is_refused_before_writing(backend: RedisBackend) {
             );
         }
     }
-    assert_eq!(
-        backend.clear("p", &["ok".to_owned()]).await.unwrap(),
-        1
-    );
+    assert_eq!(backend.clear("p", &["ok".to_owned()]).await.unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

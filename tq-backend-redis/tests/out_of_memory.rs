@@ -90,7 +90,10 @@ async fn out_of_memory_put_reports_the_written_rows(config: RedisConfig) {
     }
     // The full store opens again (open writes nothing to an existing store).
     let again = KvStore::new(Arc::new(RedisBackend::open(config).await.unwrap()));
-    assert_eq!(again.kv_list(Some("p")).await.unwrap()["p"].len(), n_written);
+    assert_eq!(
+        again.kv_list(Some("p")).await.unwrap()["p"].len(),
+        n_written
+    );
     let present: Vec<&str> = listed.iter().map(String::as_str).collect();
     let got = kv.kv_batch_get(&present, "p", None).await.unwrap();
     assert_eq!(got.num_rows(), present.len());
@@ -106,16 +109,17 @@ async fn out_of_memory_put_reports_the_written_rows(config: RedisConfig) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_memory_is_capacity_exceeded_naming_the_written_rows() {
-    let server = RedisServer::start_with(&["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let server =
+        RedisServer::start_with(&["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"])
+            .unwrap_or_else(|e| panic!("{e}"));
     let config = RedisConfig::standalone(server.url()).with_key_prefix(unique_prefix("oom"));
     out_of_memory_put_reports_the_written_rows(config).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_out_of_memory_is_capacity_exceeded_naming_the_written_rows() {
-    let cluster = RedisCluster::start_with(3, &["--maxmemory", "4mb"])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let cluster =
+        RedisCluster::start_with(3, &["--maxmemory", "4mb"]).unwrap_or_else(|e| panic!("{e}"));
     let config = RedisConfig::cluster(cluster.urls()).with_key_prefix(unique_prefix("oom"));
     out_of_memory_put_reports_the_written_rows(config).await;
 }
