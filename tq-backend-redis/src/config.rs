@@ -86,12 +86,15 @@ pub struct RedisConfig {
     pub key_prefix: String,
 
     /// How long to wait for a TCP (and TLS) connection, in milliseconds.
-    /// Default: 5000.
+    /// A whole [`open`](crate::RedisBackend::open) (connect, handshake and
+    /// its checks) gives up after `connect_timeout_ms` +
+    /// `command_timeout_ms`. Default: 5000.
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
 
     /// How long to wait for the answer to one request (a pipeline), in
-    /// milliseconds; `0` waits forever. Large values need time: 256 MiB
+    /// milliseconds; `0` waits forever (but an open still gives up after
+    /// `connect_timeout_ms` + 60000). Large values need time: 256 MiB
     /// take a few seconds on loopback. Default: 60000.
     #[serde(default = "default_command_timeout_ms")]
     pub command_timeout_ms: u64,

@@ -22,11 +22,11 @@
 //! | `url` | none | standalone server, `redis://[[user]:password@]host[:port][/db]`; `rediss://` for TLS |
 //! | `cluster_nodes` | `[]` | cluster seed nodes (URLs as above); exactly one of `url` / `cluster_nodes` |
 //! | `username` | none (URL's, else `default`) | ACL user; overrides the URL's |
-//! | `password` | none (URL's) | overrides the URL's; never shown by `Debug`, logs or errors |
+//! | `password` | none (URL's) | overrides the URL's; never shown by `Debug`, logs or errors (nor a password inside a URL, parseable or not) |
 //! | `tls_ca_file` | none (built-in public roots) | PEM file of CA certificates to trust for `rediss://` (self-signed or private CA); only with `rediss://` URLs; unreadable: `Config` error |
 //! | `key_prefix` | `"tq"` | prepended to every key, so stores can share a server; no `{` `}` |
-//! | `connect_timeout_ms` | `5000` | TCP/TLS connect timeout |
-//! | `command_timeout_ms` | `60000` | timeout of one request (`0`: none) |
+//! | `connect_timeout_ms` | `5000` | TCP/TLS connect timeout; a whole open (connect, handshake, checks) gives up after `connect_timeout_ms + command_timeout_ms` with a temporary `Unavailable` error naming the server |
+//! | `command_timeout_ms` | `60000` | timeout of one request (`0`: none; an open then still counts 60000) |
 //! | `buckets` | `256` cluster, `1` standalone | how many hash slots a partition's rows spread over; fixed per store |
 //! | `allow_evicting_policy` | `false` | **LOSSY** when `true` (rows can vanish silently): open even when the server's `maxmemory-policy` may evict this store's keys, or cannot be read; see below |
 //!
