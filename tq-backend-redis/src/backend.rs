@@ -6,15 +6,15 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use redis::Value as RV;
 use tq_core::{
-    Capabilities, Cells, Error, Listing, Result, RowState, RowWrite, StorageBackend, Tag,
+    Capabilities, Cells, Error, ErrorKind, Listing, Result, RowState, RowWrite, StorageBackend, Tag,
 };
 
 use crate::cells::{
-    EncodedRow, array, bulk, decode_cell, decode_tag, encode_row, split_field, utf8,
+    EncodedRow, array, bulk, decode_cell, decode_tag, encode_row, in_row, split_field, utf8,
 };
-use crate::client::{Conn, Unit};
-use crate::config::RedisConfig;
-use crate::error::{bad_reply, from_redis};
+use crate::client::{Conn, ItemError, Unit};
+use crate::config::{RedisConfig, Secrets};
+use crate::error::{bad_reply, classify, from_redis, is_oom, list_names, position_ranges};
 use crate::keys::{CELL_MARK, KeyLayout, SEQ_FIELD, cell_field};
 use crate::scripts::{CLEAR, LIST, PUT_META};
 
@@ -46,23 +46,81 @@ impl std::fmt::Debug for RedisBackend {
 }
 
 impl RedisBackend {
-    /// Connects to the server or cluster `config` names, reads the server's
-    /// value size limit (`CONFIG GET proto-max-bulk-len`, falling back to
-    /// 512 MiB), and checks (or, for a new store, records) the key layout.
+    /// Connects to the server or cluster `config` names, refuses a server
+    /// whose `maxmemory-policy` may evict this store's keys (unless
+    /// [`allow_evicting_policy`](RedisConfig::allow_evicting_policy); see
+    /// the crate docs), reads the server's value size limit (`CONFIG GET
+    /// proto-max-bulk-len`, falling back to 512 MiB), and checks (or, for a
+    /// new store, records) the key layout.
+    ///
+    /// The whole open (TCP, TLS, the `HELLO`/`AUTH` handshake, and the
+    /// checks and reads above) gives up after
+    /// [`connect_timeout_ms`](RedisConfig::connect_timeout_ms) +
+    /// [`command_timeout_ms`](RedisConfig::command_timeout_ms) (its default,
+    /// 60 s, when it is `0`), even against a server that accepts
+    /// connections but never answers (a stopped process).
     ///
     /// Errors: a bad setting or wrong password is a permanent
     /// [`Config`](tq_core::ErrorKind::Config) error naming the setting; an
-    /// unreachable server is [`Unavailable`](tq_core::ErrorKind::Unavailable)
-    /// and temporary.
+    /// unreachable or unresponsive server is
+    /// [`Unavailable`](tq_core::ErrorKind::Unavailable) and temporary, and
+    /// names the server (`url` or `cluster_nodes`, without credentials).
     pub async fn open(config: RedisConfig) -> Result<RedisBackend> {
+        let secrets = Secrets::of(&config);
+        Self::open_unredacted(config)
+            .await
+            .map_err(|e| secrets.redact_error(e))
+    }
+
+    async fn open_unredacted(config: RedisConfig) -> Result<RedisBackend> {
         const OP: &str = "redis::open";
         config.validate()?;
-        let conn = Conn::open(&config).await?;
+        let (setting, servers) = config.servers();
+        let at_servers = |e: Error| {
+            if e.context_value(setting).is_some() {
+                e
+            } else {
+                e.with_context(setting, servers.clone())
+            }
+        };
+        // One deadline for the whole open: connect_timeout + command_timeout.
+        // (redis-rs' own timeouts still apply to each connection attempt and
+        // each request inside it.)
+        let budget = config.connect_timeout() + config.open_checks_timeout();
+        let deadline = tokio::time::Instant::now() + budget;
+        let no_answer = |phase: &str| {
+            Error::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "no answer from the Redis server(s) at {servers} while {phase} within \
+                     connect_timeout_ms + command_timeout_ms = {} ms",
+                    budget.as_millis()
+                ),
+            )
+            .with_operation(OP)
+            .with_context(setting, servers.clone())
+        };
+        let conn = match tokio::time::timeout_at(deadline, Conn::open(&config)).await {
+            Ok(conn) => conn.map_err(at_servers)?,
+            Err(_) => return Err(no_answer("connecting (TCP, TLS, handshake)")),
+        };
+        match tokio::time::timeout_at(deadline, Self::check_server(conn, config)).await {
+            Ok(backend) => backend.map_err(at_servers),
+            Err(_) => Err(no_answer("reading its settings and the store's layout")),
+        }
+    }
+
+    /// The checks and reads of an open, once connected.
+    async fn check_server(conn: Conn, config: RedisConfig) -> Result<RedisBackend> {
+        const OP: &str = "redis::open";
         let layout = KeyLayout::new(&config.key_prefix, config.effective_buckets());
         // PING first: it surfaces a missing or wrong password as such.
         conn.query(&redis::cmd("PING"))
             .await
             .map_err(|e| from_redis(e, OP))?;
+        if !config.allow_evicting_policy {
+            check_policy(&conn, &config).await?;
+        }
         let max_bulk = conn
             .config_number("proto-max-bulk-len")
             .await
@@ -86,16 +144,25 @@ impl RedisBackend {
         const OP: &str = "redis::open";
         let marker = self.layout.layout_marker();
         let want = self.layout.layout_description();
-        self.conn
-            .query(redis::cmd("SET").arg(&marker).arg(&want).arg("NX"))
-            .await
-            .map_err(|e| from_redis(e, OP))?;
-        let have = self
-            .conn
-            .query(redis::cmd("GET").arg(&marker))
-            .await
-            .map_err(|e| from_redis(e, OP))?;
-        let have = bulk(have).map(|b| String::from_utf8_lossy(&b).into_owned());
+        let get = || async {
+            let have = self
+                .conn
+                .query(redis::cmd("GET").arg(&marker))
+                .await
+                .map_err(|e| from_redis(e, OP))?;
+            Ok::<_, Error>(bulk(have).map(|b| String::from_utf8_lossy(&b).into_owned()))
+        };
+        // Read first: an existing store opens without a write, so a server
+        // that is out of memory (every write refused) can still be opened,
+        // to read and to clear rows.
+        let mut have = get().await?;
+        if have.is_none() {
+            self.conn
+                .query(redis::cmd("SET").arg(&marker).arg(&want).arg("NX"))
+                .await
+                .map_err(|e| from_redis(e, OP))?;
+            have = get().await?;
+        }
         match have {
             Some(have) if have == want => Ok(()),
             Some(have) => Err(Error::config(format!(
@@ -108,6 +175,12 @@ impl RedisBackend {
             .with_context("setting", "buckets")),
             None => Err(bad_reply("the layout marker vanished", OP)),
         }
+    }
+
+    /// `e` with any secret of the configuration scrubbed (see
+    /// [`Secrets::redact_error`]); every error leaves through here.
+    fn redact(&self, e: Error) -> Error {
+        Secrets::of(&self.config).redact_error(e)
     }
 
     /// The settings this backend was opened with.
@@ -135,15 +208,18 @@ impl RedisBackend {
 
     /// `n` fresh insertion sequence numbers for a cluster put (the counter
     /// lives in its own slot, so it cannot be taken inside the row scripts).
-    async fn reserve_seqs(&self, n: usize, op: &'static str) -> Result<u64> {
+    async fn reserve_seqs(&self, n: usize) -> redis::RedisResult<u64> {
         let last = self
             .conn
             .query(redis::cmd("INCRBY").arg(self.layout.counter()).arg(n))
-            .await
-            .map_err(|e| from_redis(e, op))?;
+            .await?;
         match last {
             RV::Int(last) if last >= n as i64 => Ok(last as u64 - n as u64 + 1),
-            other => Err(bad_reply(&format!("INCRBY answered {other:?}"), op)),
+            other => Err(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "the insertion counter's INCRBY",
+                format!("answered {other:?}"),
+            ))),
         }
     }
 }
@@ -164,6 +240,36 @@ impl StorageBackend for RedisBackend {
     }
 
     async fn put(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
+        self.put_rows(partition, rows)
+            .await
+            .map_err(|e| self.redact(e))
+    }
+
+    async fn get(
+        &self,
+        partition: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<Option<Cells>>> {
+        self.get_rows(partition, keys, fields)
+            .await
+            .map_err(|e| self.redact(e))
+    }
+
+    async fn list(&self, partition: Option<&str>) -> Result<Listing> {
+        self.list_rows(partition).await.map_err(|e| self.redact(e))
+    }
+
+    async fn clear(&self, partition: &str, keys: &[String]) -> Result<usize> {
+        self.clear_rows(partition, keys)
+            .await
+            .map_err(|e| self.redact(e))
+    }
+}
+
+/// The operations; the trait methods above only redact their errors.
+impl RedisBackend {
+    async fn put_rows(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
         const OP: &str = "redis::put";
         // Encode and check every row before anything is sent (B3).
         let rows: Vec<EncodedRow> = rows
@@ -178,56 +284,57 @@ impl StorageBackend for RedisBackend {
             .layout
             .buckets_of(partition, rows.iter().map(|r| r.key.as_str()));
         let first_seq = if self.conn.is_cluster() {
-            Some(self.reserve_seqs(rows.len(), OP).await?)
+            // Nothing is written yet if this fails.
+            let seqs = self.reserve_seqs(rows.len()).await;
+            Some(seqs.map_err(|e| put_error(e, partition, &rows, &[], &[]))?)
         } else {
             None
         };
         let counter = self.layout.counter();
-        let answers = self
+        let outcomes = self
             .conn
-            .run_items(
-                &buckets,
-                |i, _| {
-                    let b = buckets[i];
-                    let row = &rows[i];
-                    let row_key = self.layout.row(b, partition, &row.key);
-                    let index = self.layout.index(b, partition);
-                    let parts = self.layout.partitions(b);
-                    // The values go with a plain HSET (never through Lua);
-                    // the script runs after it in the same MULTI/EXEC, sent
-                    // as EVAL (see `Unit::Tx`).
-                    let mut cmds = Vec::with_capacity(2);
-                    if !row.pairs.is_empty() {
-                        let mut hset = redis::cmd("HSET");
-                        hset.arg(&row_key);
-                        for (name, value) in &row.pairs {
-                            hset.arg(name).arg(value);
-                        }
-                        cmds.push(hset);
+            .run_items_each(&buckets, |i, _| {
+                let b = buckets[i];
+                let row = &rows[i];
+                let row_key = self.layout.row(b, partition, &row.key);
+                let index = self.layout.index(b, partition);
+                let parts = self.layout.partitions(b);
+                // The values go with a plain HSET (never through Lua);
+                // the script runs after it in the same MULTI/EXEC, sent
+                // as EVAL (see `Unit::Tx`).
+                let mut cmds = Vec::with_capacity(2);
+                if !row.pairs.is_empty() {
+                    let mut hset = redis::cmd("HSET");
+                    hset.arg(&row_key);
+                    for (name, value) in &row.pairs {
+                        hset.arg(name).arg(value);
                     }
-                    let mut meta = match first_seq {
-                        Some(_) => PUT_META.invocation(true, &[&row_key, &index, &parts]),
-                        None => PUT_META.invocation(true, &[&row_key, &index, &parts, &counter]),
-                    };
-                    match first_seq {
-                        Some(s) => meta.arg(s + i as u64),
-                        None => meta.arg(""),
-                    };
-                    meta.arg(&row.key).arg(partition);
-                    cmds.push(meta);
-                    Unit::Tx(cmds)
-                },
-                OP,
-            )
-            .await?;
+                    cmds.push(hset);
+                }
+                let mut meta = match first_seq {
+                    Some(_) => PUT_META.invocation(true, &[&row_key, &index, &parts]),
+                    None => PUT_META.invocation(true, &[&row_key, &index, &parts, &counter]),
+                };
+                match first_seq {
+                    Some(s) => meta.arg(s + i as u64),
+                    None => meta.arg(""),
+                };
+                meta.arg(&row.key).arg(partition);
+                cmds.push(meta);
+                Unit::Tx(cmds)
+            })
+            .await;
+        if outcomes.iter().any(|o| o.is_err()) {
+            return Err(partial_put_error(outcomes, partition, &rows));
+        }
         rows.iter()
-            .zip(answers)
-            .map(|(row, answer)| parse_state(answer, partition, &row.key))
+            .zip(outcomes)
+            .map(|(row, answer)| parse_state(answer.unwrap_or(RV::Nil), partition, row))
             .collect::<Result<_>>()
             .map_err(|e| e.with_operation(OP))
     }
 
-    async fn get(
+    async fn get_rows(
         &self,
         partition: &str,
         keys: &[String],
@@ -275,7 +382,7 @@ impl StorageBackend for RedisBackend {
             .map_err(|e| e.with_operation(OP))
     }
 
-    async fn list(&self, partition: Option<&str>) -> Result<Listing> {
+    async fn list_rows(&self, partition: Option<&str>) -> Result<Listing> {
         const OP: &str = "redis::list";
         let buckets: Vec<u16> = (0..self.layout.buckets()).collect();
         let answers = self
@@ -310,7 +417,7 @@ impl StorageBackend for RedisBackend {
         Ok(listing)
     }
 
-    async fn clear(&self, partition: &str, keys: &[String]) -> Result<usize> {
+    async fn clear_rows(&self, partition: &str, keys: &[String]) -> Result<usize> {
         const OP: &str = "redis::clear";
         if keys.is_empty() {
             return Ok(0);
@@ -349,8 +456,194 @@ impl StorageBackend for RedisBackend {
     }
 }
 
+/// The error of a put some of whose rows failed: the first out-of-memory
+/// refusal (`CapacityExceeded`) if any, else the first row's error, with
+/// which rows were written (each whole), which were not, and which may or
+/// may not have been (their connection failed).
+fn partial_put_error(
+    outcomes: Vec<std::result::Result<RV, ItemError>>,
+    partition: &str,
+    rows: &[EncodedRow],
+) -> Error {
+    let mut written = Vec::new();
+    let mut unknown = Vec::new();
+    let mut first_error: Option<ItemError> = None;
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        match outcome {
+            Ok(_) => written.push(i),
+            Err(e) => {
+                // An OOM refusal never writes: a transaction refused while
+                // queueing runs nothing, and a script refused inside EXEC
+                // is refused at its first write.
+                let not_run = e.ran == Some(false) || is_oom(&e.error);
+                // A script that failed inside EXEC may have written part
+                // of the bookkeeping; say "unknown" for it too.
+                if !not_run {
+                    unknown.push(i);
+                }
+                let better = match &first_error {
+                    None => true,
+                    Some(f) => is_oom(&e.error) && !is_oom(&f.error),
+                };
+                if better {
+                    first_error = Some(e);
+                }
+            }
+        }
+    }
+    let Some(first) = first_error else {
+        return bad_reply("a put failed without an error", "redis::put");
+    };
+    put_error(first.error, partition, rows, &written, &unknown)
+}
+
+/// A put's error from the Redis error `e` (see [`from_redis`]), saying
+/// which of `rows` were written (the positions `written`), which may have
+/// been (`unknown`), and which were not (the rest): counts, up to ten keys
+/// each, and the written positions.
+fn put_error(
+    e: redis::RedisError,
+    partition: &str,
+    rows: &[EncodedRow],
+    written: &[usize],
+    unknown: &[usize],
+) -> Error {
+    let total = rows.len();
+    let not_written: Vec<usize> = (0..total)
+        .filter(|i| written.binary_search(i).is_err() && unknown.binary_search(i).is_err())
+        .collect();
+    let keys = |positions: &[usize]| {
+        let names = list_names(positions.iter().map(|&i| rows[i].key.as_str()));
+        if names.is_empty() {
+            format!("{} of {total} rows", positions.len())
+        } else {
+            format!("{} of {total} rows: {names}", positions.len())
+        }
+    };
+    let mut summary = format!(
+        "{} of the call's {total} rows were written (each whole), {} were not",
+        written.len(),
+        not_written.len()
+    );
+    if !unknown.is_empty() {
+        summary.push_str(&format!(
+            ", {} may or may not have been (each is whole or absent)",
+            unknown.len()
+        ));
+    }
+    let (kind, message, setting) = classify(&e);
+    let mut err = Error::new(kind, format!("{message}; {summary}"))
+        .with_operation("redis::put")
+        .with_context("partition", partition);
+    if let Some(setting) = setting {
+        err = err.with_context("setting", setting);
+    }
+    err = err
+        .with_context("written", keys(written))
+        .with_context("not_written", keys(&not_written))
+        .with_context("written_rows", position_ranges(written));
+    if !unknown.is_empty() {
+        err = err.with_context("unknown", keys(unknown));
+    }
+    err.with_source(e)
+}
+
+/// `maxmemory-policy` values that never evict this store's keys:
+/// `noeviction`, and the `volatile-*` policies, which only evict keys with
+/// a TTL (this backend never sets one).
+pub const SAFE_POLICIES: [&str; 5] = [
+    "noeviction",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+];
+
+/// Refuses a server (any cluster master) whose `maxmemory-policy` may
+/// evict this store's keys, or whose policy cannot be read (`CONFIG GET`,
+/// then `INFO memory`'s `maxmemory_policy`): a permanent `Config` error
+/// naming `maxmemory-policy`, its value and the node, saying how to opt in.
+async fn check_policy(conn: &Conn, config: &RedisConfig) -> Result<()> {
+    const OP: &str = "redis::open";
+    let opt_in = "set `allow_evicting_policy = true` to open it anyway and accept that rows \
+                  may vanish silently (LOSSY)";
+    let from_config = conn
+        .on_every_master(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
+        .await
+        .map_err(|e| from_redis(e, OP))?;
+    let mut policies: Vec<(Option<String>, std::result::Result<String, String>)> = from_config
+        .into_iter()
+        .map(|(node, answer)| {
+            let policy = match answer {
+                Ok(v) => crate::client::config_text(&v)
+                    .ok_or_else(|| "CONFIG GET maxmemory-policy answered nothing".to_owned()),
+                Err(e) => Err(format!("CONFIG GET maxmemory-policy: {e}")),
+            };
+            (node, policy)
+        })
+        .collect();
+    if policies.iter().any(|(_, p)| p.is_err()) {
+        // CONFIG renamed away or refused by the ACL: INFO says it too.
+        let from_info = conn
+            .on_every_master(redis::cmd("INFO").arg("memory"))
+            .await
+            .map_err(|e| from_redis(e, OP))?;
+        for (node, policy) in &mut policies {
+            let Err(config_error) = policy else {
+                continue;
+            };
+            let info = from_info
+                .iter()
+                .find(|(n, _)| n == node)
+                .map(|(_, answer)| answer);
+            *policy = match info {
+                Some(Ok(v)) => crate::client::info_field(v, "maxmemory_policy")
+                    .ok_or_else(|| format!("{config_error}; INFO memory has no maxmemory_policy")),
+                Some(Err(e)) => Err(format!("{config_error}; INFO memory: {e}")),
+                None => Err(format!("{config_error}; INFO memory did not answer")),
+            };
+        }
+    }
+    for (node, policy) in policies {
+        // A cluster names the master; a standalone error names the url.
+        let with_node = |e: Error| match &node {
+            Some(node) => e.with_context("node", node.clone()),
+            None => e,
+        };
+        let server = node.clone().unwrap_or_else(|| config.servers().1);
+        match policy {
+            Ok(policy) if SAFE_POLICIES.contains(&policy.as_str()) => {}
+            Ok(policy) => {
+                return Err(with_node(
+                    Error::config(format!(
+                        "the Redis server at {server} has maxmemory-policy = {policy:?}, which \
+                     deletes keys when it reaches maxmemory: this store's rows, index entries, \
+                     insertion counter and layout marker would vanish silently. Set \
+                     maxmemory-policy to noeviction (or a volatile-* policy: this backend \
+                     sets no TTL), or {opt_in}"
+                    ))
+                    .with_operation(OP)
+                    .with_context("setting", "maxmemory-policy")
+                    .with_context("value", policy),
+                ));
+            }
+            Err(why) => {
+                return Err(with_node(Error::config(format!(
+                    "cannot read the maxmemory-policy of the Redis server at {server} ({why}), so \
+                     cannot tell whether it may evict this store's keys: allow CONFIG GET or \
+                     INFO for this user, or {opt_in}"
+                ))
+                .with_operation(OP)
+                .with_context("setting", "maxmemory-policy")));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The put_meta script's `{ {'f<field>'...}, {'t<name>', json, ...} }`.
-fn parse_state(answer: RV, partition: &str, key: &str) -> Result<RowState> {
+/// The entries this put wrote are taken from `row`, never decoded.
+fn parse_state(answer: RV, partition: &str, row: &EncodedRow) -> Result<RowState> {
     let bad = || bad_reply("the put script's answer", "redis::put");
     let mut parts = array(answer).ok_or_else(bad)?.into_iter();
     let (Some(fields), Some(tags)) = (parts.next(), parts.next()) else {
@@ -362,9 +655,15 @@ fn parse_state(answer: RV, partition: &str, key: &str) -> Result<RowState> {
         .map(|f| {
             let f = bulk(f).ok_or_else(bad)?;
             utf8(f.get(1..).unwrap_or_default().to_vec(), "field name")
+                .map_err(|e| in_row(e, partition, &row.key))
         })
         .collect::<Result<Vec<String>>>()?;
-    let tag = decode_tag(array(tags).ok_or_else(bad)?, partition, key)?;
+    let tag = decode_tag(
+        array(tags).ok_or_else(bad)?,
+        partition,
+        &row.key,
+        Some(&row.tag),
+    )?;
     Ok(RowState { tag, fields })
 }
 
@@ -381,7 +680,7 @@ fn parse_all_cells(answer: RV, partition: &str, key: &str) -> Result<Option<Cell
             return Err(bad_reply("HGETALL entry", "redis::get"));
         };
         if let Some((CELL_MARK, field)) = split_field(name) {
-            let field = utf8(field, "field name")?;
+            let field = utf8(field, "field name").map_err(|e| in_row(e, partition, key))?;
             let value = decode_cell(value, partition, key, &field)?;
             cells.push((field, value));
         }
@@ -424,7 +723,8 @@ fn parse_list_bucket(
         let entry = out.entry(p.clone()).or_default();
         let mut rows = array(rows).ok_or_else(bad)?.into_iter();
         while let (Some(key), Some(seq), Some(tags)) = (rows.next(), rows.next(), rows.next()) {
-            let key = utf8(bulk(key).ok_or_else(bad)?, "key")?;
+            let key = utf8(bulk(key).ok_or_else(bad)?, "key")
+                .map_err(|e| e.with_context("partition", p.clone()))?;
             let seq = bulk(seq).ok_or_else(bad)?;
             let seq: u64 = std::str::from_utf8(&seq)
                 .ok()
@@ -434,7 +734,7 @@ fn parse_list_bucket(
                         .with_context("partition", p.clone())
                         .with_context("key", key.clone())
                 })?;
-            let tag = decode_tag(array(tags).ok_or_else(bad)?, &p, &key)?;
+            let tag = decode_tag(array(tags).ok_or_else(bad)?, &p, &key, None)?;
             entry.push((seq, key, tag));
         }
     }

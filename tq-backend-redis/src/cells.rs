@@ -5,9 +5,37 @@ use std::io::Write;
 
 use bytes::Bytes;
 use redis::{RedisWrite, ToRedisArgs, Value as RV};
-use tq_core::{Error, ErrorKind, Result, RowWrite, Tag, Value, codec};
+use tq_core::{Error, ErrorKind, NonTensor, Result, RowWrite, Tag, Value, codec};
 
 use crate::keys::{CELL_MARK, TAG_MARK, cell_field, tag_field};
+
+/// The deepest JSON nesting (arrays and objects; a scalar is 0) this
+/// backend stores in a JSON cell or in one tag entry: what it can read
+/// back (serde_json's parser stops at 128 levels). A put of anything
+/// deeper is `InvalidArgument` before anything is written. tq-core's
+/// `KvStore` has a lower limit of its own (64 levels, the tag object
+/// counting as one), so through it this one never triggers.
+pub const MAX_JSON_DEPTH: usize = 127;
+
+/// Whether `value` nests arrays and objects more than `max` levels deep.
+/// Iterative (no recursion, whatever the depth) and stops at the first
+/// value below the limit.
+pub fn json_deeper_than(value: &serde_json::Value, max: usize) -> bool {
+    use serde_json::Value as J;
+    let mut stack: Vec<(&J, usize)> = vec![(value, 0)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &J>> = match v {
+            J::Array(items) => Box::new(items.iter()),
+            J::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        if depth + 1 > max {
+            return true;
+        }
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    false
+}
 
 /// One hash-field value: a cell in the codec's layout (header and payload
 /// written straight into the command, no intermediate buffer), or JSON text.
@@ -58,6 +86,9 @@ pub struct EncodedRow {
     pub key: String,
     /// `f<field>` / cell and `t<name>` / JSON pairs.
     pub pairs: Vec<(Vec<u8>, FieldValue)>,
+    /// The tag entries written (also in `pairs`), so that the put's answer
+    /// never has to decode what it just wrote.
+    pub tag: Tag,
 }
 
 /// Encodes `row`, checking every value against `max_bulk` (the server's
@@ -70,6 +101,33 @@ pub fn encode_row(
 ) -> Result<EncodedRow> {
     let mut pairs = Vec::with_capacity(row.cells.len() + row.tag.as_ref().map_or(0, Tag::len));
     let mut total: u64 = 0;
+    let too_deep = |what: String| {
+        Error::invalid_argument(format!(
+            "{what} of key {:?} is JSON nested more than {MAX_JSON_DEPTH} levels deep, more \
+             than this backend can read back; nothing was written",
+            row.key
+        ))
+        .with_context("partition", partition)
+        .with_context("key", row.key.clone())
+    };
+    // Check every value before encoding any (serializing very deep JSON
+    // recurses).
+    for (field, value) in &row.cells {
+        if let Value::NonTensor(NonTensor::Json(j)) = value
+            && json_deeper_than(j, MAX_JSON_DEPTH)
+        {
+            return Err(too_deep(format!("field {field:?}")).with_context("field", field.clone()));
+        }
+    }
+    if let Some(tag) = &row.tag {
+        for (name, v) in tag {
+            if json_deeper_than(v, MAX_JSON_DEPTH) {
+                return Err(
+                    too_deep(format!("tag entry {name:?}")).with_context("tag", name.clone())
+                );
+            }
+        }
+    }
     for (field, value) in &row.cells {
         let header = codec::encode_header(value);
         let payload = codec::encode_payload(value);
@@ -116,6 +174,7 @@ pub fn encode_row(
     Ok(EncodedRow {
         key: row.key,
         pairs,
+        tag: row.tag.unwrap_or_default(),
     })
 }
 
@@ -139,9 +198,20 @@ pub fn array(v: RV) -> Option<Vec<RV>> {
     }
 }
 
-/// A UTF-8 name stored by this backend, or `Corrupted`.
+/// A UTF-8 name stored by this backend, or `Corrupted` showing it (lossily).
 pub fn utf8(b: Vec<u8>, what: &str) -> Result<String> {
-    String::from_utf8(b).map_err(|_| Error::corrupted(format!("a stored {what} is not UTF-8")))
+    String::from_utf8(b).map_err(|e| {
+        Error::corrupted(format!(
+            "a stored {what} is not UTF-8: {:?}",
+            String::from_utf8_lossy(e.as_bytes())
+        ))
+    })
+}
+
+/// `e` naming the row it is about.
+pub fn in_row(e: Error, partition: &str, key: &str) -> Error {
+    e.with_context("partition", partition)
+        .with_context("key", key)
 }
 
 /// Decodes a stored cell of `field` in row `key`.
@@ -159,22 +229,85 @@ pub fn split_field(name: Vec<u8>) -> Option<(u8, Vec<u8>)> {
     (mark == CELL_MARK || mark == TAG_MARK).then(|| (mark, name[1..].to_vec()))
 }
 
-/// Decodes `t<name>` / JSON pairs into a tag.
-pub fn decode_tag(flat: Vec<RV>, partition: &str, key: &str) -> Result<Tag> {
+/// Decodes `t<name>` / JSON pairs into the tag of row `key`. After a put,
+/// `written` holds the entries it wrote: they are taken from it, not
+/// decoded, and an entry stored before that does not decode is reported as
+/// such (the put itself was applied). Errors are `Corrupted` naming the
+/// partition, the key and the tag entry.
+pub fn decode_tag(flat: Vec<RV>, partition: &str, key: &str, written: Option<&Tag>) -> Result<Tag> {
+    let after_put = if written.is_some() {
+        "the put was written, but "
+    } else {
+        ""
+    };
     let mut tag = Tag::new();
     let mut it = flat.into_iter();
     while let (Some(name), Some(value)) = (it.next(), it.next()) {
         let (Some(name), Some(value)) = (bulk(name), bulk(value)) else {
-            return Err(Error::corrupted("a tag entry is not a string"));
+            return Err(in_row(
+                Error::corrupted(format!("{after_put}a stored tag entry is not a string")),
+                partition,
+                key,
+            ));
         };
-        let name = utf8(name.get(1..).unwrap_or_default().to_vec(), "tag name")?;
+        let name = utf8(name.get(1..).unwrap_or_default().to_vec(), "tag entry name")
+            .map_err(|e| in_row(e, partition, key))?;
+        if let Some(v) = written.and_then(|w| w.get(&name)) {
+            tag.insert(name, v.clone());
+            continue;
+        }
         let value: serde_json::Value = serde_json::from_slice(&value).map_err(|e| {
-            Error::corrupted(format!("tag entry {name:?} is not JSON"))
-                .with_context("partition", partition)
-                .with_context("key", key)
-                .with_source(e)
+            in_row(
+                Error::corrupted(format!(
+                    "{after_put}the stored tag entry {name:?} of key {key:?} is not JSON; \
+                     clearing the row removes it"
+                )),
+                partition,
+                key,
+            )
+            .with_context("tag", name.clone())
+            .with_source(e)
         })?;
         tag.insert(name, value);
     }
     Ok(tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn nested(depth: usize) -> serde_json::Value {
+        let mut v = json!(1);
+        for i in 0..depth {
+            v = if i % 2 == 0 {
+                json!([v])
+            } else {
+                json!({ "a": v })
+            };
+        }
+        v
+    }
+
+    #[test]
+    fn depth_counts_containers() {
+        assert!(!json_deeper_than(&json!(1), 0));
+        assert!(json_deeper_than(&json!([]), 0));
+        assert!(!json_deeper_than(&json!([1, {"a": 2}]), 2));
+        assert!(json_deeper_than(&json!([1, {"a": [2]}]), 2));
+        assert!(!json_deeper_than(&nested(MAX_JSON_DEPTH), MAX_JSON_DEPTH));
+        assert!(json_deeper_than(
+            &nested(MAX_JSON_DEPTH + 1),
+            MAX_JSON_DEPTH
+        ));
+    }
+
+    #[test]
+    fn the_limit_is_what_decodes() {
+        let text = serde_json::to_vec(&nested(MAX_JSON_DEPTH)).unwrap();
+        assert!(serde_json::from_slice::<serde_json::Value>(&text).is_ok());
+        let text = serde_json::to_vec(&nested(MAX_JSON_DEPTH + 1)).unwrap();
+        assert!(serde_json::from_slice::<serde_json::Value>(&text).is_err());
+    }
 }

@@ -10,7 +10,9 @@ use futures::future::join_all;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster_routing::{
+    MultipleNodeRoutingInfo, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+};
 use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisResult, ServerErrorKind, Value};
 use tq_core::{Error, Result};
 
@@ -104,6 +106,18 @@ fn tx_outcome(replies: impl Iterator<Item = RedisResult<Value>>) -> (RedisResult
             false,
         ),
     }
+}
+
+/// Why one item of [`Conn::run_items_each`] failed.
+#[derive(Debug, Clone)]
+pub struct ItemError {
+    /// The client's or server's error.
+    pub error: redis::RedisError,
+    /// Whether the item ran: `Some(false)` refused without running (a plain
+    /// command's error, or a transaction refused while queueing, e.g.
+    /// `OOM`), `Some(true)` its transaction ran and a command inside `EXEC`
+    /// failed, `None` unknown (the connection failed).
+    pub ran: Option<bool>,
 }
 
 /// Items sent in one pipeline: to the master serving `Some(slot)`, or
@@ -279,7 +293,26 @@ impl Conn {
     }
 
     /// Runs one [`Unit`] per item and returns the answers in item order,
-    /// with as few round trips as the server allows:
+    /// or the first item's error (see [`run_items_each`](Self::run_items_each)).
+    pub async fn run_items<F, U>(
+        &self,
+        buckets: &[u16],
+        build: F,
+        op: &'static str,
+    ) -> Result<Vec<Value>>
+    where
+        F: Fn(usize, bool) -> U,
+        U: Into<Unit>,
+    {
+        self.run_items_each(buckets, build)
+            .await
+            .into_iter()
+            .map(|outcome| outcome.map_err(|e| from_redis(e.error, op)))
+            .collect()
+    }
+
+    /// Runs one [`Unit`] per item and returns each item's outcome, in item
+    /// order, with as few round trips as the server allows:
     ///
     /// - standalone: every unit in one pipeline (one round trip);
     /// - cluster: one pipeline per master (its buckets' slots, from
@@ -291,21 +324,22 @@ impl Conn {
     /// `EVAL` with `by_text`). Items that were refused without running are
     /// sent once more: answered `NOSCRIPT` (a restarted server) as `EVAL`;
     /// reached the wrong master (`MOVED`/`ASK`) through per-slot pipelines
-    /// that follow redirections. Any other server error on an item becomes
-    /// this call's error, and so does an error of a command inside an
-    /// `EXEC` (its transaction ran, so it is never resent); a connection
-    /// error fails the call (items already executed stay executed).
-    pub async fn run_items<F, U>(
+    /// that follow redirections. Any other server error is that item's
+    /// outcome (with whether it ran); an error of a command inside an
+    /// `EXEC` means its transaction ran, so it is never resent. A
+    /// connection error fails every item of its pipeline, as "may have
+    /// run" (items already executed stay executed); other pipelines go on.
+    pub async fn run_items_each<F, U>(
         &self,
         buckets: &[u16],
         build: F,
-        op: &'static str,
-    ) -> Result<Vec<Value>>
+    ) -> Vec<std::result::Result<Value, ItemError>>
     where
         F: Fn(usize, bool) -> U,
         U: Into<Unit>,
     {
-        let mut results: Vec<Option<Value>> = vec![None; buckets.len()];
+        let mut results: Vec<Option<std::result::Result<Value, ItemError>>> =
+            vec![None; buckets.len()];
         let first = Attempt {
             by_text: false,
             per_slot: false,
@@ -393,13 +427,30 @@ impl Conn {
             for (((_, group), (answer, shapes)), expected) in
                 groups.iter().zip(answers).zip(expected)
             {
-                let answer = answer.map_err(|e| from_redis(e, op))?;
-                if answer.len() != expected {
-                    return Err(crate::error::bad_reply(
-                        &format!("{} answers for {expected} commands", answer.len()),
-                        op,
-                    ));
-                }
+                let answer = answer.and_then(|answer| {
+                    if answer.len() == expected {
+                        Ok(answer)
+                    } else {
+                        Err(redis::RedisError::from((
+                            redis::ErrorKind::UnexpectedReturnType,
+                            "a pipeline got a wrong number of answers",
+                            format!("{} answers for {expected} commands", answer.len()),
+                        )))
+                    }
+                });
+                let answer = match answer {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        // Unknown how far the pipeline got.
+                        for &(i, _) in group {
+                            results[i] = Some(Err(ItemError {
+                                error: e.clone(),
+                                ran: None,
+                            }));
+                        }
+                        continue;
+                    }
+                };
                 let mut replies = answer.into_iter();
                 for (&(i, a), &shape) in group.iter().zip(&shapes) {
                     let (item, ran) = if shape == 0 {
@@ -409,8 +460,13 @@ impl Conn {
                     };
                     let kind = item.as_ref().err().map(redis::RedisError::kind);
                     match item {
-                        Ok(v) => results[i] = Some(v),
-                        Err(e) if ran => return Err(from_redis(e, op)),
+                        Ok(v) => results[i] = Some(Ok(v)),
+                        Err(error) if ran => {
+                            results[i] = Some(Err(ItemError {
+                                error,
+                                ran: Some(true),
+                            }));
+                        }
                         Err(_)
                             if !a.by_text
                                 && kind
@@ -439,7 +495,12 @@ impl Conn {
                                 },
                             ));
                         }
-                        Err(e) => return Err(from_redis(e, op)),
+                        Err(error) => {
+                            results[i] = Some(Err(ItemError {
+                                error,
+                                ran: Some(false),
+                            }));
+                        }
                     }
                 }
             }
@@ -447,8 +508,63 @@ impl Conn {
         }
         results
             .into_iter()
-            .map(|v| v.ok_or_else(|| crate::error::bad_reply("a command got no answer", op)))
+            .map(|v| {
+                v.unwrap_or_else(|| {
+                    Err(ItemError {
+                        error: redis::RedisError::from((
+                            redis::ErrorKind::UnexpectedReturnType,
+                            "a command got no answer",
+                        )),
+                        ran: Some(false),
+                    })
+                })
+            })
             .collect()
+    }
+
+    /// Runs `cmd` on the standalone server (node `None`) or on every
+    /// cluster master (node `Some("host:port")`), concurrently. A server
+    /// error comes back per node; a connection error or timeout on any
+    /// node fails the whole call.
+    pub async fn on_every_master(
+        &self,
+        cmd: &Cmd,
+    ) -> RedisResult<Vec<(Option<String>, RedisResult<Value>)>> {
+        let mut c = match self.inner.clone() {
+            Inner::Single(mut c) => {
+                return match cmd.query_async(&mut c).await {
+                    Ok(v) => Ok(vec![(None, Ok(v))]),
+                    Err(e) if e.kind() == redis::ErrorKind::Io || e.is_timeout() => Err(e),
+                    Err(e) if e.is_connection_dropped() || e.is_connection_refusal() => Err(e),
+                    Err(e) => Ok(vec![(None, Err(e))]),
+                };
+            }
+            Inner::Cluster(c) => c,
+        };
+        let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+        let answer = c.route_command(cmd.clone(), routing).await?;
+        let Value::Map(per_node) = answer else {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "a command on every master did not answer per node",
+                format!("{answer:?}"),
+            )));
+        };
+        Ok(per_node
+            .into_iter()
+            .map(|(node, v)| {
+                let node = match node {
+                    Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+                    Value::SimpleString(s) => s,
+                    other => format!("{other:?}"),
+                };
+                let v = match v {
+                    Value::ServerError(e) => Err(e.into()),
+                    v => Ok(v),
+                };
+                (Some(node), v)
+            })
+            .collect())
     }
 
     /// A numeric server setting (`CONFIG GET name`), or `None` when the
@@ -460,6 +576,35 @@ impl Conn {
             .ok()?;
         find_number(&value)
     }
+}
+
+/// The value in a `CONFIG GET <one name>` answer (`[name, value]`, or a
+/// map in RESP3), or `None` (an empty answer: unknown setting).
+pub fn config_text(value: &Value) -> Option<String> {
+    let v = match value {
+        Value::Array(items) | Value::Set(items) => items.get(1)?,
+        Value::Map(pairs) => &pairs.first()?.1,
+        _ => return None,
+    };
+    match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The value of `field` in an `INFO` answer (`field:value` lines).
+pub fn info_field(value: &Value, field: &str) -> Option<String> {
+    let text = match value {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::VerbatimString { text, .. } => text.clone(),
+        _ => return None,
+    };
+    text.lines().find_map(|line| {
+        let (name, v) = line.trim().split_once(':')?;
+        (name == field).then(|| v.trim().to_owned())
+    })
 }
 
 /// The first integer-looking bulk string after a name in a `CONFIG GET`
@@ -489,6 +634,30 @@ mod tests {
             Ok(Value::ServerError(e)) => e,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn config_and_info_answers_are_read_in_any_shape() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let resp2 = Value::Array(vec![bulk("maxmemory-policy"), bulk("allkeys-lru")]);
+        assert_eq!(config_text(&resp2).as_deref(), Some("allkeys-lru"));
+        let resp3 = Value::Map(vec![(bulk("maxmemory-policy"), bulk("noeviction"))]);
+        assert_eq!(config_text(&resp3).as_deref(), Some("noeviction"));
+        assert_eq!(config_text(&Value::Array(vec![])), None);
+        let info = "# Memory\r\nused_memory:1\r\nmaxmemory_policy:volatile-lru\r\n";
+        assert_eq!(
+            info_field(&bulk(info), "maxmemory_policy").as_deref(),
+            Some("volatile-lru")
+        );
+        let verbatim = Value::VerbatimString {
+            format: redis::VerbatimFormat::Text,
+            text: info.to_owned(),
+        };
+        assert_eq!(
+            info_field(&verbatim, "maxmemory_policy").as_deref(),
+            Some("volatile-lru")
+        );
+        assert_eq!(info_field(&bulk(info), "maxmemory"), None);
     }
 
     #[test]

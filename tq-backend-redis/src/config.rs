@@ -38,6 +38,7 @@ pub const MAX_KEY_PREFIX_BYTES: usize = 256;
 /// key_prefix = "tq"
 /// connect_timeout_ms = 5000
 /// command_timeout_ms = 60000
+/// # allow_evicting_policy = false     # true is LOSSY: see the setting
 /// ```
 ///
 /// `Debug` never shows the password, neither the setting nor one inside a URL.
@@ -85,12 +86,15 @@ pub struct RedisConfig {
     pub key_prefix: String,
 
     /// How long to wait for a TCP (and TLS) connection, in milliseconds.
-    /// Default: 5000.
+    /// A whole [`open`](crate::RedisBackend::open) (connect, handshake and
+    /// its checks) gives up after `connect_timeout_ms` +
+    /// `command_timeout_ms`. Default: 5000.
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
 
     /// How long to wait for the answer to one request (a pipeline), in
-    /// milliseconds; `0` waits forever. Large values need time: 256 MiB
+    /// milliseconds; `0` waits forever (but an open still gives up after
+    /// `connect_timeout_ms` + 60000). Large values need time: 256 MiB
     /// take a few seconds on loopback. Default: 60000.
     #[serde(default = "default_command_timeout_ms")]
     pub command_timeout_ms: u64,
@@ -103,6 +107,24 @@ pub struct RedisConfig {
     /// Default: 256 for a cluster, 1 for a standalone server.
     #[serde(default)]
     pub buckets: Option<u16>,
+
+    /// **LOSSY when `true`: acknowledged rows can vanish silently.** Opens
+    /// the store even when the server's `maxmemory-policy` may evict this
+    /// store's keys (`allkeys-lru`, `allkeys-lfu`, `allkeys-random`, or a
+    /// policy this version does not know), or when the policy cannot be
+    /// read (`CONFIG` and `INFO` both refused). Under such a policy, once
+    /// the server reaches `maxmemory` it deletes rows, index entries, the
+    /// insertion counter or the layout marker without telling anyone:
+    /// rows disappear, listings lose keys, insertion order restarts. Only
+    /// for a pure cache whose contents may be lost.
+    ///
+    /// With `false` (the default), [`RedisBackend::open`](crate::RedisBackend::open)
+    /// refuses such a server with a `Config` error naming
+    /// `maxmemory-policy` and its value. `noeviction` and the `volatile-*`
+    /// policies are always accepted: `volatile-*` only evicts keys with a
+    /// TTL, and this backend never sets one.
+    #[serde(default)]
+    pub allow_evicting_policy: bool,
 }
 
 fn default_key_prefix() -> String {
@@ -131,6 +153,7 @@ impl Default for RedisConfig {
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             command_timeout_ms: DEFAULT_COMMAND_TIMEOUT_MS,
             buckets: None,
+            allow_evicting_policy: false,
         }
     }
 }
@@ -196,6 +219,32 @@ impl RedisConfig {
 
     pub(crate) fn command_timeout(&self) -> Option<Duration> {
         (self.command_timeout_ms > 0).then(|| Duration::from_millis(self.command_timeout_ms))
+    }
+
+    /// What an open adds to the connect timeout for its requests:
+    /// [`command_timeout_ms`](Self::command_timeout_ms), or its default
+    /// when that is `0` (no timeout for requests; an open still gives up).
+    pub(crate) fn open_checks_timeout(&self) -> Duration {
+        Duration::from_millis(match self.command_timeout_ms {
+            0 => DEFAULT_COMMAND_TIMEOUT_MS,
+            ms => ms,
+        })
+    }
+
+    /// The server(s) this configuration names, for messages: the setting
+    /// (`url` or `cluster_nodes`) and its URL(s), redacted.
+    pub(crate) fn servers(&self) -> (&'static str, String) {
+        match &self.url {
+            Some(url) => ("url", redact_url(url)),
+            None => (
+                "cluster_nodes",
+                self.cluster_nodes
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        }
     }
 
     /// Checks the settings that need no server; errors name the setting.
@@ -339,18 +388,185 @@ fn read_ca_file(path: &Path) -> Result<Vec<u8>> {
     Ok(pem)
 }
 
-/// `url` with the password (and user) replaced by `***`, for messages.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}***@{}", &url[..scheme_end], &rest[at + 1..]),
-        None => url.to_owned(),
+/// Where the part of `url` that may hold credentials starts: after
+/// `scheme://`, or at the start of a string without a scheme.
+fn userinfo_start(url: &str, at: usize) -> usize {
+    match url.find("://").map(|i| i + 3) {
+        Some(start) if start <= at => start,
+        _ => 0,
     }
 }
+
+/// Query parameters that carry a password (redis-rs reads `pass` in
+/// `redis+unix://` URLs).
+const PASSWORD_PARAMS: [&str; 2] = ["pass=", "password="];
+
+/// The byte ranges of the values of [`PASSWORD_PARAMS`] in `url`'s query.
+fn password_params(url: &str) -> Vec<std::ops::Range<usize>> {
+    let Some(query) = url.find('?') else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut pos = query + 1;
+    for param in url[query + 1..].split('&') {
+        for name in PASSWORD_PARAMS {
+            if let Some(head) = param.get(..name.len())
+                && head.eq_ignore_ascii_case(name)
+            {
+                let value = param[name.len()..].split('#').next().unwrap_or("");
+                out.push(pos + name.len()..pos + name.len() + value.len());
+            }
+        }
+        pos += param.len() + 1;
+    }
+    out
+}
+
+/// `url` with everything that may hold a credential replaced by `***`, for
+/// messages and `Debug`: the whole user-info part (from `scheme://`, or
+/// the start of the string, to the last `@`) and the value of a `pass=`
+/// query parameter. Works on any string, whether or not it parses as a URL
+/// (a password may contain `/`, `@`, `:`, `?`, `#` or `%`-escapes).
+pub(crate) fn redact_url(url: &str) -> String {
+    let (head, tail) = match url.rfind('@') {
+        Some(at) => {
+            let start = userinfo_start(url, at);
+            (format!("{}***", &url[..start]), &url[at..])
+        }
+        None => (String::new(), url),
+    };
+    let mut out = head;
+    let mut last = 0;
+    for range in password_params(tail) {
+        out.push_str(&tail[last..range.start]);
+        out.push_str("***");
+        last = range.end;
+    }
+    out.push_str(&tail[last..]);
+    out
+}
+
+/// `%XX` escapes decoded (invalid ones kept as they are).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The secrets of a configuration: the `password` setting and every
+/// credential inside its URLs (as written and `%`-decoded), so that any
+/// text about to leave the backend can be checked and scrubbed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Secrets {
+    /// Longest first, none empty.
+    texts: Vec<String>,
+}
+
+impl Secrets {
+    /// The secrets of `config`.
+    pub(crate) fn of(config: &RedisConfig) -> Secrets {
+        let mut texts: Vec<String> = config.password.iter().cloned().collect();
+        for url in config.url.iter().chain(&config.cluster_nodes) {
+            if let Some(at) = url.rfind('@') {
+                let userinfo = &url[userinfo_start(url, at)..at];
+                // `user:password`, or a lone word that may be a password.
+                texts.push(match userinfo.split_once(':') {
+                    Some((_, pw)) => pw.to_owned(),
+                    None => userinfo.to_owned(),
+                });
+            }
+            for range in password_params(url) {
+                texts.push(url[range].to_owned());
+            }
+        }
+        let decoded: Vec<String> = texts.iter().map(|t| percent_decode(t)).collect();
+        texts.extend(decoded);
+        texts.retain(|t| !t.is_empty());
+        texts.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        texts.dedup();
+        Secrets { texts }
+    }
+
+    /// Whether `text` contains a secret.
+    fn appears_in(&self, text: &str) -> bool {
+        self.texts.iter().any(|t| text.contains(t.as_str()))
+    }
+
+    /// `text` with every secret replaced by `***`.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for t in &self.texts {
+            if out.contains(t.as_str()) {
+                out = out.replace(t.as_str(), "***");
+            }
+        }
+        out
+    }
+
+    /// `e` unchanged when no secret shows in it (its `Display`, `Debug`, or
+    /// those of any error in its source chain); otherwise the same error
+    /// (kind, operation, temporary or not) with the secrets scrubbed from
+    /// its message and context, and its source replaced by the scrubbed
+    /// text of the source chain.
+    pub(crate) fn redact_error(&self, e: Error) -> Error {
+        use std::error::Error as _;
+        if self.texts.is_empty() {
+            return e;
+        }
+        let mut shown = format!("{e}\n{e:?}");
+        let mut chain = String::new();
+        let mut source = e.source();
+        while let Some(s) = source {
+            shown.push_str(&format!("\n{s}\n{s:?}"));
+            if !chain.is_empty() {
+                chain.push_str(": ");
+            }
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        if !self.appears_in(&shown) {
+            return e;
+        }
+        let mut out = Error::new(e.kind(), self.scrub(e.message()))
+            .with_operation(e.operation())
+            .set_temporary(e.is_temporary());
+        for (key, value) in e.context() {
+            out = out.with_context(key, self.scrub(value));
+        }
+        if e.source().is_some() {
+            out = out.with_source(RedactedSource(self.scrub(&chain)));
+        }
+        out
+    }
+}
+
+/// The text of an error chain that held a secret, with the secret scrubbed.
+#[derive(Debug)]
+struct RedactedSource(String);
+
+impl fmt::Display for RedactedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RedactedSource {}
 
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -371,6 +587,7 @@ impl fmt::Debug for RedisConfig {
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("command_timeout_ms", &self.command_timeout_ms)
             .field("buckets", &self.buckets)
+            .field("allow_evicting_policy", &self.allow_evicting_policy)
             .finish()
     }
 }
@@ -401,6 +618,62 @@ mod tests {
         assert_eq!(redact_url("redis://:p@h:1"), "redis://***@h:1");
         assert_eq!(redact_url("redis://u:p@@h:1"), "redis://***@h:1");
         assert_eq!(redact_url("nonsense"), "nonsense");
+    }
+
+    #[test]
+    fn redact_does_not_need_a_parseable_url() {
+        for (url, want) in [
+            ("redis://:pa/ss@127.0.0.1:1", "redis://***@127.0.0.1:1"),
+            ("redis://u:pa/s@s@h:1/0", "redis://***@h:1/0"),
+            ("redis://:a%2Fb@h", "redis://***@h"),
+            ("redis://:p?q#r@h", "redis://***@h"),
+            ("redis://:pw@", "redis://***@"),
+            (":pw@h:1", "***@h:1"),
+            ("x:pw@redis://h", "***@redis://h"),
+            (
+                "redis://h/?paaaé=1&passworé=2&pass=",
+                "redis://h/?paaaé=1&passworé=2&pass=***",
+            ),
+            ("redis://h/?PASSWORD=x#y", "redis://h/?PASSWORD=***#y"),
+            ("", ""),
+            ("@", "***@"),
+            (
+                "redis+unix:///tmp/s?db=1&pass=pw&x=1",
+                "redis+unix:///tmp/s?db=1&pass=***&x=1",
+            ),
+        ] {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_found_and_scrubbed_from_errors() {
+        let mut cfg = RedisConfig::cluster(["redis://u:a%2Fb@h:1", "redis://:c/d@h:2"]);
+        cfg.password = Some("setting-pw".into());
+        let secrets = Secrets::of(&cfg);
+        for t in ["a%2Fb", "a/b", "c/d", "setting-pw"] {
+            assert!(secrets.texts.iter().any(|s| s == t), "{t}: {secrets:?}");
+        }
+        let e = Error::config("saw a/b and setting-pw")
+            .with_operation("redis::open")
+            .with_context("url", "redis://u:a%2Fb@h:1")
+            .with_source(std::io::Error::other("inner c/d"));
+        let e = secrets.redact_error(e);
+        let shown = format!("{e} {e:?} {:?}", std::error::Error::source(&e));
+        for t in ["a%2Fb", "a/b", "c/d", "setting-pw"] {
+            assert!(!shown.contains(t), "{t}: {shown}");
+        }
+        assert_eq!(e.kind(), tq_core::ErrorKind::Config);
+        assert_eq!(e.operation(), "redis::open");
+        assert!(shown.contains("inner ***"), "{shown}");
+        // Without a secret in it, an error is left as it is.
+        let clean = secrets
+            .redact_error(Error::unexpected("fine").with_source(std::io::Error::other("io")));
+        assert!(
+            std::error::Error::source(&clean)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .is_some()
+        );
     }
 
     #[test]

@@ -12,13 +12,32 @@ use tq_core::{Error, ErrorKind};
 /// - a TLS server certificate that is not trusted or not valid for the
 ///   host: a permanent [`ErrorKind::Config`] error naming `tls_ca_file`
 ///   (retrying cannot help);
+/// - the server out of memory (`OOM`: used memory over `maxmemory` under
+///   `noeviction`): [`ErrorKind::CapacityExceeded`], permanent (it lasts
+///   until rows are cleared or `maxmemory` is raised);
 /// - anything else: [`ErrorKind::Unexpected`], permanent.
 ///
 /// Messages come from the client library and the server, which never echo
 /// passwords.
 pub fn from_redis(e: RedisError, op: &'static str) -> Error {
+    let (kind, message, setting) = classify(&e);
+    let mut err = Error::new(kind, message).with_operation(op).with_source(e);
+    if let Some(setting) = setting {
+        err = err.with_context("setting", setting);
+    }
+    err
+}
+
+/// Whether `e` is the server's out-of-memory refusal.
+pub fn is_oom(e: &RedisError) -> bool {
+    e.code() == Some("OOM")
+}
+
+/// The kind, message and (for a configuration problem) setting of a Redis
+/// error; see [`from_redis`].
+pub fn classify(e: &RedisError) -> (ErrorKind, String, Option<&'static str>) {
     let code = e.code().unwrap_or("").to_owned();
-    let (kind, message, setting) = match e.kind() {
+    match e.kind() {
         RK::AuthenticationFailed => (
             ErrorKind::Config,
             "authentication failed: check the `password` setting (and `username`), or the \
@@ -41,12 +60,19 @@ pub fn from_redis(e: RedisError, op: &'static str) -> Error {
                 .to_owned(),
             Some("username"),
         ),
-        RK::Io if untrusted_certificate(&e) => (
+        RK::Io if untrusted_certificate(e) => (
             ErrorKind::Config,
             "the server's TLS certificate was not accepted (not signed by a trusted CA, or not \
              valid for this host): set `tls_ca_file` to the PEM file of the CA that signed it"
                 .to_owned(),
             Some("tls_ca_file"),
+        ),
+        _ if code == "OOM" => (
+            ErrorKind::CapacityExceeded,
+            "the Redis server is out of memory (used memory is over its maxmemory and its \
+             maxmemory-policy evicts nothing of ours): clear rows or raise maxmemory"
+                .to_owned(),
+            Some("maxmemory"),
         ),
         RK::InvalidClientConfig => (
             ErrorKind::Config,
@@ -75,12 +101,7 @@ pub fn from_redis(e: RedisError, op: &'static str) -> Error {
             "unexpected answer from Redis".to_owned(),
             None,
         ),
-    };
-    let mut err = Error::new(kind, message).with_operation(op).with_source(e);
-    if let Some(setting) = setting {
-        err = err.with_context("setting", setting);
     }
-    err
 }
 
 /// Whether `e` is rustls refusing the server's certificate (unknown
@@ -108,6 +129,65 @@ fn rustls_error(e: &RedisError) -> Option<&rustls::Error> {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
+/// `names` for a message: at most ten, each cut to 64 bytes, then how many
+/// more there are (as tq-core names keys).
+pub fn list_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.into_iter().collect();
+    let mut out = names
+        .iter()
+        .take(10)
+        .map(|n| cut(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > 10 {
+        out.push_str(&format!(" and {} more", names.len() - 10));
+    }
+    out
+}
+
+/// A name cut to 64 bytes (on a character boundary) for messages.
+fn cut(name: &str) -> String {
+    const SHOW: usize = 64;
+    if name.len() <= SHOW {
+        return name.to_owned();
+    }
+    let mut end = SHOW;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &name[..end])
+}
+
+/// Sorted positions as ranges, `"0-727, 730, 733-740"`: at most 64 ranges,
+/// then how many positions more there are.
+pub fn position_ranges(positions: &[usize]) -> String {
+    const MAX_RANGES: usize = 64;
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &p in positions {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == p => *end = p,
+            _ => ranges.push((p, p)),
+        }
+    }
+    let shown: Vec<String> = ranges
+        .iter()
+        .take(MAX_RANGES)
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect();
+    let mut out = shown.join(", ");
+    if ranges.len() > MAX_RANGES {
+        let rest: usize = ranges[MAX_RANGES..].iter().map(|(a, b)| b - a + 1).sum();
+        out.push_str(&format!(" and {rest} more"));
+    }
+    out
+}
+
 /// An answer of an unexpected shape.
 pub fn bad_reply(what: &str, op: &'static str) -> Error {
     Error::unexpected(format!("unexpected reply from Redis: {what}")).with_operation(op)
@@ -116,6 +196,37 @@ pub fn bad_reply(what: &str, op: &'static str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn out_of_memory_is_capacity_exceeded() {
+        let oom = match redis::parse_redis_value(
+            b"-OOM command not allowed when used memory > 'maxmemory'.\r\n",
+        ) {
+            Ok(redis::Value::ServerError(e)) => RedisError::from(e),
+            other => panic!("{other:?}"),
+        };
+        assert!(is_oom(&oom));
+        let e = from_redis(oom, "redis::put");
+        assert_eq!(e.kind(), ErrorKind::CapacityExceeded, "{e}");
+        assert!(!e.is_temporary());
+        assert!(e.to_string().contains("maxmemory"), "{e}");
+    }
+
+    #[test]
+    fn names_and_positions_are_bounded() {
+        assert_eq!(list_names(["a", "b"]), "a, b");
+        let many: Vec<String> = (0..12).map(|i| format!("k{i}")).collect();
+        assert_eq!(
+            list_names(many.iter().map(String::as_str)),
+            "k0, k1, k2, k3, k4, k5, k6, k7, k8, k9 and 2 more"
+        );
+        assert!(list_names([&*"é".repeat(100)]).ends_with("..."));
+        assert_eq!(position_ranges(&[0, 1, 2, 5, 7, 8]), "0-2, 5, 7-8");
+        assert_eq!(position_ranges(&[]), "");
+        let every_other: Vec<usize> = (0..200).map(|i| i * 2).collect();
+        let shown = position_ranges(&every_other);
+        assert!(shown.ends_with("126 and 136 more"), "{shown}");
+    }
 
     #[test]
     fn io_errors_are_temporary_and_auth_is_config() {

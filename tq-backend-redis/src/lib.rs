@@ -22,12 +22,13 @@
 //! | `url` | none | standalone server, `redis://[[user]:password@]host[:port][/db]`; `rediss://` for TLS |
 //! | `cluster_nodes` | `[]` | cluster seed nodes (URLs as above); exactly one of `url` / `cluster_nodes` |
 //! | `username` | none (URL's, else `default`) | ACL user; overrides the URL's |
-//! | `password` | none (URL's) | overrides the URL's; never shown by `Debug`, logs or errors |
+//! | `password` | none (URL's) | overrides the URL's; never shown by `Debug`, logs or errors (nor a password inside a URL, parseable or not) |
 //! | `tls_ca_file` | none (built-in public roots) | PEM file of CA certificates to trust for `rediss://` (self-signed or private CA); only with `rediss://` URLs; unreadable: `Config` error |
 //! | `key_prefix` | `"tq"` | prepended to every key, so stores can share a server; no `{` `}` |
-//! | `connect_timeout_ms` | `5000` | TCP/TLS connect timeout |
-//! | `command_timeout_ms` | `60000` | timeout of one request (`0`: none) |
+//! | `connect_timeout_ms` | `5000` | TCP/TLS connect timeout; a whole open (connect, handshake, checks) gives up after `connect_timeout_ms + command_timeout_ms` with a temporary `Unavailable` error naming the server |
+//! | `command_timeout_ms` | `60000` | timeout of one request (`0`: none; an open then still counts 60000) |
 //! | `buckets` | `256` cluster, `1` standalone | how many hash slots a partition's rows spread over; fixed per store |
+//! | `allow_evicting_policy` | `false` | **LOSSY** when `true` (rows can vanish silently): open even when the server's `maxmemory-policy` may evict this store's keys, or cannot be read; see below |
 //!
 //! Unknown settings are an error naming the setting (`deny_unknown_fields`).
 //!
@@ -73,12 +74,61 @@
 //!   behind (hash, index entry and, when it was the last row of its
 //!   partition in its bucket, the partition entry are removed), so putting
 //!   it again is a new insertion at the end.
+//! - **Nested JSON**: a JSON cell and each tag entry round-trip through
+//!   put, get and list up to [`MAX_JSON_DEPTH`] (127) levels of arrays and
+//!   objects (tq-core's `KvStore` refuses more than 64 before calling the
+//!   backend, the tag object counting as one level); anything deeper given
+//!   to the backend directly is `InvalidArgument` naming partition, key and
+//!   field or tag entry, before anything of the call is written. No Lua
+//!   script decodes JSON (tag entries pass through `put_meta` and `list` as
+//!   opaque strings), so cjson's nesting limit does not apply. A put's
+//!   answer (the row's full tag) takes the entries it wrote from the call
+//!   and decodes only the entries stored before: it never writes a row and
+//!   then fails on decoding what it just wrote.
+//! - **Corrupted rows stay contained**: whatever bytes a stored row holds
+//!   (a cell, a tag entry, a field name or the sequence overwritten by
+//!   hand), a get of that row is `Corrupted` naming its partition and key
+//!   (and the field); a list of the partition holding it (and so
+//!   `kv_list(None)`) is `Corrupted` naming the key when its tag or
+//!   sequence does not decode; gets of other rows and lists of other
+//!   partitions work as before, and `kv_clear` of the row always works (it
+//!   decodes nothing), which repairs the store. A put to a row whose stored
+//!   tag does not decode is applied, then `Corrupted` ("the put was
+//!   written, but ..."), since its answer carries the full tag.
+//!   `testing::corrupt_row` (feature `testing`) damages a row this way
+//!   for tests.
 //! - **Tag entries** are separate hash fields, so a tag comes back as a map
 //!   whose entry order is Redis' hash order (insertion order for small
 //!   hashes, unspecified for large ones); tags compare equal regardless.
 //! - **Rows of one batch are not atomic with each other**
-//!   ([`Capabilities::atomic_batch`](tq_core::Capabilities) is false): a call
-//!   that fails on a lost connection may have written some rows, each whole.
+//!   ([`Capabilities::atomic_batch`](tq_core::Capabilities) is false), but
+//!   each row is whole or absent, and a put that fails part-way says which
+//!   rows it wrote. When the server runs out of memory (`OOM` under
+//!   `noeviction`: writes are refused once used memory is over
+//!   `maxmemory`), the rows sent before are written and the rest refused,
+//!   each row's transaction whole; the error is `CapacityExceeded`
+//!   (permanent until rows are cleared or `maxmemory` is raised; clears
+//!   and reads still work, and so does opening an existing store) with
+//!   the context `written` and `not_written` (`"728 of 1000 rows: k0, k1,
+//!   ... and 718 more"`: the count and up to ten keys) and `written_rows`
+//!   (the written rows' positions in the call, as ranges: `"0-727, 730"`,
+//!   at most 64 ranges). A lost connection is reported the same way, with
+//!   the rows whose fate is unknown under `unknown`. In a cluster, a
+//!   refused `INCRBY` of the counter means nothing was written.
+//! - **No eviction** (finding: an `allkeys-lru` server silently deleted
+//!   2,074 of 3,000 acknowledged rows, the counter and the layout marker):
+//!   [`RedisBackend::open`] reads the server's `maxmemory-policy` (`CONFIG
+//!   GET`; on a cluster from every master; if `CONFIG` is renamed or
+//!   refused by the ACL, `INFO memory`'s `maxmemory_policy`) and refuses,
+//!   with a permanent `Config` error naming `maxmemory-policy`, its value
+//!   and (cluster) the master, any policy but `noeviction` and the
+//!   `volatile-*` ones ([`SAFE_POLICIES`]). `volatile-*` only evicts keys
+//!   that have a TTL, and this backend never sets one (no `EXPIRE`, no
+//!   `SET .. EX`; a test checks every key's `PTTL` under each of them). A
+//!   policy that cannot be read is refused too. `allow_evicting_policy =
+//!   true` opens anyway: **LOSSY**, rows then vanish silently when the
+//!   server is full. The policy is checked at open only: changing it on a
+//!   running server (`CONFIG SET`) is not noticed.
 //! - **Sizes are checked before anything is sent**: a value larger than the
 //!   server's `proto-max-bulk-len` (read with `CONFIG GET` at open, 512 MiB
 //!   if the server does not say), or a row larger than its
@@ -86,6 +136,7 @@
 //!   partition, key and field, and nothing of the call is written.
 //! - **Errors**: connection refused, reset or timed out, a cluster that is
 //!   down or resharding, a server still loading: `Unavailable`, temporary.
+//!   A server out of memory: `CapacityExceeded`, permanent (see above).
 //!   The backend reconnects by itself; the same backend works again once the
 //!   server is back. A wrong password is a permanent `Config` error naming
 //!   the `password` setting; a TLS server certificate that is not trusted
@@ -146,5 +197,6 @@ mod slots;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use backend::{FALLBACK_MAX_BULK, FALLBACK_MAX_QUERY, RedisBackend};
+pub use backend::{FALLBACK_MAX_BULK, FALLBACK_MAX_QUERY, RedisBackend, SAFE_POLICIES};
+pub use cells::MAX_JSON_DEPTH;
 pub use config::RedisConfig;

@@ -7,6 +7,9 @@
 //! (even without running destructors, as with a `static` server), the pipe
 //! closes and the watchdog kills the server. Nothing is left behind.
 //!
+//! [`corrupt_row`] damages a stored row behind the backend's back, for tests
+//! of how corrupted data is reported.
+//!
 //! A missing `redis-server` is an error that says how to install it; tests
 //! should fail with it, never skip. The same holds for TLS servers
 //! ([`RedisServer::start_tls`]), whose throwaway CA and certificate
@@ -16,8 +19,12 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::client::Conn;
+use crate::config::{RedisConfig, Secrets};
+use crate::keys::{CELL_MARK, KeyLayout, SEQ_FIELD, TAG_MARK, tag_field};
 
 /// What to tell a developer whose machine lacks Redis.
 pub const INSTALL_HINT: &str =
@@ -42,6 +49,8 @@ pub struct RedisServer {
     tls: Option<TlsFiles>,
     dir: tempfile::TempDir,
     watchdog: Option<Child>,
+    /// The pid of a server [paused](RedisServer::pause) with `SIGSTOP`, or 0.
+    paused_pid: AtomicU32,
 }
 
 impl std::fmt::Debug for RedisServer {
@@ -131,6 +140,7 @@ impl RedisServer {
                 tls: tls.clone(),
                 dir,
                 watchdog: None,
+                paused_pid: AtomicU32::new(0),
             };
             match server.spawn() {
                 Ok(()) => return Ok(server),
@@ -270,6 +280,7 @@ impl RedisServer {
 
     /// Kills the server (as a crash would) and waits for it to be gone.
     pub fn stop(&mut self) {
+        let _ = self.resume();
         if let Some(mut child) = self.watchdog.take() {
             drop(child.stdin.take());
             let _ = child.wait();
@@ -292,6 +303,49 @@ impl RedisServer {
     /// Runs `redis-cli -p <port> args...` and returns its output.
     pub fn cli(&self, args: &[&str]) -> Result<String, String> {
         redis_cli(self.port, args)
+    }
+
+    /// The process id of the running `redis-server` (its `INFO server`).
+    pub fn pid(&self) -> Result<u32, String> {
+        let info = self.cli(&["info", "server"])?;
+        info.lines()
+            .find_map(|l| l.trim().strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
+            .ok_or_else(|| format!("no process_id in INFO server of port {}", self.port))
+    }
+
+    /// Freezes the server with `SIGSTOP`: the kernel still accepts TCP
+    /// connections on its port, but nothing answers. Undo with
+    /// [`resume`](Self::resume); a paused server is still killed when
+    /// dropped.
+    pub fn pause(&self) -> Result<(), String> {
+        let pid = self.pid()?;
+        send_signal(pid, "STOP")?;
+        self.paused_pid.store(pid, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Wakes a [paused](Self::pause) server (`SIGCONT`); a no-op if it is
+    /// not paused.
+    pub fn resume(&self) -> Result<(), String> {
+        match self.paused_pid.swap(0, Ordering::Relaxed) {
+            0 => Ok(()),
+            pid => send_signal(pid, "CONT"),
+        }
+    }
+}
+
+/// `kill -<signal> <pid>`.
+fn send_signal(pid: u32, signal: &str) -> Result<(), String> {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .map_err(|e| format!("cannot run kill: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("kill -{signal} {pid} failed: {status}"))
     }
 }
 
@@ -329,16 +383,24 @@ impl RedisCluster {
     /// `redis-cli --cluster create`, and waits until every node reports
     /// `cluster_state:ok`.
     pub fn start(masters: usize) -> Result<Self, String> {
+        Self::start_with(masters, &[])
+    }
+
+    /// As [`start`](Self::start), with extra `redis-server` arguments for
+    /// every node, e.g. `["--maxmemory-policy", "allkeys-lru"]`.
+    pub fn start_with(masters: usize, extra: &[&str]) -> Result<Self, String> {
         let mut nodes = Vec::with_capacity(masters);
         for _ in 0..masters {
-            nodes.push(RedisServer::start_with(&[
+            let mut args = vec![
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
                 "nodes.conf",
                 "--cluster-node-timeout",
                 "5000",
-            ])?);
+            ];
+            args.extend_from_slice(extra);
+            nodes.push(RedisServer::start_with(&args)?);
         }
         let addrs: Vec<String> = nodes
             .iter()
@@ -534,4 +596,90 @@ impl TestCa {
             key: self.key_file(),
         }
     }
+}
+
+/// What [`corrupt_row`] damages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Corruption {
+    /// Every stored cell value of the row is overwritten with bytes that
+    /// do not decode (not tq-core's codec layout).
+    Cells,
+    /// Every stored tag entry of the row is overwritten with bytes that do
+    /// not parse as JSON; a row without tag entries gets one such entry.
+    Tag,
+}
+
+/// The bytes [`corrupt_row`] writes over a cell: a codec version no build
+/// reads, and too short for a header.
+pub const CORRUPT_CELL: &[u8] = b"\xffcorrupt";
+/// The bytes [`corrupt_row`] writes over a tag entry: not JSON.
+pub const CORRUPT_TAG: &[u8] = b"{not json";
+/// The tag entry [`corrupt_row`] adds to a row that has none.
+pub const CORRUPT_TAG_ENTRY: &str = "tq-corrupted";
+
+/// Damages the stored row `key` of `partition` in the store `config`
+/// names, behind the backend's back (as an operator with `redis-cli`
+/// could), through a fresh connection: see [`Corruption`]. The row must
+/// exist. For tests of how the backend treats corrupted data.
+pub async fn corrupt_row(
+    config: &RedisConfig,
+    partition: &str,
+    key: &str,
+    what: Corruption,
+) -> Result<(), String> {
+    let secrets = Secrets::of(config);
+    let shown = |e: tq_core::Error| secrets.redact_error(e).to_string();
+    config.validate().map_err(shown)?;
+    let conn = Conn::open(config).await.map_err(shown)?;
+    let layout = KeyLayout::new(&config.key_prefix, config.effective_buckets());
+    let row = layout.row(layout.bucket(partition, key), partition, key);
+    let redis_err = |e: redis::RedisError| {
+        secrets.scrub(&format!(
+            "cannot corrupt row {key:?} of partition {partition:?}: {e}"
+        ))
+    };
+    let names = conn
+        .query(redis::cmd("HKEYS").arg(&row))
+        .await
+        .map_err(redis_err)?;
+    let names: Vec<Vec<u8>> = match names {
+        redis::Value::Array(items) | redis::Value::Set(items) => items
+            .into_iter()
+            .filter_map(|v| match v {
+                redis::Value::BulkString(b) => Some(b),
+                _ => None,
+            })
+            .collect(),
+        other => return Err(format!("HKEYS answered {other:?}")),
+    };
+    if !names.iter().any(|n| n.as_slice() == SEQ_FIELD) {
+        return Err(format!(
+            "row {key:?} of partition {partition:?} does not exist"
+        ));
+    }
+    let (mark, garbage) = match what {
+        Corruption::Cells => (CELL_MARK, CORRUPT_CELL),
+        Corruption::Tag => (TAG_MARK, CORRUPT_TAG),
+    };
+    let mut targets: Vec<Vec<u8>> = names
+        .into_iter()
+        .filter(|n| n.first() == Some(&mark))
+        .collect();
+    if targets.is_empty() {
+        match what {
+            Corruption::Cells => {
+                return Err(format!(
+                    "row {key:?} of partition {partition:?} has no cells to corrupt"
+                ));
+            }
+            Corruption::Tag => targets.push(tag_field(CORRUPT_TAG_ENTRY)),
+        }
+    }
+    let mut hset = redis::cmd("HSET");
+    hset.arg(&row);
+    for name in &targets {
+        hset.arg(name).arg(garbage);
+    }
+    conn.query(&hset).await.map_err(redis_err)?;
+    Ok(())
 }

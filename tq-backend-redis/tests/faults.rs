@@ -182,3 +182,74 @@ async fn value_over_the_bulk_limit_is_rejected_and_nothing_is_written() {
     assert_eq!(err.kind(), ErrorKind::CapacityExceeded, "{err}");
     assert_eq!(kv.kv_list(Some("p")).await.unwrap()["p"].len(), 1);
 }
+
+/// Opens `config` and returns the error and how long it took.
+async fn failed_open(config: RedisConfig) -> (tq_core::Error, Duration) {
+    let started = Instant::now();
+    let result = RedisBackend::open(config).await;
+    let took = started.elapsed();
+    match result {
+        Ok(_) => panic!("opened a store on a stopped server"),
+        Err(e) => (e, took),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_against_a_stopped_server_honours_the_timeouts() {
+    let server = start(&[]);
+    server.pause().unwrap();
+    let mut config = RedisConfig::standalone(format!(
+        "redis://:Zq-open-secret@127.0.0.1:{}",
+        server.port()
+    ))
+    .with_key_prefix(unique_prefix("stopped"));
+    config.connect_timeout_ms = 500;
+    config.command_timeout_ms = 500;
+    let (err, took) = failed_open(config.clone()).await;
+    server.resume().unwrap();
+    eprintln!("open against a stopped server: {took:?}: {err}");
+    // connect_timeout + command_timeout, and some slack for a busy machine.
+    assert!(took < Duration::from_millis(1_600), "took {took:?}: {err}");
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_temporary(), "{err}");
+    let text = format!("{err} {err:?}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{}", server.port())),
+        "{text}"
+    );
+    assert!(!text.contains("Zq-open-secret"), "{text}");
+    // Awake again, the same settings open (the server wants no password,
+    // so use the URL without one).
+    config.url = Some(server.url());
+    RedisBackend::open(config).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_open_against_stopped_nodes_honours_the_timeouts() {
+    let cluster =
+        tq_backend_redis::testing::RedisCluster::start(3).unwrap_or_else(|e| panic!("{e}"));
+    let mut config = RedisConfig::cluster(cluster.urls()).with_key_prefix(unique_prefix("stopped"));
+    config.connect_timeout_ms = 500;
+    config.command_timeout_ms = 500;
+    // Every node stopped, then only one.
+    for paused in [cluster.nodes().len(), 1] {
+        for node in &cluster.nodes()[..paused] {
+            node.pause().unwrap();
+        }
+        let (err, took) = failed_open(config.clone()).await;
+        for node in cluster.nodes() {
+            node.resume().unwrap();
+        }
+        eprintln!("cluster open with {paused} node(s) stopped: {took:?}: {err}");
+        // connect_timeout + command_timeout, and some slack for a busy machine.
+        assert!(took < Duration::from_millis(1_600), "took {took:?}: {err}");
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(err.is_temporary(), "{err}");
+        let port = cluster.nodes()[0].port();
+        assert!(
+            err.to_string().contains(&format!("127.0.0.1:{port}")),
+            "{err}"
+        );
+    }
+    RedisBackend::open(config).await.unwrap();
+}
