@@ -14,7 +14,9 @@ use crate::cells::{
 };
 use crate::client::{Conn, ItemError, Unit};
 use crate::config::{RedisConfig, Secrets};
-use crate::error::{bad_reply, classify, from_redis, is_oom, list_names, position_ranges};
+use tq_core::names::list_names;
+
+use crate::error::{bad_reply, classify, from_redis, is_oom, position_ranges};
 use crate::keys::{CELL_MARK, KeyLayout, SEQ_FIELD, cell_field};
 use crate::scripts::{CLEAR, LIST, PUT_META};
 

@@ -543,8 +543,14 @@ impl Secrets {
         if !self.appears_in(&shown) {
             return e;
         }
-        let mut out = Error::new(e.kind(), self.scrub(e.message()))
-            .with_operation(e.operation())
+        // Innermost first, as the error recorded them.
+        let mut out = e
+            .operations()
+            .rev()
+            .fold(
+                Error::new(e.kind(), self.scrub(e.message())),
+                Error::with_operation,
+            )
             .set_temporary(e.is_temporary());
         for (key, value) in e.context() {
             out = out.with_context(key, self.scrub(value));

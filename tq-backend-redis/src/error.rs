@@ -129,35 +129,6 @@ fn rustls_error(e: &RedisError) -> Option<&rustls::Error> {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
-/// `names` for a message: at most ten, each cut to 64 bytes, then how many
-/// more there are (as tq-core names keys).
-pub fn list_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
-    let names: Vec<&str> = names.into_iter().collect();
-    let mut out = names
-        .iter()
-        .take(10)
-        .map(|n| cut(n))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if names.len() > 10 {
-        out.push_str(&format!(" and {} more", names.len() - 10));
-    }
-    out
-}
-
-/// A name cut to 64 bytes (on a character boundary) for messages.
-fn cut(name: &str) -> String {
-    const SHOW: usize = 64;
-    if name.len() <= SHOW {
-        return name.to_owned();
-    }
-    let mut end = SHOW;
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &name[..end])
-}
-
 /// Sorted positions as ranges, `"0-727, 730, 733-740"`: at most 64 ranges,
 /// then how many positions more there are.
 pub fn position_ranges(positions: &[usize]) -> String {
@@ -210,22 +181,6 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::CapacityExceeded, "{e}");
         assert!(!e.is_temporary());
         assert!(e.to_string().contains("maxmemory"), "{e}");
-    }
-
-    #[test]
-    fn names_and_positions_are_bounded() {
-        assert_eq!(list_names(["a", "b"]), "a, b");
-        let many: Vec<String> = (0..12).map(|i| format!("k{i}")).collect();
-        assert_eq!(
-            list_names(many.iter().map(String::as_str)),
-            "k0, k1, k2, k3, k4, k5, k6, k7, k8, k9 and 2 more"
-        );
-        assert!(list_names([&*"é".repeat(100)]).ends_with("..."));
-        assert_eq!(position_ranges(&[0, 1, 2, 5, 7, 8]), "0-2, 5, 7-8");
-        assert_eq!(position_ranges(&[]), "");
-        let every_other: Vec<usize> = (0..200).map(|i| i * 2).collect();
-        let shown = position_ranges(&every_other);
-        assert!(shown.ends_with("126 and 136 more"), "{shown}");
     }
 
     #[test]

@@ -2,6 +2,4 @@
 
 mod support;
 
-use tq_core::conformance::Fixture;
-
-tq_core::conformance_tests!(|| async { Ok(Fixture::from_backend(support::standalone().await?)) });
+tq_core::conformance_tests!(|| async { support::fixture(support::standalone_config()?).await });

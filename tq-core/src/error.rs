@@ -175,7 +175,9 @@ impl Error {
 
     /// Every operation recorded, outermost first: `["kv_batch_put",
     /// "redis::put"]`.
-    pub fn operations(&self) -> impl ExactSizeIterator<Item = &'static str> + '_ {
+    pub fn operations(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = &'static str> + ExactSizeIterator + '_ {
         self.operations.iter().rev().copied()
     }
 

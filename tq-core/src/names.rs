@@ -51,8 +51,10 @@ pub(crate) fn truncate(name: &str) -> String {
     format!("{}...", &name[..end])
 }
 
-/// Up to ten names joined for an error message, with a count of the rest.
-pub(crate) fn list_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+/// Up to ten names joined for an error message, each cut to 64 bytes, with
+/// a count of the rest: `"a, b, c and 12 more"`. For backends that name keys
+/// in their errors the way the engine does.
+pub fn list_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     let names: Vec<&str> = names.into_iter().collect();
     let mut out = names
         .iter()

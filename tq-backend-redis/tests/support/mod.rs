@@ -63,3 +63,48 @@ pub fn keys_on(port: u16, backend: &RedisBackend) -> Vec<String> {
         .filter(|l| !l.is_empty())
         .collect()
 }
+
+/// A conformance fixture over a fresh store of `config`.
+pub async fn fixture(config: RedisConfig) -> Result<tq_core::conformance::Fixture> {
+    let backend = RedisBackend::open(config.clone()).await?;
+    Ok(with_hooks(
+        tq_core::conformance::Fixture::from_backend(backend),
+        config,
+    ))
+}
+
+/// The suite's hooks for a store of `config`: corruption through a fresh
+/// connection (`testing::corrupt_row`), reopen as a new backend on the same
+/// server and key prefix, and no capacity setting of our own (the server's
+/// `maxmemory` is not one).
+pub fn with_hooks(
+    fixture: tq_core::conformance::Fixture,
+    config: RedisConfig,
+) -> tq_core::conformance::Fixture {
+    use tq_backend_redis::testing::{Corruption, corrupt_row};
+    let corrupt_config = config.clone();
+    fixture
+        .with_corruptor(move |partition, key, what| {
+            let config = corrupt_config.clone();
+            let what = match what {
+                tq_core::conformance::Corruption::Tag => Corruption::Tag,
+                _ => Corruption::Cells,
+            };
+            async move {
+                corrupt_row(&config, &partition, &key, what)
+                    .await
+                    .map_err(Error::unexpected)
+            }
+        })
+        .with_reopen(move || {
+            let config = config.clone();
+            async move {
+                let backend = RedisBackend::open(config.clone()).await?;
+                Ok(with_hooks(
+                    tq_core::conformance::Fixture::from_backend(backend),
+                    config,
+                ))
+            }
+        })
+        .without_capacity_limit()
+}
