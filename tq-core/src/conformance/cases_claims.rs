@@ -95,6 +95,19 @@ pub async fn b9_no_call_blocks_the_executor(kv: &Fixture) {
     );
 }
 
+/// Capabilities: the backend reports exactly what its fixture says it
+/// documents, and the kv_* API passes that on unchanged.
+pub async fn cap_reported_capabilities_match_the_claims(kv: &Fixture) {
+    let claimed = kv.claimed_capabilities().expect(
+        "declare the capabilities the backend documents with Fixture::claims, so the suite \
+         can check them",
+    );
+    if let Some(reported) = kv.backend_capabilities() {
+        ensure_eq!(reported, claimed, "what the backend reports");
+    }
+    ensure_eq!(kv.capabilities(), claimed, "what the kv_* API reports");
+}
+
 /// A buffer that reports when the last `Bytes` viewing it is gone.
 struct Tracked {
     data: Vec<u8>,
