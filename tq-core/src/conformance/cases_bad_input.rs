@@ -176,6 +176,10 @@ pub async fn e3_corrupted_cells_are_contained_to_their_row(kv: &mut Fixture) {
         "the error must name key \"a\": {err}"
     );
     ensure_eq!(err.operation(), "kv_batch_get", "{err}");
+    assert!(
+        err.operations().len() >= 2,
+        "the error keeps the backend's own operation under kv_batch_get: {err}"
+    );
     let b = kv.kv_batch_get(&keys(&["b"]), "p", None).await.unwrap();
     ensure_eq!(
         f32_row(&b, "x", 0),
