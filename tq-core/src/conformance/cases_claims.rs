@@ -323,10 +323,19 @@ pub async fn cap_limit_is_exact_and_a_put_past_it_writes_nothing(kv: &Fixture) {
     kv.kv_put("a", "p", Some(bytes_row(600)), None)
         .await
         .unwrap();
-    expect_err(
-        kv.kv_put("b", "p", Some(bytes_row(401)), None).await,
-        ErrorKind::CapacityExceeded,
-        &[],
+    let err = kv
+        .kv_put("b", "p", Some(bytes_row(401)), None)
+        .await
+        .expect_err("a put past the limit");
+    ensure_eq!(err.kind(), ErrorKind::CapacityExceeded, "{err}");
+    ensure_eq!(err.operation(), "kv_put", "{err}");
+    ensure_eq!(
+        err.context()
+            .iter()
+            .filter(|(k, _)| *k == "partition")
+            .count(),
+        1,
+        "the error names the partition once: {err}"
     );
     ensure_eq!(
         listed_keys(&kv, "p").await,
