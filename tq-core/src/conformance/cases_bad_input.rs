@@ -291,6 +291,13 @@ pub async fn e4_json_nested_past_the_limit_is_invalid(kv: &Fixture) {
         .await
         .unwrap();
     let before = snapshot(kv).await;
+    // A tag whose entry nests MAX_JSON_DEPTH levels is one level too deep:
+    // the tag object counts too.
+    expect_err(
+        kv.kv_put("k", "p", None, Some(deep_tag(MAX_JSON_DEPTH))).await,
+        ErrorKind::InvalidArgument,
+        &["\"k\"", "\"e\"", "deep"],
+    );
     for depth in [MAX_JSON_DEPTH + 1, 5_000, 100_000] {
         expect_err(
             kv.kv_put("k", "p", None, Some(deep_tag(depth))).await,
