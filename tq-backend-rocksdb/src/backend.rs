@@ -9,6 +9,7 @@ use tq_core::{
 };
 
 use crate::config::RocksDbConfig;
+use crate::nesting::RowWrites;
 use crate::store::{MAX_VALUE_BYTES, Store};
 
 /// A persistent, crash-safe store in one RocksDB directory.
@@ -84,6 +85,9 @@ impl StorageBackend for RocksDbBackend {
     }
 
     async fn put(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
+        // From here on, however deep the caller's JSON, no path drops it
+        // recursively (not even the error path outside a runtime).
+        let rows = RowWrites::new(rows);
         let (store, partition) = (self.store.clone(), partition.to_owned());
         blocking("rocksdb::put", move || store.put(&partition, rows)).await
     }

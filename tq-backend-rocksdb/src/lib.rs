@@ -116,9 +116,16 @@
 //! | `ShutdownInProgress` | `Unavailable` | no |
 //! | I/O error (disk full, permissions, failing disk), anything else | `Unexpected` | no |
 //!
-//! Backend-level checks: names over tq-core's limits or a key repeated in
-//! one put are `InvalidArgument`; an encoded value over [`MAX_VALUE_BYTES`]
-//! is `CapacityExceeded`; both before anything is written.
+//! Backend-level checks: names over tq-core's limits, a key repeated in
+//! one put, or a tag or JSON cell nested deeper than
+//! [`tq_core::json::MAX_JSON_DEPTH`] (64 levels, the tag object counting as
+//! one) are `InvalidArgument`; an encoded value over [`MAX_VALUE_BYTES`] is
+//! `CapacityExceeded`; all before anything is written. `KvStore` checks the
+//! nesting too, but the backend can be called directly, and a deeper value
+//! would be stored and then never parse again (serde_json's parser stops at
+//! 128 levels): so everything a put writes reads back. The check runs first,
+//! without recursion, and a put's values are always dropped with loops, so
+//! no depth overflows a stack.
 //!
 //! ## Building
 //!
@@ -135,6 +142,7 @@ mod config;
 mod error;
 pub mod keys;
 mod locks;
+mod nesting;
 mod record;
 mod store;
 

@@ -138,4 +138,40 @@ mod tests {
         huge_count[9..13].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(RowRecord::decode(&huge_count).is_err());
     }
+
+    #[test]
+    fn a_tag_nested_to_the_limit_round_trips() {
+        use tq_core::json::{MAX_JSON_DEPTH, tag_depth};
+        let mut deep = serde_json::json!({"leaf": 1});
+        for _ in 2..MAX_JSON_DEPTH {
+            deep = serde_json::Value::Array(vec![deep]);
+        }
+        let mut record = RowRecord::new(3);
+        record.add_field("f");
+        record.tag.insert("deep".into(), deep);
+        assert_eq!(tag_depth(&record.tag), MAX_JSON_DEPTH);
+        assert_eq!(RowRecord::decode(&record.encode()).unwrap(), record);
+    }
+
+    #[test]
+    fn a_stored_tag_too_deep_to_parse_is_corrupted_without_overflowing_a_1_mib_stack() {
+        let mut bytes = RowRecord::new(1).encode();
+        bytes.truncate(bytes.len() - 2); // the empty tag `{}`
+        for levels in [200, 1_000_000] {
+            let mut record = bytes.clone();
+            record.extend_from_slice(b"{\"e\":");
+            record.extend(std::iter::repeat_n(b'[', levels));
+            record.extend(std::iter::repeat_n(b']', levels));
+            record.push(b'}');
+            std::thread::Builder::new()
+                .stack_size(1 << 20)
+                .spawn(move || {
+                    let err = RowRecord::decode(&record).unwrap_err();
+                    assert_eq!(err.kind(), tq_core::ErrorKind::Corrupted, "{err}");
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        }
+    }
 }

@@ -12,7 +12,7 @@ use rocksdb::{
     ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions,
 };
 use tq_core::names::{check_field, check_key, check_partition};
-use tq_core::{Cells, Error, Listing, Result, RowState, RowWrite, Tag, codec, merge_tag};
+use tq_core::{Cells, Error, Listing, Result, RowState, Tag, codec, merge_tag};
 
 use crate::config::RocksDbConfig;
 use crate::error::{from_rocksdb, open_error};
@@ -21,6 +21,7 @@ use crate::keys::{
     order_key, partition_prefix, prefix_successor, row_key,
 };
 use crate::locks::RowLocks;
+use crate::nesting::{RowWrites, check_depth};
 use crate::record::RowRecord;
 
 /// The largest encoded cell value the backend stores: RocksDB keeps value
@@ -198,11 +199,13 @@ impl Store {
             .ok_or_else(|| Error::unexpected(format!("column family {name:?} is not open")))
     }
 
-    /// Behavior B2-B4: see [`crate`] docs, "Concurrency".
-    pub fn put(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
+    /// Behavior B2-B4: see [`crate`] docs, "Concurrency". The nesting check
+    /// comes first ([`crate::nesting`]).
+    pub fn put(&self, partition: &str, rows: RowWrites) -> Result<Vec<RowState>> {
+        check_depth(partition, &rows)?;
         check_partition(partition)?;
         let mut seen = HashSet::with_capacity(rows.len());
-        for row in &rows {
+        for row in rows.iter() {
             check_key(&row.key).map_err(|e| e.with_context("partition", partition))?;
             if !seen.insert(row.key.as_str()) {
                 return Err(Error::invalid_argument(format!(
@@ -226,7 +229,7 @@ impl Store {
         // any lock. A value that is too large fails here, before any write.
         let mut batch = WriteBatch::default();
         let mut buf = Vec::new();
-        for row in &rows {
+        for row in rows.iter() {
             for (field, value) in &row.cells {
                 buf.clear();
                 codec::encode_into(value, &mut buf);
