@@ -13,6 +13,12 @@
 //! field list names every cell the row holds in [`crate::keys::CF_CELLS`], so
 //! a get or a clear never scans for cells, and a put can return the row's
 //! full field list without reading cell data.
+//!
+//! The *head* (version, sequence number, field list) decodes on its own
+//! ([`RowRecord::decode_head`]), without parsing the tag: a clear needs only
+//! the head, so a row whose tag no longer parses still clears in the usual
+//! way. (A clear of a row whose head does not decode either finds the row's
+//! insertion-order entry and cells by scanning; see [`crate::store`].)
 
 use tq_core::{Error, Result, Tag};
 
@@ -68,6 +74,21 @@ impl RowRecord {
 
     /// Decodes a record; anything malformed is [`tq_core::ErrorKind::Corrupted`].
     pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let head = Self::decode_head(bytes)?;
+        let tag_json = bytes.get(head.tag_at..).unwrap_or_default();
+        let tag: Tag = serde_json::from_slice(tag_json).map_err(|e| {
+            Error::corrupted("row record is corrupted: tag is not a JSON object").with_source(e)
+        })?;
+        Ok(RowRecord {
+            seq: head.seq,
+            fields: head.fields,
+            tag,
+        })
+    }
+
+    /// Decodes the head of a record (everything but the tag); anything
+    /// malformed is [`tq_core::ErrorKind::Corrupted`].
+    pub fn decode_head(bytes: &[u8]) -> Result<RecordHead> {
         let bad = |what: &str| Error::corrupted(format!("row record is corrupted: {what}"));
         let (&version, rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
         if version != RECORD_VERSION {
@@ -95,14 +116,23 @@ impl RowRecord {
             fields.push(field.to_owned());
             rest = tail;
         }
-        let tag: Tag = serde_json::from_slice(rest)
-            .map_err(|e| bad("tag is not a JSON object").with_source(e))?;
-        Ok(RowRecord {
+        Ok(RecordHead {
             seq: u64::from_be_bytes(*seq),
             fields,
-            tag,
+            tag_at: bytes.len() - rest.len(),
         })
     }
+}
+
+/// A record's head: what a clear needs, decoded without the tag.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RecordHead {
+    /// The insertion sequence number.
+    pub seq: u64,
+    /// Every field the row holds.
+    pub fields: Vec<String>,
+    /// Where the tag's JSON text starts in the record.
+    pub tag_at: usize,
 }
 
 #[cfg(test)]
@@ -137,6 +167,26 @@ mod tests {
         let mut huge_count = bytes;
         huge_count[9..13].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(RowRecord::decode(&huge_count).is_err());
+    }
+
+    #[test]
+    fn the_head_decodes_without_the_tag() {
+        let mut record = RowRecord::new(9);
+        record.add_field("x");
+        record.tag = tq_core::tag! {"s" => 1};
+        let mut bytes = record.encode();
+        let head = RowRecord::decode_head(&bytes).unwrap();
+        assert_eq!(
+            (head.seq, head.fields.as_slice()),
+            (9, &["x".to_owned()][..])
+        );
+        assert_eq!(&bytes[head.tag_at..], br#"{"s":1}"#);
+        bytes.truncate(head.tag_at);
+        bytes.extend_from_slice(b"\xffnot json");
+        assert_eq!(RowRecord::decode_head(&bytes).unwrap(), head);
+        let err = RowRecord::decode(&bytes).unwrap_err();
+        assert_eq!(err.kind(), tq_core::ErrorKind::Corrupted);
+        assert!(err.message().contains("tag"), "{err}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::keys::{
 };
 use crate::locks::RowLocks;
 use crate::nesting::{RowWrites, check_depth};
-use crate::record::RowRecord;
+use crate::record::{RecordHead, RowRecord};
 
 /// The largest encoded cell value the backend stores: RocksDB keeps value
 /// lengths in 32 bits.
@@ -384,13 +384,13 @@ impl Store {
         let prefix = partition.map(partition_prefix).unwrap_or_default();
 
         let mut rows: HashMap<Vec<u8>, (u64, Tag)> = HashMap::new();
-        self.scan(rows_cf, &snapshot, &prefix, |k, v| {
+        self.scan(rows_cf, Some(&snapshot), &prefix, |k, v| {
             let record = RowRecord::decode(v).map_err(|e| name_row_key(e, k))?;
             rows.insert(k.to_vec(), (record.seq, record.tag));
             Ok(())
         })?;
         let mut listing = Listing::new();
-        self.scan(order_cf, &snapshot, &prefix, |k, v| {
+        self.scan(order_cf, Some(&snapshot), &prefix, |k, v| {
             let (p, seq) = decode_order_key(k)
                 .ok_or_else(|| Error::corrupted("an insertion-order key does not decode"))?;
             let key = std::str::from_utf8(v).map_err(|e| {
@@ -426,7 +426,17 @@ impl Store {
         Ok(listing)
     }
 
-    /// Behavior B7.
+    /// Behavior B7, for any bytes the rows hold.
+    ///
+    /// A row's record goes, and with it its cells and its insertion-order
+    /// entry. The usual way finds them from the record's head (sequence
+    /// number, field list), which decodes without the tag, after checking
+    /// that the order entry the head names does name this key. A row whose
+    /// head does not decode, or names another row's order entry, is
+    /// removed without trusting it: one scan of the partition's order
+    /// entries finds those naming the key, and a range deletion removes
+    /// every cell under the row's key prefix. All in one `WriteBatch`,
+    /// under the rows' locks.
     pub fn clear(&self, partition: &str, keys: &[String]) -> Result<usize> {
         check_partition(partition)?;
         let mut seen = HashSet::with_capacity(keys.len());
@@ -446,21 +456,49 @@ impl Store {
                 .batched_multi_get_cf_opt(rows_cf, &row_keys, false, &ReadOptions::default());
         let mut batch = WriteBatch::default();
         let mut removed = 0;
-        for ((key, rkey), found) in unique.iter().zip(&row_keys).zip(found) {
-            let name = |e: Error| {
-                e.with_context("partition", partition)
-                    .with_context("key", *key)
-            };
-            let Some(bytes) = found.map_err(|e| name(from_rocksdb(e, "read a row record")))? else {
+        // Rows whose record head decodes, and rows to remove without it.
+        let mut known: Vec<(&str, RecordHead)> = Vec::new();
+        let mut lost: Vec<&str> = Vec::new();
+        for ((&key, rkey), found) in unique.iter().zip(&row_keys).zip(found) {
+            let found = found.map_err(|e| {
+                from_rocksdb(e, "read a row record")
+                    .with_context("partition", partition)
+                    .with_context("key", key)
+            })?;
+            let Some(bytes) = found else {
                 continue;
             };
-            let record = RowRecord::decode(&bytes).map_err(name)?;
             batch.delete_cf(rows_cf, rkey);
-            batch.delete_cf(order_cf, order_key(partition, record.seq));
-            for field in &record.fields {
+            removed += 1;
+            match RowRecord::decode_head(&bytes) {
+                Ok(head) => known.push((key, head)),
+                Err(_) => lost.push(key),
+            }
+        }
+        let order_keys: Vec<Vec<u8>> = known
+            .iter()
+            .map(|(_, head)| order_key(partition, head.seq))
+            .collect();
+        let entries =
+            self.db
+                .batched_multi_get_cf_opt(order_cf, &order_keys, false, &ReadOptions::default());
+        for (((key, head), okey), entry) in known.into_iter().zip(&order_keys).zip(entries) {
+            let entry = entry.map_err(|e| {
+                from_rocksdb(e, "read an insertion-order entry")
+                    .with_context("partition", partition)
+                    .with_context("key", key)
+            })?;
+            if entry.as_deref() != Some(key.as_bytes()) {
+                lost.push(key);
+                continue;
+            }
+            batch.delete_cf(order_cf, okey);
+            for field in &head.fields {
                 batch.delete_cf(cells_cf, cell_key(partition, key, field));
             }
-            removed += 1;
+        }
+        if !lost.is_empty() {
+            self.remove_without_record(partition, &lost, &mut batch)?;
         }
         if removed > 0 {
             self.db.write_opt(batch, &self.write_opts).map_err(|e| {
@@ -470,17 +508,54 @@ impl Store {
         Ok(removed)
     }
 
+    /// Adds to `batch` the removal of every insertion-order entry of
+    /// `partition` naming one of `keys`, and of every cell of those rows,
+    /// without their records: one scan of the partition's order entries and
+    /// one range deletion per row. Only for rows whose record cannot be
+    /// trusted; the caller holds their locks, so no entry of theirs appears
+    /// meanwhile.
+    fn remove_without_record(
+        &self,
+        partition: &str,
+        keys: &[&str],
+        batch: &mut WriteBatch,
+    ) -> Result<()> {
+        let (order_cf, cells_cf) = (self.cf(CF_ORDER)?, self.cf(CF_CELLS)?);
+        let wanted: HashSet<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+        self.scan(order_cf, None, &partition_prefix(partition), |k, v| {
+            if wanted.contains(v) {
+                batch.delete_cf(order_cf, k);
+            }
+            Ok(())
+        })
+        .map_err(|e| e.with_context("partition", partition))?;
+        for key in keys {
+            // A row key is never all 0xff (its first byte is a length's
+            // high byte, at most 0x10), so it always has a successor.
+            let start = row_key(partition, key);
+            let end = prefix_successor(&start).ok_or_else(|| {
+                Error::unexpected("a row key has no successor")
+                    .with_context("partition", partition)
+                    .with_context("key", *key)
+            })?;
+            batch.delete_range_cf(cells_cf, start, end);
+        }
+        Ok(())
+    }
+
     /// Calls `each` with every (key, value) of `cf` starting with `prefix`,
-    /// in key order, as of `snapshot`.
+    /// in key order, as of `snapshot` (or of now).
     fn scan(
         &self,
         cf: &ColumnFamily,
-        snapshot: &SnapshotWithThreadMode<'_, DB>,
+        snapshot: Option<&SnapshotWithThreadMode<'_, DB>>,
         prefix: &[u8],
         mut each: impl FnMut(&[u8], &[u8]) -> Result<()>,
     ) -> Result<()> {
         let mut read = ReadOptions::default();
-        read.set_snapshot(snapshot);
+        if let Some(snapshot) = snapshot {
+            read.set_snapshot(snapshot);
+        }
         if let Some(upper) = prefix_successor(prefix) {
             read.set_iterate_upper_bound(upper);
         }
