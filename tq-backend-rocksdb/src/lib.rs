@@ -157,6 +157,14 @@
 //! deletion removes every cell under the row's key prefix; still one
 //! `WriteBatch` under the rows' locks.
 //!
+//! ## Test support
+//!
+//! The cargo feature `testing` adds
+//! `RocksDbBackend::corrupt_row_for_tests`, which damages a row of an
+//! open store as the conformance suite's corruption hook asks
+//! (`tests/conformance.rs` shows the whole fixture: corruption, reopen, no
+//! capacity limit). It turns on tq-core's `conformance` feature.
+//!
 //! ## Building
 //!
 //! The first build compiles RocksDB itself (C++, via `librocksdb-sys`):

@@ -543,6 +543,45 @@ impl Store {
         Ok(())
     }
 
+    /// Test support: overwrites the stored tag (`tag`) or every stored cell
+    /// of a row with bytes that do not decode, under the row's lock. See
+    /// [`crate::RocksDbBackend::corrupt_row_for_tests`].
+    #[cfg(feature = "testing")]
+    pub fn corrupt_row(&self, partition: &str, key: &str, tag: bool) -> Result<()> {
+        /// Not JSON (and not UTF-8): the tag cannot parse.
+        const BAD_TAG: &[u8] = b"\xff{\"tag\": corrupted by a test";
+        /// A codec version this build does not read: the cell cannot decode.
+        const BAD_CELL: &[u8] = b"\xff\0\0\0\0\0\0\0corrupted by a test";
+        let name = |e: Error| {
+            e.with_context("partition", partition)
+                .with_context("key", key)
+        };
+        check_partition(partition)?;
+        check_key(key).map_err(name)?;
+        let (rows_cf, cells_cf) = (self.cf(CF_ROWS)?, self.cf(CF_CELLS)?);
+        let _guards = self.locks.lock(partition, [key]);
+        let rkey = row_key(partition, key);
+        let bytes = self
+            .db
+            .get_cf(rows_cf, &rkey)
+            .map_err(|e| name(from_rocksdb(e, "read a row record")))?
+            .ok_or_else(|| name(Error::not_found("there is no such row to corrupt")))?;
+        let head = RowRecord::decode_head(&bytes).map_err(name)?;
+        let mut batch = WriteBatch::default();
+        if tag {
+            let mut record = bytes.get(..head.tag_at).unwrap_or_default().to_vec();
+            record.extend_from_slice(BAD_TAG);
+            batch.put_cf(rows_cf, &rkey, record);
+        } else {
+            for field in &head.fields {
+                batch.put_cf(cells_cf, cell_key(partition, key, field), BAD_CELL);
+            }
+        }
+        self.db
+            .write_opt(batch, &self.write_opts)
+            .map_err(|e| name(from_rocksdb(e, "write the batch")))
+    }
+
     /// Calls `each` with every (key, value) of `cf` starting with `prefix`,
     /// in key order, as of `snapshot` (or of now).
     fn scan(
