@@ -17,13 +17,21 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 
 use tempfile::TempDir;
-use tq_backend_rocksdb::{RocksDbBackend, RocksDbConfig};
+use tq_backend_rocksdb::{MAX_VALUE_BYTES, RocksDbBackend, RocksDbConfig};
 use tq_core::conformance::Fixture;
-use tq_core::{Error, Result};
+use tq_core::{Capabilities, Error, Result};
 
 /// The backend the corruption hook reaches: the one opened last on the
 /// fixture's directory.
 type Current = Arc<Mutex<Weak<RocksDbBackend>>>;
+
+/// What the crate docs promise.
+fn claims() -> Capabilities {
+    Capabilities::new()
+        .with_persistent(true)
+        .with_atomic_batch(true)
+        .with_max_value_bytes(Some(MAX_VALUE_BYTES))
+}
 
 /// A fixture over the store in `dir` (created if missing), with the hooks.
 fn fixture(
@@ -36,6 +44,7 @@ fn fixture(
         let corrupt_current = current.clone();
         let reopen_dir = dir.clone();
         Ok(Fixture::from_backend_arc(backend)
+            .claims(claims())
             .with_guard(dir)
             .with_corruptor(move |partition, key, what| {
                 let backend = corrupt_current.lock().ok().and_then(|weak| weak.upgrade());

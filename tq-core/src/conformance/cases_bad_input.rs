@@ -294,7 +294,8 @@ pub async fn e4_json_nested_past_the_limit_is_invalid(kv: &Fixture) {
     // A tag whose entry nests MAX_JSON_DEPTH levels is one level too deep:
     // the tag object counts too.
     expect_err(
-        kv.kv_put("k", "p", None, Some(deep_tag(MAX_JSON_DEPTH))).await,
+        kv.kv_put("k", "p", None, Some(deep_tag(MAX_JSON_DEPTH)))
+            .await,
         ErrorKind::InvalidArgument,
         &["\"k\"", "\"e\"", "deep"],
     );
