@@ -70,7 +70,7 @@ pub async fn g2_many_missing_keys_are_named_briefly(kv: &Kv) {
     // A 4000-byte key of three-byte characters: named, but cut short.
     let long = "\u{20ac}".repeat(1333);
     let err = kv
-        .kv_batch_get(&[long.clone()], "p", None)
+        .kv_batch_get(std::slice::from_ref(&long), "p", None)
         .await
         .unwrap_err();
     let text = err.to_string();
