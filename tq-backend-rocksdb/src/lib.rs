@@ -82,6 +82,13 @@
 //! record's field list lets a put return the row's full field list, and a
 //! get or clear find the row's cells, without a scan.
 //!
+//! **Opening the files with other tools** (`ldb`, a raw `rocksdb::DB`):
+//! give the `default` column family the merge operator `tq_max_u64`
+//! (`u64be` values, the maximum wins; `tests/corruption.rs` has one). Without
+//! it RocksDB's write-ahead-log recovery stops at the second merge of
+//! `seq_high` it replays, silently drops every later write, and then deletes
+//! the log: writes not yet flushed to SST files are lost.
+//!
 //! ## Concurrency
 //!
 //! - Writers (put, clear) lock the row's stripe of 1024 striped mutexes
