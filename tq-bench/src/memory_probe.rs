@@ -3,7 +3,7 @@
 //! same for the raw `redis` crate writing the same cells with `SET`, and
 //! the client's peak RSS over the put and the get.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tq_facade::TransferQueue;
 
 use crate::baseline::RawRedis;
@@ -18,7 +18,7 @@ pub const SERVER_TARGET: f64 = 1.3;
 pub const CLIENT_TARGET: f64 = 2.5;
 
 /// What one probe measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PutGetMemory {
     /// Backend name.
     pub backend: String,
@@ -36,6 +36,10 @@ pub struct PutGetMemory {
     pub server_delta_over_payload: f64,
     /// The same for the raw `redis` crate's `SET` per cell, if measured.
     pub raw_set_delta_over_payload: Option<f64>,
+    /// Whether the client figures come from a process of their own that
+    /// only generated the payload, put and got it (else from perftest's
+    /// process, whose earlier allocations they include).
+    pub client_own_process: bool,
     /// Client RSS before the put (after handing freed memory back to the OS).
     pub client_rss_before: u64,
     /// Client peak RSS over the put and the get.
@@ -54,7 +58,11 @@ fn err(op: &str) -> impl Fn(tq_facade::Error) -> String + '_ {
 
 /// The raw crate's `used_memory` growth per payload byte for a `SET` of
 /// every cell.
-async fn raw_delta(raw: &mut RawRedis, target: &RedisTarget, p: &Payload) -> Result<f64, String> {
+pub async fn raw_delta(
+    raw: &mut RawRedis,
+    target: &RedisTarget,
+    p: &Payload,
+) -> Result<f64, String> {
     let before = target.used_memory().await?;
     raw.put(p).await?;
     let after = target.used_memory().await?;
@@ -119,6 +127,7 @@ pub async fn probe(
         server_after_clear,
         server_delta_over_payload,
         raw_set_delta_over_payload,
+        client_own_process: false,
         client_rss_before,
         client_peak_rss,
         client_peak_over_payload,
@@ -190,11 +199,16 @@ pub fn table(probes: &[PutGetMemory]) -> String {
             verdict(client_met),
         ));
         out.push_str(&format!(
-            "{:<14} {:<14} after clear: server {} ({:+} B against before)\n",
+            "{:<14} {:<14} after clear: server {} ({:+} B against before); client {}\n",
             "",
             "",
             fmt_bytes(p.server_after_clear as f64),
-            p.server_after_clear as i64 - p.server_before as i64
+            p.server_after_clear as i64 - p.server_before as i64,
+            if p.client_own_process {
+                "a process of its own (payload generated, put, get)"
+            } else {
+                "perftest's own process (includes its earlier allocations)"
+            }
         ));
     }
     out
