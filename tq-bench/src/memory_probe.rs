@@ -44,6 +44,10 @@ pub struct PutGetMemory {
     pub client_rss_before: u64,
     /// Client peak RSS over the put and the get.
     pub client_peak_rss: u64,
+    /// Client peak RSS during the put alone.
+    pub client_peak_put: u64,
+    /// Client peak RSS during the get alone (peak reset after the put).
+    pub client_peak_get: u64,
     /// `client_peak_rss / payload`.
     pub client_peak_over_payload: f64,
     /// The targets (server, client), set for payloads of 64 MiB and more.
@@ -93,16 +97,23 @@ pub async fn probe(
     tq.kv_batch_put(&payload.keys, partition, Some(batch), None)
         .await
         .map_err(err("kv_batch_put"))?;
-    let server_after_put = target.used_memory().await?;
-    let got = tq
-        .kv_batch_get(&payload.keys, partition, None)
-        .await
-        .map_err(err("kv_batch_get"))?;
-    let client_peak_rss = if reset {
+    let client_peak_put = if reset {
         mem::peak_rss().unwrap_or(0)
     } else {
         0
     };
+    let server_after_put = target.used_memory().await?;
+    let reset = reset && mem::reset_peak_rss();
+    let got = tq
+        .kv_batch_get(&payload.keys, partition, None)
+        .await
+        .map_err(err("kv_batch_get"))?;
+    let client_peak_get = if reset {
+        mem::peak_rss().unwrap_or(0)
+    } else {
+        0
+    };
+    let client_peak_rss = client_peak_put.max(client_peak_get);
     if got.num_rows() != payload.shape.batch {
         return Err(format!(
             "memory probe: get returned {} of {} rows",
@@ -130,6 +141,8 @@ pub async fn probe(
         client_own_process: false,
         client_rss_before,
         client_peak_rss,
+        client_peak_put,
+        client_peak_get,
         client_peak_over_payload,
         targets: large.then_some((SERVER_TARGET, CLIENT_TARGET)),
         met: large.then_some((
@@ -199,9 +212,11 @@ pub fn table(probes: &[PutGetMemory]) -> String {
             verdict(client_met),
         ));
         out.push_str(&format!(
-            "{:<14} {:<14} after clear: server {} ({:+} B against before); client {}\n",
+            "{:<14} {:<14} client peak during put {}, during get {}; after clear: server {} ({:+} B against before); client {}\n",
             "",
             "",
+            fmt_bytes(p.client_peak_put as f64),
+            fmt_bytes(p.client_peak_get as f64),
             fmt_bytes(p.server_after_clear as f64),
             p.server_after_clear as i64 - p.server_before as i64,
             if p.client_own_process {
