@@ -309,11 +309,30 @@ pub(crate) async fn batch_workload(
     #[cfg(feature = "redis")]
     if let Some(target) = &b.redis {
         bar.set_message(format!("{} {label}: memory probe", b.name));
-        let raw = match &mut b.raw {
-            Raw::Redis(r) => Some(r),
-            _ => None,
+        let m = match &opts.probe_exe {
+            Some(exe) => {
+                let req = crate::memory_child::ChildRequest {
+                    backend: b.name.clone(),
+                    urls: target.nodes.iter().map(|n| n.url.clone()).collect(),
+                    cluster: target.cluster,
+                    shape: payload.shape,
+                    prefix: format!("tqbench-probe-{}", std::process::id()),
+                };
+                let mut m = crate::memory_child::run_child(exe, &req).await?;
+                if let Raw::Redis(r) = &mut b.raw {
+                    let raw = crate::memory_probe::raw_delta(r, target, payload).await?;
+                    m.raw_set_delta_over_payload = Some(raw);
+                }
+                m
+            }
+            None => {
+                let raw = match &mut b.raw {
+                    Raw::Redis(r) => Some(r),
+                    _ => None,
+                };
+                crate::memory_probe::probe(&b.name, &b.tq, raw, target, payload, "train_0").await?
+            }
         };
-        let m = crate::memory_probe::probe(&b.name, &b.tq, raw, target, payload, "train_0").await?;
         report.server_memory.push(m);
     }
     Ok(())

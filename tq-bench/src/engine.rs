@@ -13,7 +13,7 @@
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::redis_nodes::Node;
 
@@ -88,7 +88,8 @@ pub fn parse_csv(text: &str) -> Result<Vec<(String, f64)>, String> {
         let value: f64 = value
             .parse()
             .map_err(|_| format!("redis-benchmark row {line:?}: rps {value:?} is no number"))?;
-        if !value.is_finite() || value <= 0.0 {
+        // `inf` when the test took under a millisecond: [`measure`] retries.
+        if value.is_nan() || value <= 0.0 {
             return Err(format!("redis-benchmark row {line:?}: rps {value}"));
         }
         rows.push((test.clone(), value));
@@ -212,11 +213,34 @@ fn kill(pid: u32) {
     }
 }
 
-/// Runs `load` on every node at once (blocking) and sums the rates.
+/// Runs `load` on every node at once (blocking) and sums the rates; a test
+/// too short for redis-benchmark's millisecond clock (rate `inf`) is run
+/// again with ten times the requests, up to three times.
+pub fn measure(nodes: &[Node], load: &Load) -> Result<Rates, String> {
+    let mut load = *load;
+    for _ in 0..3 {
+        let r = measure_once(nodes, &load)?;
+        if r.set.is_finite() && r.get.is_finite() {
+            return Ok(r);
+        }
+        load.requests = load.requests.saturating_mul(10);
+    }
+    let r = measure_once(nodes, &load)?;
+    if r.set.is_finite() && r.get.is_finite() {
+        Ok(r)
+    } else {
+        Err(format!(
+            "redis-benchmark ran {} requests in under a millisecond",
+            load.requests
+        ))
+    }
+}
+
+/// One run of `load` on every node at once.
 ///
 /// Untagged nodes (a standalone server) run `-t set,get`; tagged nodes
 /// (cluster masters) run a `SET` phase on every node, then a `GET` phase.
-pub fn measure(nodes: &[Node], load: &Load) -> Result<Rates, String> {
+fn measure_once(nodes: &[Node], load: &Load) -> Result<Rates, String> {
     if nodes.is_empty() {
         return Err("no Redis node to run redis-benchmark against".into());
     }
@@ -293,19 +317,27 @@ pub fn calibrate(
         return Ok(sized(n.max(1)));
     }
     // About 32 MiB or 2,000 requests, whichever is less (and at least 200).
-    let probe = ((32usize << 20) / value_bytes.max(1)).clamp(200, 2_000);
-    let start = Instant::now();
-    let r = measure(nodes, &sized(probe))?;
-    let n = nodes.len() as f64;
+    let probe = sized(((32usize << 20) / value_bytes.max(1)).clamp(200, 2_000));
+    let r = measure(nodes, &probe)?;
+    Ok(resized(&probe, &r, nodes.len(), secs))
+}
+
+/// `load` with as many requests (and a keyspace to match) as make its
+/// `SET` + `GET` tests take about `secs` at the rates `r` summed over
+/// `nodes` nodes; at least 1,000.
+pub fn resized(load: &Load, r: &Rates, nodes: usize, secs: f64) -> Load {
+    let n = nodes.max(1) as f64;
     let per_request = n / r.set + n / r.get;
-    let fallback = start.elapsed().as_secs_f64() / (2.0 * probe as f64);
-    let per_request = if per_request.is_finite() && per_request > 0.0 {
-        per_request
+    let requests = if per_request.is_finite() && per_request > 0.0 {
+        (secs / per_request).clamp(1_000.0, 10_000_000.0) as usize
     } else {
-        fallback.max(1e-7)
+        load.requests.max(1_000)
     };
-    let n = (secs / per_request).clamp(1_000.0, 10_000_000.0) as usize;
-    Ok(sized(n))
+    Load {
+        requests,
+        keyspace: keyspace(requests, load.value_bytes),
+        ..*load
+    }
 }
 
 #[cfg(test)]
@@ -342,12 +374,40 @@ mod tests {
         assert!(parse_csv("\"test\",\"rps\"\n\"SET\",\"fast\"\n").is_err());
         assert!(parse_csv("\"test\",\"rps\"\n\"SET\",\"0\"\n").is_err());
         assert!(parse_csv("\"test\",\"rps\"\n\"SET\",\"NaN\"\n").is_err());
+        let inf = parse_csv("\"test\",\"rps\"\n\"GET\",\"inf\"\n").unwrap();
+        assert_eq!(inf[0].1, f64::INFINITY);
         assert_eq!(parse_csv("\"test\",\"rps\"\n").unwrap(), vec![]);
     }
 
     #[test]
     fn csv_quotes() {
         assert_eq!(split_csv("\"a,b\",\"c\"\"d\",e"), vec!["a,b", "c\"d", "e"]);
+    }
+
+    #[test]
+    fn loads_are_resized_to_the_time() {
+        let load = Load {
+            clients: 1,
+            pipeline: 16,
+            value_bytes: 32_768,
+            requests: 2_000,
+            keyspace: 250,
+        };
+        let r = Rates {
+            set: 20_000.0,
+            get: 20_000.0,
+        };
+        let two = resized(&load, &r, 1, 2.0);
+        assert_eq!(two.requests, 20_000);
+        assert_eq!(two.keyspace, 2_048);
+        assert_eq!((two.clients, two.pipeline), (1, 16));
+        // Three nodes share the summed rates.
+        assert_eq!(resized(&load, &r, 3, 2.0).requests, 6_666);
+        let inf = Rates {
+            set: f64::INFINITY,
+            get: f64::INFINITY,
+        };
+        assert_eq!(resized(&load, &inf, 1, 2.0).requests, 2_000);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! iteration as the time the engine needs for the workload's operations,
 //! and the "best of" row the backend's ratio is taken against.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::engine::{self, Load};
@@ -12,15 +13,19 @@ use crate::report::Figure;
 /// Seconds per invocation that [`engine::calibrate`] aims for (SET + GET).
 pub const DEFAULT_SECS: f64 = 2.0;
 
-/// One redis-benchmark load against some of a store's nodes.
-#[derive(Debug, Clone)]
+/// One redis-benchmark load against some of a store's nodes; unless its
+/// requests are fixed, each sample resizes them from its own rates so that
+/// the next invocation takes about the aimed-for time.
+#[derive(Debug)]
 pub struct EngineRun {
     /// Row name of its `SET` figure.
     pub set_name: String,
     /// Row name of its `GET` figure.
     pub get_name: String,
     nodes: Vec<Node>,
-    load: Load,
+    load: Mutex<Load>,
+    /// Seconds per invocation to aim for; `None` when requests are fixed.
+    secs: Option<f64>,
 }
 
 /// How many nodes a run uses, for row names.
@@ -64,7 +69,8 @@ impl EngineRun {
             set_name: format!("redis engine set {}{suffix}", load.label()),
             get_name: format!("redis engine get {}{suffix}", load.label()),
             nodes,
-            load,
+            load: Mutex::new(load),
+            secs: requests.is_none().then_some(secs),
         })
     }
 
@@ -77,23 +83,36 @@ impl EngineRun {
         ops: usize,
     ) -> Result<(Duration, Duration), String> {
         target.ping().await?;
-        let (nodes, load) = (self.nodes.clone(), self.load);
+        let (nodes, load) = (self.nodes.clone(), self.load());
         let rates = tokio::task::spawn_blocking(move || engine::measure(&nodes, &load))
             .await
             .map_err(|e| format!("redis-benchmark task: {e}"))??;
+        if let Some(secs) = self.secs {
+            let next = engine::resized(&load, &rates, self.nodes.len(), secs);
+            *self.load.lock().unwrap_or_else(|e| e.into_inner()) = next;
+        }
         target.unlink_matching("key:*").await?;
         let time = |rps: f64| Duration::from_secs_f64(ops as f64 / rps);
         Ok((time(rates.set), time(rates.get)))
     }
 
+    fn load(&self) -> Load {
+        *self.load.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The redis-benchmark settings, for notes.
     pub fn describe(&self) -> String {
+        let load = self.load();
         format!(
-            "{}: -d {} -n {} -r {} per node",
+            "{}: -d {} -n {} -r {} per node{}",
             self.set_name.trim_start_matches("redis engine set "),
-            self.load.value_bytes,
-            self.load.requests,
-            self.load.keyspace
+            load.value_bytes,
+            load.requests,
+            load.keyspace,
+            match self.secs {
+                Some(s) => format!(" (first run; each run resized to about {s} s)"),
+                None => String::new(),
+            }
         )
     }
 }

@@ -17,6 +17,8 @@ pub mod engine;
 pub mod engine_run;
 pub mod mem;
 #[cfg(feature = "redis")]
+pub mod memory_child;
+#[cfg(feature = "redis")]
 pub mod memory_probe;
 pub mod open;
 #[cfg(feature = "redis")]

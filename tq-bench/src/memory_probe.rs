@@ -3,7 +3,7 @@
 //! same for the raw `redis` crate writing the same cells with `SET`, and
 //! the client's peak RSS over the put and the get.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tq_facade::TransferQueue;
 
 use crate::baseline::RawRedis;
@@ -18,7 +18,7 @@ pub const SERVER_TARGET: f64 = 1.3;
 pub const CLIENT_TARGET: f64 = 2.5;
 
 /// What one probe measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PutGetMemory {
     /// Backend name.
     pub backend: String,
@@ -36,10 +36,18 @@ pub struct PutGetMemory {
     pub server_delta_over_payload: f64,
     /// The same for the raw `redis` crate's `SET` per cell, if measured.
     pub raw_set_delta_over_payload: Option<f64>,
+    /// Whether the client figures come from a process of their own that
+    /// only generated the payload, put and got it (else from perftest's
+    /// process, whose earlier allocations they include).
+    pub client_own_process: bool,
     /// Client RSS before the put (after handing freed memory back to the OS).
     pub client_rss_before: u64,
     /// Client peak RSS over the put and the get.
     pub client_peak_rss: u64,
+    /// Client peak RSS during the put alone.
+    pub client_peak_put: u64,
+    /// Client peak RSS during the get alone (peak reset after the put).
+    pub client_peak_get: u64,
     /// `client_peak_rss / payload`.
     pub client_peak_over_payload: f64,
     /// The targets (server, client), set for payloads of 64 MiB and more.
@@ -54,7 +62,11 @@ fn err(op: &str) -> impl Fn(tq_facade::Error) -> String + '_ {
 
 /// The raw crate's `used_memory` growth per payload byte for a `SET` of
 /// every cell.
-async fn raw_delta(raw: &mut RawRedis, target: &RedisTarget, p: &Payload) -> Result<f64, String> {
+pub async fn raw_delta(
+    raw: &mut RawRedis,
+    target: &RedisTarget,
+    p: &Payload,
+) -> Result<f64, String> {
     let before = target.used_memory().await?;
     raw.put(p).await?;
     let after = target.used_memory().await?;
@@ -85,16 +97,23 @@ pub async fn probe(
     tq.kv_batch_put(&payload.keys, partition, Some(batch), None)
         .await
         .map_err(err("kv_batch_put"))?;
-    let server_after_put = target.used_memory().await?;
-    let got = tq
-        .kv_batch_get(&payload.keys, partition, None)
-        .await
-        .map_err(err("kv_batch_get"))?;
-    let client_peak_rss = if reset {
+    let client_peak_put = if reset {
         mem::peak_rss().unwrap_or(0)
     } else {
         0
     };
+    let server_after_put = target.used_memory().await?;
+    let reset = reset && mem::reset_peak_rss();
+    let got = tq
+        .kv_batch_get(&payload.keys, partition, None)
+        .await
+        .map_err(err("kv_batch_get"))?;
+    let client_peak_get = if reset {
+        mem::peak_rss().unwrap_or(0)
+    } else {
+        0
+    };
+    let client_peak_rss = client_peak_put.max(client_peak_get);
     if got.num_rows() != payload.shape.batch {
         return Err(format!(
             "memory probe: get returned {} of {} rows",
@@ -119,8 +138,11 @@ pub async fn probe(
         server_after_clear,
         server_delta_over_payload,
         raw_set_delta_over_payload,
+        client_own_process: false,
         client_rss_before,
         client_peak_rss,
+        client_peak_put,
+        client_peak_get,
         client_peak_over_payload,
         targets: large.then_some((SERVER_TARGET, CLIENT_TARGET)),
         met: large.then_some((
@@ -190,11 +212,18 @@ pub fn table(probes: &[PutGetMemory]) -> String {
             verdict(client_met),
         ));
         out.push_str(&format!(
-            "{:<14} {:<14} after clear: server {} ({:+} B against before)\n",
+            "{:<14} {:<14} client peak during put {}, during get {}; after clear: server {} ({:+} B against before); client {}\n",
             "",
             "",
+            fmt_bytes(p.client_peak_put as f64),
+            fmt_bytes(p.client_peak_get as f64),
             fmt_bytes(p.server_after_clear as f64),
-            p.server_after_clear as i64 - p.server_before as i64
+            p.server_after_clear as i64 - p.server_before as i64,
+            if p.client_own_process {
+                "a process of its own (payload generated, put, get)"
+            } else {
+                "perftest's own process (includes its earlier allocations)"
+            }
         ));
     }
     out

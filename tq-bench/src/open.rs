@@ -217,17 +217,9 @@ fn redis_url_of(config: &Config) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The Redis backend on `target` under `prefix`, with the raw crate's
-/// baseline on the same servers when `with_raw`.
+/// The facade config of the Redis backend on `target` under `prefix`.
 #[cfg(feature = "redis")]
-async fn open_redis(
-    name: &str,
-    spec: &BackendSpec,
-    target: RedisTarget,
-    prefix: &str,
-    guards: Vec<Box<dyn std::any::Any>>,
-    with_raw: bool,
-) -> Result<Opened, String> {
+pub fn redis_config(target: &RedisTarget, prefix: &str) -> Config {
     let server = if target.cluster {
         let urls = target
             .nodes
@@ -239,10 +231,24 @@ async fn open_redis(
         let url = target.nodes.first().map(|n| n.url.clone());
         ("url", toml::Value::String(url.unwrap_or_default()))
     };
-    let config = Config::new("redis").with_settings(
+    Config::new("redis").with_settings(
         "redis",
         table(&[server, ("key_prefix", toml::Value::String(prefix.into()))]),
-    );
+    )
+}
+
+/// The Redis backend on `target` under `prefix`, with the raw crate's
+/// baseline on the same servers when `with_raw`.
+#[cfg(feature = "redis")]
+async fn open_redis(
+    name: &str,
+    spec: &BackendSpec,
+    target: RedisTarget,
+    prefix: &str,
+    guards: Vec<Box<dyn std::any::Any>>,
+    with_raw: bool,
+) -> Result<Opened, String> {
+    let config = redis_config(&target, prefix);
     let tq = TransferQueue::open(config).await.map_err(open_err)?;
     let raw = if with_raw {
         Raw::Redis(baseline::RawRedis::connect_to(&target).await?)

@@ -240,7 +240,7 @@ impl Report {
                 group = (f.backend.clone(), f.workload.clone());
                 out.push_str(&format!("\n== {} / {} ==\n", f.backend, f.workload));
                 out.push_str(&format!(
-                    "{:<34} {:>10} {:>10} {:>10} {:>13} {:>8}  {:<30} {:>10} {}\n",
+                    "{:<42} {:>10} {:>10} {:>10} {:>13} {:>8}  {:<36} {:>10} {}\n",
                     "figure", "median", "min", "max", "rate", "ratio", "baseline", "target", ""
                 ));
             }
@@ -259,7 +259,7 @@ impl Report {
                 None => "",
             };
             out.push_str(&format!(
-                "{:<34} {:>10} {:>10} {:>10} {:>13} {:>8}  {:<30} {:>10} {}\n",
+                "{:<42} {:>10} {:>10} {:>10} {:>13} {:>8}  {:<36} {:>10} {}\n",
                 f.name,
                 fmt_time(f.median_s),
                 fmt_time(min),

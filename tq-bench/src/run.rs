@@ -45,6 +45,10 @@ pub struct Options {
     pub list_churn: usize,
     /// Use this Redis server instead of starting one.
     pub redis_url: Option<String>,
+    /// Redis: run the memory probe (put + get with server and client
+    /// memory) in a process of its own, this perftest executable started
+    /// with `--memory-probe-child`; `None` measures in this process.
+    pub probe_exe: Option<PathBuf>,
     /// Seconds each redis-benchmark invocation (SET + GET) aims at.
     pub engine_secs: f64,
     /// Requests per redis-benchmark test instead of sizing them by time.
@@ -83,6 +87,7 @@ impl Default for Options {
             overhead_rows: 100_000,
             list_churn: 0,
             redis_url: None,
+            probe_exe: None,
             engine_secs: 2.0,
             engine_requests: None,
             data_dir: None,

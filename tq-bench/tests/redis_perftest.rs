@@ -33,6 +33,7 @@ fn tiny_opts(spec: BackendSpec) -> Options {
         overhead_rows: 0,
         list_churn: 5,
         engine_requests: Some(400),
+        probe_exe: Some(env!("CARGO_BIN_EXE_perftest").into()),
         settle: std::time::Duration::ZERO,
         progress: false,
         ..Options::default()
@@ -73,6 +74,7 @@ fn check(report: &Report, backend: &str) {
     let m = &report.server_memory[0];
     assert!(m.server_after_put > m.server_before, "{m:?}");
     assert!(m.raw_set_delta_over_payload.is_some());
+    assert!(m.client_own_process && m.client_peak_rss > 0, "{m:?}");
     assert!(report.table().contains("redis engine set"));
     let json = serde_json::to_string(report).unwrap();
     assert!(json.contains("\"baseline\":\"redis engine set\""));

@@ -116,6 +116,9 @@ struct Args {
     /// alternates between iterations.
     #[arg(long, default_value_t = 1000)]
     settle_ms: u64,
+    /// Internal: the Redis memory probe's own process (a JSON request).
+    #[arg(long, hide = true, value_name = "JSON")]
+    memory_probe_child: Option<String>,
     /// Worker threads of the Tokio runtime (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -173,6 +176,7 @@ fn main() -> ExitCode {
         redis_url: args.redis_url.clone(),
         engine_secs,
         engine_requests: args.engine_requests.map(|n| n.max(1)),
+        probe_exe: std::env::current_exe().ok(),
         data_dir: args.data_dir.clone(),
         rocksdb_sync: args.rocksdb_sync,
         verify: !args.no_verify,
@@ -190,6 +194,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(request) = &args.memory_probe_child {
+        return memory_probe_child(&rt, request);
+    }
     let report = match rt.block_on(tq_bench::run(&opts)) {
         Ok(r) => r,
         Err(e) => {
@@ -213,4 +220,26 @@ fn main() -> ExitCode {
         print!("{}", report.table());
     }
     ExitCode::SUCCESS
+}
+
+/// `--memory-probe-child`: measures and prints the figure as JSON.
+#[cfg(feature = "redis")]
+fn memory_probe_child(rt: &tokio::runtime::Runtime, request: &str) -> ExitCode {
+    let figure = rt.block_on(tq_bench::memory_child::child_main(request));
+    match figure.and_then(|f| serde_json::to_string(&f).map_err(|e| e.to_string())) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("perftest --memory-probe-child: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+fn memory_probe_child(_: &tokio::runtime::Runtime, _: &str) -> ExitCode {
+    eprintln!("perftest --memory-probe-child: built without the `redis` feature");
+    ExitCode::FAILURE
 }
