@@ -191,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_tag_nested_to_the_limit_round_trips() {
-        use tq_core::json::{MAX_JSON_DEPTH, tag_depth};
+        use tq_core::json::{MAX_JSON_DEPTH, json_depth};
         let mut deep = serde_json::json!({"leaf": 1});
         for _ in 2..MAX_JSON_DEPTH {
             deep = serde_json::Value::Array(vec![deep]);
@@ -199,7 +199,10 @@ mod tests {
         let mut record = RowRecord::new(3);
         record.add_field("f");
         record.tag.insert("deep".into(), deep);
-        assert_eq!(tag_depth(&record.tag), MAX_JSON_DEPTH);
+        assert_eq!(
+            json_depth(&serde_json::Value::Object(record.tag.clone())),
+            MAX_JSON_DEPTH
+        );
         assert_eq!(RowRecord::decode(&record.encode()).unwrap(), record);
     }
 
