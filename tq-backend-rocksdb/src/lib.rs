@@ -76,11 +76,24 @@
 //! | `default` | `seq_high`, `format` | highest sequence number handed out (max merge operator); layout version |
 //!
 //! A row exists exactly when its record does. A new row (including a key
-//! cleared and put again) gets a fresh sequence number, so `kv_list` reads the
-//! `order` entries of a partition in insertion order with one range scan and
-//! joins the tags from one scan of `rows`, never touching cell data. The
-//! record's field list lets a put return the row's full field list, and a
-//! get or clear find the row's cells, without a scan.
+//! cleared and put again) gets a fresh sequence number, so `kv_list` of a
+//! partition reads its `order` entries in insertion order with one range
+//! scan and the tags with one `multi_get` of their records, never touching
+//! cell data; `kv_list(None)` scans `order` and `rows` whole and joins them.
+//! The record's field list lets a put return the row's full field list, and
+//! a get or clear find the row's cells, without a scan.
+//!
+//! **What `kv_list` of a partition costs.** A cleared row leaves tombstones
+//! that RocksDB steps over in a scan until a compaction drops them. The
+//! backend keeps in memory, per partition, a band of sequence numbers that
+//! holds every live row (widened by each put before it commits, narrowed to
+//! the live rows by each listing that no put raced; see `src/live_range.rs`),
+//! and scans only that band. So a tombstone below the oldest or above the
+//! newest live row is stepped over by one listing, not by every one: rows
+//! put, read and cleared in batches list at the cost of the live rows
+//! (`perftest --list-churn`, BENCHMARKS.md). Tombstones *between* live rows
+//! are still stepped over until compaction, and the first listing of a
+//! partition after opening the store scans the whole partition.
 //!
 //! **Opening the files with other tools** (`ldb`, a raw `rocksdb::DB`):
 //! give the `default` column family the merge operator `tq_max_u64`
@@ -186,6 +199,7 @@ mod backend;
 mod config;
 mod error;
 pub mod keys;
+mod live_range;
 mod locks;
 mod nesting;
 mod record;

@@ -20,6 +20,7 @@ use crate::keys::{
     CF_CELLS, CF_ORDER, CF_ROWS, FORMAT_KEY, FORMAT_VERSION, SEQ_KEY, cell_key, decode_order_key,
     order_key, partition_prefix, prefix_successor, row_key,
 };
+use crate::live_range::LiveRanges;
 use crate::locks::RowLocks;
 use crate::nesting::{RowWrites, check_depth};
 use crate::record::{RecordHead, RowRecord};
@@ -34,6 +35,8 @@ const MERGE_OPERATOR: &str = "tq_max_u64";
 pub(crate) struct Store {
     db: DB,
     locks: RowLocks,
+    /// Per partition, the band of sequence numbers its live rows are in.
+    live: LiveRanges,
     /// The next insertion sequence number to hand out.
     next_seq: AtomicU64,
     write_opts: WriteOptions,
@@ -182,6 +185,7 @@ impl Store {
         Ok(Store {
             db,
             locks: RowLocks::new(),
+            live: LiveRanges::default(),
             next_seq: AtomicU64::new(next),
             write_opts,
             config,
@@ -258,7 +262,7 @@ impl Store {
             self.db
                 .batched_multi_get_cf_opt(rows_cf, &row_keys, false, &ReadOptions::default());
         let mut states = Vec::with_capacity(rows.len());
-        let mut high = None;
+        let mut new_seqs: Option<(u64, u64)> = None;
         for ((row, rkey), found) in rows.iter().zip(&row_keys).zip(found) {
             let name = |e: Error| {
                 e.with_context("partition", partition)
@@ -269,7 +273,10 @@ impl Store {
                 Some(bytes) => RowRecord::decode(&bytes).map_err(name)?,
                 None => {
                     let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-                    high = Some(seq);
+                    new_seqs = Some(match new_seqs {
+                        Some((first, _)) => (first, seq),
+                        None => (seq, seq),
+                    });
                     batch.put_cf(order_cf, order_key(partition, seq), row.key.as_bytes());
                     RowRecord::new(seq)
                 }
@@ -286,9 +293,12 @@ impl Store {
                 fields: record.fields,
             });
         }
-        if let Some(high) = high {
-            batch.merge(SEQ_KEY, high.to_be_bytes());
-        }
+        // New rows widen their partition's live band before they can be
+        // seen, and the put counts as in flight until the write is done.
+        let _in_flight = new_seqs.map(|(first, last)| {
+            batch.merge(SEQ_KEY, last.to_be_bytes());
+            self.live.widen(partition, first, last)
+        });
         self.db
             .write_opt(batch, &self.write_opts)
             .map_err(|e| from_rocksdb(e, "write the batch").with_context("partition", partition))?;
@@ -373,24 +383,99 @@ impl Store {
         Ok(out)
     }
 
-    /// Behavior B6: one scan of the order index and one of the row records,
-    /// joined, from one snapshot.
+    /// Behavior B6. One partition: a scan of the band of its order index
+    /// that holds its live rows ([`crate::live_range`]), then one
+    /// `multi_get` of their records, from one snapshot. The whole store:
+    /// one scan of the order index and one of the row records, joined.
     pub fn list(&self, partition: Option<&str>) -> Result<Listing> {
-        if let Some(p) = partition {
-            check_partition(p)?;
+        match partition {
+            Some(p) => {
+                check_partition(p)?;
+                self.list_partition(p)
+            }
+            None => self.list_all(),
         }
+    }
+
+    fn list_partition(&self, partition: &str) -> Result<Listing> {
+        let (rows_cf, order_cf) = (self.cf(CF_ROWS)?, self.cf(CF_ORDER)?);
+        let (band, snapshot) = self.live.begin_listing(partition, || self.db.snapshot());
+        let name = |e: Error| e.with_context("partition", partition);
+        let prefix = partition_prefix(partition);
+        let (start, end) = match &band.range {
+            Some(r) if r.is_empty() => (None, None),
+            Some(r) => (
+                Some(order_key(partition, *r.start())),
+                r.end().checked_add(1).map(|e| order_key(partition, e)),
+            ),
+            None => (Some(prefix.clone()), None),
+        };
+        // (sequence number, key) of every order entry in the band.
+        let mut entries: Vec<(u64, String)> = Vec::new();
+        if let Some(start) = start {
+            let end = match end {
+                Some(end) => Some(end),
+                None => prefix_successor(&prefix),
+            };
+            self.scan_range(order_cf, &snapshot, &start, end, |k, v| {
+                let (_, seq) = decode_order_key(k)
+                    .ok_or_else(|| Error::corrupted("an insertion-order key does not decode"))?;
+                let key = std::str::from_utf8(v).map_err(|e| {
+                    Error::corrupted("an insertion-order entry holds a key that is not UTF-8")
+                        .with_source(e)
+                })?;
+                entries.push((seq, key.to_owned()));
+                Ok(())
+            })
+            .map_err(name)?;
+        }
+        let mut read = ReadOptions::default();
+        read.set_snapshot(&snapshot);
+        let row_keys: Vec<Vec<u8>> = entries.iter().map(|(_, k)| row_key(partition, k)).collect();
+        let records = self
+            .db
+            .batched_multi_get_cf_opt(rows_cf, &row_keys, false, &read);
+        let mut listing = Listing::new();
+        for ((seq, key), found) in entries.iter().zip(records) {
+            let corrupted = |what: &str| {
+                name(Error::corrupted(what.to_owned())).with_context("key", key.clone())
+            };
+            let found = found.map_err(|e| {
+                name(from_rocksdb(e, "read a row record")).with_context("key", key.clone())
+            })?;
+            let Some(bytes) = found else {
+                return Err(corrupted("an insertion-order entry has no row record"));
+            };
+            let record =
+                RowRecord::decode(&bytes).map_err(|e| name(e).with_context("key", key.clone()))?;
+            if record.seq != *seq {
+                return Err(corrupted(
+                    "the row's sequence number differs from its insertion-order entry",
+                ));
+            }
+            listing
+                .entry(partition.to_owned())
+                .or_default()
+                .insert(key.clone(), record.tag);
+        }
+        let live = entries.first().zip(entries.last()).map(|(a, b)| (a.0, b.0));
+        self.live.finish_listing(partition, &band, live);
+        Ok(listing)
+    }
+
+    fn list_all(&self) -> Result<Listing> {
         let (rows_cf, order_cf) = (self.cf(CF_ROWS)?, self.cf(CF_ORDER)?);
         let snapshot = self.db.snapshot();
-        let prefix = partition.map(partition_prefix).unwrap_or_default();
+        let prefix: &[u8] = &[];
 
         let mut rows: HashMap<Vec<u8>, (u64, Tag)> = HashMap::new();
-        self.scan(rows_cf, Some(&snapshot), &prefix, |k, v| {
+        self.scan(rows_cf, Some(&snapshot), prefix, |k, v| {
             let record = RowRecord::decode(v).map_err(|e| name_row_key(e, k))?;
             rows.insert(k.to_vec(), (record.seq, record.tag));
             Ok(())
         })?;
         let mut listing = Listing::new();
-        self.scan(order_cf, Some(&snapshot), &prefix, |k, v| {
+        self.scan(order_cf, Some(&snapshot), prefix, |k, v| {
             let (p, seq) = decode_order_key(k)
                 .ok_or_else(|| Error::corrupted("an insertion-order key does not decode"))?;
             let key = std::str::from_utf8(v).map_err(|e| {
@@ -580,6 +665,30 @@ impl Store {
         self.db
             .write_opt(batch, &self.write_opts)
             .map_err(|e| name(from_rocksdb(e, "write the batch")))
+    }
+
+    /// Calls `each` with every (key, value) of `cf` in `start..end` (`end`
+    /// `None`: to the end), in key order, as of `snapshot`.
+    fn scan_range(
+        &self,
+        cf: &ColumnFamily,
+        snapshot: &SnapshotWithThreadMode<'_, DB>,
+        start: &[u8],
+        end: Option<Vec<u8>>,
+        mut each: impl FnMut(&[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let mut read = ReadOptions::default();
+        read.set_snapshot(snapshot);
+        if let Some(end) = end {
+            read.set_iterate_upper_bound(end);
+        }
+        let mut it = self.db.raw_iterator_cf_opt(cf, read);
+        it.seek(start);
+        while let Some((k, v)) = it.item() {
+            each(k, v)?;
+            it.next();
+        }
+        it.status().map_err(|e| from_rocksdb(e, "scan"))
     }
 
     /// Calls `each` with every (key, value) of `cf` starting with `prefix`,
