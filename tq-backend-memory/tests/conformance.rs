@@ -2,6 +2,7 @@
 //! capacity limit (the limit path must not change any rule).
 
 use tq_backend_memory::{MemoryBackend, MemoryConfig};
+use tq_core::Capabilities;
 use tq_core::conformance::Fixture;
 
 /// A memory store holding at most `capacity` payload bytes, if given.
@@ -10,6 +11,11 @@ fn store(capacity: Option<u64>) -> Fixture {
         capacity_bytes: capacity,
     };
     Fixture::from_backend(MemoryBackend::with_config(config))
+        .claims(
+            Capabilities::new()
+                .with_atomic_batch(true)
+                .with_zero_copy_put(true),
+        )
         // Values stay as given; nothing is ever decoded.
         .without_stored_bytes()
         .with_capacity(|limit| async move { Ok(store(Some(limit))) })

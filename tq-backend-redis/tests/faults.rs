@@ -161,10 +161,15 @@ async fn value_over_the_bulk_limit_is_rejected_and_nothing_is_written() {
         "{err}"
     );
     let text = err.to_string();
-    // tq-core's KvStore refuses it before calling the backend, naming the
-    // limit (the server's proto-max-bulk-len) by its value; that nothing
-    // was written is checked below.
-    for needle in ["1048576", "\"blob\"", "\"k2\"", "\"p\""] {
+    // The engine refuses it first, from the limit the backend claims
+    // (`max_value_bytes` = the server's proto-max-bulk-len).
+    for needle in [
+        "at most 1048576",
+        "\"blob\"",
+        "\"k2\"",
+        "\"p\"",
+        "nothing was written",
+    ] {
         assert!(text.contains(needle), "{needle} missing from {text}");
     }
     assert!(!err.is_temporary());

@@ -9,6 +9,7 @@ use tq_core::{
 };
 
 use crate::config::RocksDbConfig;
+use crate::nesting::RowWrites;
 use crate::store::{MAX_VALUE_BYTES, Store};
 
 /// A persistent, crash-safe store in one RocksDB directory.
@@ -70,6 +71,54 @@ impl RocksDbBackend {
     }
 }
 
+#[cfg(feature = "testing")]
+impl RocksDbBackend {
+    /// Test support (feature `testing`): overwrites stored bytes of row
+    /// `key` of `partition` behind the kv API's back, on an open store, for
+    /// the conformance suite's corruption hook
+    /// ([`tq_core::conformance::Fixture::with_corruptor`]):
+    ///
+    /// - [`Corruption::Cells`](tq_core::conformance::Corruption::Cells):
+    ///   every stored cell value of the row becomes bytes that fail tq-core's
+    ///   codec (a codec version this build does not read);
+    /// - [`Corruption::Tag`](tq_core::conformance::Corruption::Tag): the tag
+    ///   in the row record becomes bytes that do not parse as JSON; the
+    ///   record's head (sequence number, field list), which a clear needs,
+    ///   is kept.
+    ///
+    /// Runs under the row's lock, like a put.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` if the row does not exist; `Corrupted` if its record's
+    /// head does not decode; `Unsupported` for a kind of corruption this
+    /// build does not know; each naming the partition and the key.
+    pub async fn corrupt_row_for_tests(
+        &self,
+        partition: &str,
+        key: &str,
+        what: tq_core::conformance::Corruption,
+    ) -> Result<()> {
+        use tq_core::conformance::Corruption;
+        let tag = match what {
+            Corruption::Cells => false,
+            Corruption::Tag => true,
+            other => {
+                return Err(Error::unsupported(format!(
+                    "the rocksdb backend cannot apply {other:?}"
+                ))
+                .with_context("partition", partition)
+                .with_context("key", key));
+            }
+        };
+        let (store, partition, key) = (self.store.clone(), partition.to_owned(), key.to_owned());
+        blocking("rocksdb::corrupt_row_for_tests", move || {
+            store.corrupt_row(&partition, &key, tag)
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl StorageBackend for RocksDbBackend {
     fn name(&self) -> &str {
@@ -84,6 +133,9 @@ impl StorageBackend for RocksDbBackend {
     }
 
     async fn put(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
+        // From here on, however deep the caller's JSON, no path drops it
+        // recursively (not even the error path outside a runtime).
+        let rows = RowWrites::new(rows);
         let (store, partition) = (self.store.clone(), partition.to_owned());
         blocking("rocksdb::put", move || store.put(&partition, rows)).await
     }

@@ -32,6 +32,11 @@
 //! ...     rest       the tag, as JSON object text
 //! ```
 //!
+//! Everything before the tag is the record's *head*; it decodes without
+//! parsing the tag, so a row whose tag no longer parses can still be
+//! cleared the usual way. (This reading of layout version 1 changes no
+//! byte of it.)
+//!
 //! Because sequence numbers are big-endian, the [`CF_ORDER`] entries of a
 //! partition sort in insertion order: `kv_list` reads them with one range
 //! scan, never touching cell data.

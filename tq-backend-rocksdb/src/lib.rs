@@ -82,6 +82,13 @@
 //! record's field list lets a put return the row's full field list, and a
 //! get or clear find the row's cells, without a scan.
 //!
+//! **Opening the files with other tools** (`ldb`, a raw `rocksdb::DB`):
+//! give the `default` column family the merge operator `tq_max_u64`
+//! (`u64be` values, the maximum wins; `tests/corruption.rs` has one). Without
+//! it RocksDB's write-ahead-log recovery stops at the second merge of
+//! `seq_high` it replays, silently drops every later write, and then deletes
+//! the log: writes not yet flushed to SST files are lost.
+//!
 //! ## Concurrency
 //!
 //! - Writers (put, clear) lock the row's stripe of 1024 striped mutexes
@@ -107,7 +114,8 @@
 //!
 //! Bytes that fail to decode (a cell, a row record, an order entry) are
 //! [`ErrorKind::Corrupted`](tq_core::ErrorKind::Corrupted) naming the
-//! partition, key and field. RocksDB statuses map as follows:
+//! partition, key and field; "Damaged rows" below says what each call does
+//! with such a row. RocksDB statuses map as follows:
 //!
 //! | RocksDB status | kind | `is_temporary()` |
 //! |---|---|---|
@@ -116,9 +124,53 @@
 //! | `ShutdownInProgress` | `Unavailable` | no |
 //! | I/O error (disk full, permissions, failing disk), anything else | `Unexpected` | no |
 //!
-//! Backend-level checks: names over tq-core's limits or a key repeated in
-//! one put are `InvalidArgument`; an encoded value over [`MAX_VALUE_BYTES`]
-//! is `CapacityExceeded`; both before anything is written.
+//! Backend-level checks: names over tq-core's limits, a key repeated in
+//! one put, or a tag or JSON cell nested deeper than
+//! [`tq_core::json::MAX_JSON_DEPTH`] (64 levels, the tag object counting as
+//! one) are `InvalidArgument`; an encoded value over [`MAX_VALUE_BYTES`] is
+//! `CapacityExceeded`; all before anything is written. `KvStore` checks the
+//! nesting too, but the backend can be called directly, and a deeper value
+//! would be stored and then never parse again (serde_json's parser stops at
+//! 128 levels): so everything a put writes reads back. The check runs first,
+//! without recursion, and a put's values are always dropped with loops, so
+//! no depth overflows a stack.
+//!
+//! ## Damaged rows
+//!
+//! Bytes of one row that do not decode (its record, the tag inside it, any
+//! cell: garbage, truncated, a version this build does not read, a tag
+//! nested too deep for the JSON parser by an older build) are contained to
+//! that row:
+//!
+//! | call | on the damaged row |
+//! |---|---|
+//! | get of the row | `Corrupted` naming partition and key (and field, for a cell); a get checks the tag too, though it does not return it |
+//! | get of other rows, list of other partitions | unaffected |
+//! | list of the row's partition, or of the whole store | `Corrupted` naming partition and key if the record or its tag does not decode; damaged cells do not matter to a list |
+//! | put into the row | `Corrupted` naming partition and key if the record or its tag does not decode (the put must return the merged tag); a put replacing damaged cells works |
+//! | clear of the row | works: returns 1, removes the record, every cell and the insertion-order entry |
+//!
+//! A listing of the partition fails rather than leave the row out: a
+//! listing that silently skipped a row would hide it from the caller, who
+//! could then never clear it; the error names the key to clear. After the
+//! clear the partition lists again and the key can be put anew.
+//!
+//! A clear needs only the record's head (sequence number and field list),
+//! which decodes without the tag ([`keys`] has the format), and it checks
+//! that the insertion-order entry the head names does name the key. A row
+//! whose head does not decode, or names another row's entry, is removed
+//! without trusting its record: one scan of the partition's insertion-order
+//! entries (once per call) finds those naming the key, and one range
+//! deletion removes every cell under the row's key prefix; still one
+//! `WriteBatch` under the rows' locks.
+//!
+//! ## Test support
+//!
+//! The cargo feature `testing` adds
+//! `RocksDbBackend::corrupt_row_for_tests`, which damages a row of an
+//! open store as the conformance suite's corruption hook asks
+//! (`tests/conformance.rs` shows the whole fixture: corruption, reopen, no
+//! capacity limit). It turns on tq-core's `conformance` feature.
 //!
 //! ## Building
 //!
@@ -135,6 +187,7 @@ mod config;
 mod error;
 pub mod keys;
 mod locks;
+mod nesting;
 mod record;
 mod store;
 

@@ -13,6 +13,12 @@
 //! field list names every cell the row holds in [`crate::keys::CF_CELLS`], so
 //! a get or a clear never scans for cells, and a put can return the row's
 //! full field list without reading cell data.
+//!
+//! The *head* (version, sequence number, field list) decodes on its own
+//! ([`RowRecord::decode_head`]), without parsing the tag: a clear needs only
+//! the head, so a row whose tag no longer parses still clears in the usual
+//! way. (A clear of a row whose head does not decode either finds the row's
+//! insertion-order entry and cells by scanning; see [`crate::store`].)
 
 use tq_core::{Error, Result, Tag};
 
@@ -68,6 +74,21 @@ impl RowRecord {
 
     /// Decodes a record; anything malformed is [`tq_core::ErrorKind::Corrupted`].
     pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let head = Self::decode_head(bytes)?;
+        let tag_json = bytes.get(head.tag_at..).unwrap_or_default();
+        let tag: Tag = serde_json::from_slice(tag_json).map_err(|e| {
+            Error::corrupted("row record is corrupted: tag is not a JSON object").with_source(e)
+        })?;
+        Ok(RowRecord {
+            seq: head.seq,
+            fields: head.fields,
+            tag,
+        })
+    }
+
+    /// Decodes the head of a record (everything but the tag); anything
+    /// malformed is [`tq_core::ErrorKind::Corrupted`].
+    pub fn decode_head(bytes: &[u8]) -> Result<RecordHead> {
         let bad = |what: &str| Error::corrupted(format!("row record is corrupted: {what}"));
         let (&version, rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
         if version != RECORD_VERSION {
@@ -95,14 +116,23 @@ impl RowRecord {
             fields.push(field.to_owned());
             rest = tail;
         }
-        let tag: Tag = serde_json::from_slice(rest)
-            .map_err(|e| bad("tag is not a JSON object").with_source(e))?;
-        Ok(RowRecord {
+        Ok(RecordHead {
             seq: u64::from_be_bytes(*seq),
             fields,
-            tag,
+            tag_at: bytes.len() - rest.len(),
         })
     }
+}
+
+/// A record's head: what a clear needs, decoded without the tag.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RecordHead {
+    /// The insertion sequence number.
+    pub seq: u64,
+    /// Every field the row holds.
+    pub fields: Vec<String>,
+    /// Where the tag's JSON text starts in the record.
+    pub tag_at: usize,
 }
 
 #[cfg(test)]
@@ -137,5 +167,64 @@ mod tests {
         let mut huge_count = bytes;
         huge_count[9..13].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(RowRecord::decode(&huge_count).is_err());
+    }
+
+    #[test]
+    fn the_head_decodes_without_the_tag() {
+        let mut record = RowRecord::new(9);
+        record.add_field("x");
+        record.tag = tq_core::tag! {"s" => 1};
+        let mut bytes = record.encode();
+        let head = RowRecord::decode_head(&bytes).unwrap();
+        assert_eq!(
+            (head.seq, head.fields.as_slice()),
+            (9, &["x".to_owned()][..])
+        );
+        assert_eq!(&bytes[head.tag_at..], br#"{"s":1}"#);
+        bytes.truncate(head.tag_at);
+        bytes.extend_from_slice(b"\xffnot json");
+        assert_eq!(RowRecord::decode_head(&bytes).unwrap(), head);
+        let err = RowRecord::decode(&bytes).unwrap_err();
+        assert_eq!(err.kind(), tq_core::ErrorKind::Corrupted);
+        assert!(err.message().contains("tag"), "{err}");
+    }
+
+    #[test]
+    fn a_tag_nested_to_the_limit_round_trips() {
+        use tq_core::json::{MAX_JSON_DEPTH, json_depth};
+        let mut deep = serde_json::json!({"leaf": 1});
+        for _ in 2..MAX_JSON_DEPTH {
+            deep = serde_json::Value::Array(vec![deep]);
+        }
+        let mut record = RowRecord::new(3);
+        record.add_field("f");
+        record.tag.insert("deep".into(), deep);
+        assert_eq!(
+            json_depth(&serde_json::Value::Object(record.tag.clone())),
+            MAX_JSON_DEPTH
+        );
+        assert_eq!(RowRecord::decode(&record.encode()).unwrap(), record);
+    }
+
+    #[test]
+    fn a_stored_tag_too_deep_to_parse_is_corrupted_without_overflowing_a_1_mib_stack() {
+        let mut bytes = RowRecord::new(1).encode();
+        bytes.truncate(bytes.len() - 2); // the empty tag `{}`
+        for levels in [200, 1_000_000] {
+            let mut record = bytes.clone();
+            record.extend_from_slice(b"{\"e\":");
+            record.extend(std::iter::repeat_n(b'[', levels));
+            record.extend(std::iter::repeat_n(b']', levels));
+            record.push(b'}');
+            std::thread::Builder::new()
+                .stack_size(1 << 20)
+                .spawn(move || {
+                    let err = RowRecord::decode(&record).unwrap_err();
+                    assert_eq!(err.kind(), tq_core::ErrorKind::Corrupted, "{err}");
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        }
     }
 }

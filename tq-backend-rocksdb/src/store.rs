@@ -12,7 +12,7 @@ use rocksdb::{
     ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions,
 };
 use tq_core::names::{check_field, check_key, check_partition};
-use tq_core::{Cells, Error, Listing, Result, RowState, RowWrite, Tag, codec, merge_tag};
+use tq_core::{Cells, Error, Listing, Result, RowState, Tag, codec, merge_tag};
 
 use crate::config::RocksDbConfig;
 use crate::error::{from_rocksdb, open_error};
@@ -21,7 +21,8 @@ use crate::keys::{
     order_key, partition_prefix, prefix_successor, row_key,
 };
 use crate::locks::RowLocks;
-use crate::record::RowRecord;
+use crate::nesting::{RowWrites, check_depth};
+use crate::record::{RecordHead, RowRecord};
 
 /// The largest encoded cell value the backend stores: RocksDB keeps value
 /// lengths in 32 bits.
@@ -198,11 +199,13 @@ impl Store {
             .ok_or_else(|| Error::unexpected(format!("column family {name:?} is not open")))
     }
 
-    /// Behavior B2-B4: see [`crate`] docs, "Concurrency".
-    pub fn put(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
+    /// Behavior B2-B4: see [`crate`] docs, "Concurrency". The nesting check
+    /// comes first ([`crate::nesting`]).
+    pub fn put(&self, partition: &str, rows: RowWrites) -> Result<Vec<RowState>> {
+        check_depth(partition, &rows)?;
         check_partition(partition)?;
         let mut seen = HashSet::with_capacity(rows.len());
-        for row in &rows {
+        for row in rows.iter() {
             check_key(&row.key).map_err(|e| e.with_context("partition", partition))?;
             if !seen.insert(row.key.as_str()) {
                 return Err(Error::invalid_argument(format!(
@@ -226,7 +229,7 @@ impl Store {
         // any lock. A value that is too large fails here, before any write.
         let mut batch = WriteBatch::default();
         let mut buf = Vec::new();
-        for row in &rows {
+        for row in rows.iter() {
             for (field, value) in &row.cells {
                 buf.clear();
                 codec::encode_into(value, &mut buf);
@@ -381,13 +384,13 @@ impl Store {
         let prefix = partition.map(partition_prefix).unwrap_or_default();
 
         let mut rows: HashMap<Vec<u8>, (u64, Tag)> = HashMap::new();
-        self.scan(rows_cf, &snapshot, &prefix, |k, v| {
+        self.scan(rows_cf, Some(&snapshot), &prefix, |k, v| {
             let record = RowRecord::decode(v).map_err(|e| name_row_key(e, k))?;
             rows.insert(k.to_vec(), (record.seq, record.tag));
             Ok(())
         })?;
         let mut listing = Listing::new();
-        self.scan(order_cf, &snapshot, &prefix, |k, v| {
+        self.scan(order_cf, Some(&snapshot), &prefix, |k, v| {
             let (p, seq) = decode_order_key(k)
                 .ok_or_else(|| Error::corrupted("an insertion-order key does not decode"))?;
             let key = std::str::from_utf8(v).map_err(|e| {
@@ -423,7 +426,17 @@ impl Store {
         Ok(listing)
     }
 
-    /// Behavior B7.
+    /// Behavior B7, for any bytes the rows hold.
+    ///
+    /// A row's record goes, and with it its cells and its insertion-order
+    /// entry. The usual way finds them from the record's head (sequence
+    /// number, field list), which decodes without the tag, after checking
+    /// that the order entry the head names does name this key. A row whose
+    /// head does not decode, or names another row's order entry, is
+    /// removed without trusting it: one scan of the partition's order
+    /// entries finds those naming the key, and a range deletion removes
+    /// every cell under the row's key prefix. All in one `WriteBatch`,
+    /// under the rows' locks.
     pub fn clear(&self, partition: &str, keys: &[String]) -> Result<usize> {
         check_partition(partition)?;
         let mut seen = HashSet::with_capacity(keys.len());
@@ -443,21 +456,49 @@ impl Store {
                 .batched_multi_get_cf_opt(rows_cf, &row_keys, false, &ReadOptions::default());
         let mut batch = WriteBatch::default();
         let mut removed = 0;
-        for ((key, rkey), found) in unique.iter().zip(&row_keys).zip(found) {
-            let name = |e: Error| {
-                e.with_context("partition", partition)
-                    .with_context("key", *key)
-            };
-            let Some(bytes) = found.map_err(|e| name(from_rocksdb(e, "read a row record")))? else {
+        // Rows whose record head decodes, and rows to remove without it.
+        let mut known: Vec<(&str, RecordHead)> = Vec::new();
+        let mut lost: Vec<&str> = Vec::new();
+        for ((&key, rkey), found) in unique.iter().zip(&row_keys).zip(found) {
+            let found = found.map_err(|e| {
+                from_rocksdb(e, "read a row record")
+                    .with_context("partition", partition)
+                    .with_context("key", key)
+            })?;
+            let Some(bytes) = found else {
                 continue;
             };
-            let record = RowRecord::decode(&bytes).map_err(name)?;
             batch.delete_cf(rows_cf, rkey);
-            batch.delete_cf(order_cf, order_key(partition, record.seq));
-            for field in &record.fields {
+            removed += 1;
+            match RowRecord::decode_head(&bytes) {
+                Ok(head) => known.push((key, head)),
+                Err(_) => lost.push(key),
+            }
+        }
+        let order_keys: Vec<Vec<u8>> = known
+            .iter()
+            .map(|(_, head)| order_key(partition, head.seq))
+            .collect();
+        let entries =
+            self.db
+                .batched_multi_get_cf_opt(order_cf, &order_keys, false, &ReadOptions::default());
+        for (((key, head), okey), entry) in known.into_iter().zip(&order_keys).zip(entries) {
+            let entry = entry.map_err(|e| {
+                from_rocksdb(e, "read an insertion-order entry")
+                    .with_context("partition", partition)
+                    .with_context("key", key)
+            })?;
+            if entry.as_deref() != Some(key.as_bytes()) {
+                lost.push(key);
+                continue;
+            }
+            batch.delete_cf(order_cf, okey);
+            for field in &head.fields {
                 batch.delete_cf(cells_cf, cell_key(partition, key, field));
             }
-            removed += 1;
+        }
+        if !lost.is_empty() {
+            self.remove_without_record(partition, &lost, &mut batch)?;
         }
         if removed > 0 {
             self.db.write_opt(batch, &self.write_opts).map_err(|e| {
@@ -467,17 +508,93 @@ impl Store {
         Ok(removed)
     }
 
+    /// Adds to `batch` the removal of every insertion-order entry of
+    /// `partition` naming one of `keys`, and of every cell of those rows,
+    /// without their records: one scan of the partition's order entries and
+    /// one range deletion per row. Only for rows whose record cannot be
+    /// trusted; the caller holds their locks, so no entry of theirs appears
+    /// meanwhile.
+    fn remove_without_record(
+        &self,
+        partition: &str,
+        keys: &[&str],
+        batch: &mut WriteBatch,
+    ) -> Result<()> {
+        let (order_cf, cells_cf) = (self.cf(CF_ORDER)?, self.cf(CF_CELLS)?);
+        let wanted: HashSet<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+        self.scan(order_cf, None, &partition_prefix(partition), |k, v| {
+            if wanted.contains(v) {
+                batch.delete_cf(order_cf, k);
+            }
+            Ok(())
+        })
+        .map_err(|e| e.with_context("partition", partition))?;
+        for key in keys {
+            // A row key is never all 0xff (its first byte is a length's
+            // high byte, at most 0x10), so it always has a successor.
+            let start = row_key(partition, key);
+            let end = prefix_successor(&start).ok_or_else(|| {
+                Error::unexpected("a row key has no successor")
+                    .with_context("partition", partition)
+                    .with_context("key", *key)
+            })?;
+            batch.delete_range_cf(cells_cf, start, end);
+        }
+        Ok(())
+    }
+
+    /// Test support: overwrites the stored tag (`tag`) or every stored cell
+    /// of a row with bytes that do not decode, under the row's lock. See
+    /// [`crate::RocksDbBackend::corrupt_row_for_tests`].
+    #[cfg(feature = "testing")]
+    pub fn corrupt_row(&self, partition: &str, key: &str, tag: bool) -> Result<()> {
+        /// Not JSON (and not UTF-8): the tag cannot parse.
+        const BAD_TAG: &[u8] = b"\xff{\"tag\": corrupted by a test";
+        /// A codec version this build does not read: the cell cannot decode.
+        const BAD_CELL: &[u8] = b"\xff\0\0\0\0\0\0\0corrupted by a test";
+        let name = |e: Error| {
+            e.with_context("partition", partition)
+                .with_context("key", key)
+        };
+        check_partition(partition)?;
+        check_key(key).map_err(name)?;
+        let (rows_cf, cells_cf) = (self.cf(CF_ROWS)?, self.cf(CF_CELLS)?);
+        let _guards = self.locks.lock(partition, [key]);
+        let rkey = row_key(partition, key);
+        let bytes = self
+            .db
+            .get_cf(rows_cf, &rkey)
+            .map_err(|e| name(from_rocksdb(e, "read a row record")))?
+            .ok_or_else(|| name(Error::not_found("there is no such row to corrupt")))?;
+        let head = RowRecord::decode_head(&bytes).map_err(name)?;
+        let mut batch = WriteBatch::default();
+        if tag {
+            let mut record = bytes.get(..head.tag_at).unwrap_or_default().to_vec();
+            record.extend_from_slice(BAD_TAG);
+            batch.put_cf(rows_cf, &rkey, record);
+        } else {
+            for field in &head.fields {
+                batch.put_cf(cells_cf, cell_key(partition, key, field), BAD_CELL);
+            }
+        }
+        self.db
+            .write_opt(batch, &self.write_opts)
+            .map_err(|e| name(from_rocksdb(e, "write the batch")))
+    }
+
     /// Calls `each` with every (key, value) of `cf` starting with `prefix`,
-    /// in key order, as of `snapshot`.
+    /// in key order, as of `snapshot` (or of now).
     fn scan(
         &self,
         cf: &ColumnFamily,
-        snapshot: &SnapshotWithThreadMode<'_, DB>,
+        snapshot: Option<&SnapshotWithThreadMode<'_, DB>>,
         prefix: &[u8],
         mut each: impl FnMut(&[u8], &[u8]) -> Result<()>,
     ) -> Result<()> {
         let mut read = ReadOptions::default();
-        read.set_snapshot(snapshot);
+        if let Some(snapshot) = snapshot {
+            read.set_snapshot(snapshot);
+        }
         if let Some(upper) = prefix_successor(prefix) {
             read.set_iterate_upper_bound(upper);
         }

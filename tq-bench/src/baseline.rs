@@ -170,73 +170,137 @@ pub use self::raw_redis::RawRedis;
 mod raw_redis {
     use std::time::{Duration, Instant};
 
+    use redis::aio::MultiplexedConnection;
+
     use crate::data::Payload;
+    use crate::redis_nodes::{RedisTarget, connect};
 
     /// The raw `redis` crate writing the cells with pipelined `SET`s, reading
-    /// them with pipelined `GET`s and deleting them with one `DEL`.
+    /// them with pipelined `GET`s and deleting them with one `DEL`. On a
+    /// cluster, cell `i` goes to master `i % masters` under a hash tag that
+    /// master serves, and the masters' pipelines run at once.
     pub struct RawRedis {
-        con: redis::aio::MultiplexedConnection,
+        nodes: Vec<(MultiplexedConnection, Option<String>)>,
+    }
+
+    async fn join<T: Send + 'static>(
+        tasks: Vec<tokio::task::JoinHandle<Result<T, String>>>,
+    ) -> Result<Vec<T>, String> {
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            out.push(t.await.map_err(|e| format!("raw redis task: {e}"))??);
+        }
+        Ok(out)
     }
 
     impl RawRedis {
-        /// Connects to `url`.
+        /// Connects to a standalone server at `url`.
         pub async fn connect(url: &str) -> Result<Self, String> {
-            let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-            // The crate's default 500 ms response timeout is far too short
-            // for a pipeline of hundreds of megabytes.
-            let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
-            let con = client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-                .map_err(|e| format!("raw redis: {e}"))?;
-            Ok(RawRedis { con })
+            Self::connect_to(&RedisTarget::standalone(url)).await
         }
 
-        fn key(p: &Payload, r: usize, f: usize) -> String {
-            format!("tqbench-raw/{}/{}", p.keys[r], p.fields[f].name)
+        /// Connects to every node of `target`.
+        pub async fn connect_to(target: &RedisTarget) -> Result<Self, String> {
+            let mut nodes = Vec::with_capacity(target.nodes.len());
+            for n in &target.nodes {
+                let con = connect(&n.url)
+                    .await
+                    .map_err(|e| format!("raw redis: {e}"))?;
+                nodes.push((con, n.tag.clone()));
+            }
+            if nodes.is_empty() {
+                return Err("raw redis: no node".into());
+            }
+            Ok(RawRedis { nodes })
         }
 
-        /// Times one pipeline of a `SET` per cell.
+        fn key(tag: &Option<String>, p: &Payload, r: usize, f: usize) -> String {
+            match tag {
+                None => format!("tqbench-raw/{}/{}", p.keys[r], p.fields[f].name),
+                Some(t) => format!("tqbench-raw{{{t}}}/{}/{}", p.keys[r], p.fields[f].name),
+            }
+        }
+
+        /// One pipeline per node, built by `add(pipe, tag, row, field, bytes)`
+        /// for the node's cells.
+        fn pipes(
+            &self,
+            p: &Payload,
+            mut add: impl FnMut(&mut redis::Pipeline, String, &[u8]),
+        ) -> Vec<redis::Pipeline> {
+            let mut pipes: Vec<redis::Pipeline> =
+                self.nodes.iter().map(|_| redis::pipe()).collect();
+            for (i, (r, f, bytes)) in p.cells().enumerate() {
+                let n = i % self.nodes.len();
+                add(&mut pipes[n], Self::key(&self.nodes[n].1, p, r, f), bytes);
+            }
+            pipes
+        }
+
+        fn spawn<T: redis::FromRedisValue + Send + 'static>(
+            &self,
+            pipes: Vec<redis::Pipeline>,
+            what: &'static str,
+        ) -> Vec<tokio::task::JoinHandle<Result<T, String>>> {
+            pipes
+                .into_iter()
+                .zip(&self.nodes)
+                .filter(|(pipe, _)| !pipe.is_empty())
+                .map(|(pipe, (con, _))| {
+                    let mut con = con.clone();
+                    tokio::spawn(async move {
+                        pipe.query_async::<T>(&mut con)
+                            .await
+                            .map_err(|e| format!("raw redis {what}: {e}"))
+                    })
+                })
+                .collect()
+        }
+
+        /// Times one pipeline of a `SET` per cell (per node, at once).
         pub async fn put(&mut self, p: &Payload) -> Result<Duration, String> {
             let start = Instant::now();
-            let mut pipe = redis::pipe();
-            for (r, f, bytes) in p.cells() {
-                pipe.set(Self::key(p, r, f), bytes).ignore();
-            }
-            pipe.query_async::<()>(&mut self.con)
-                .await
-                .map_err(|e| format!("raw redis SET pipeline: {e}"))?;
+            let pipes = self.pipes(p, |pipe, key, bytes| {
+                pipe.set(key, bytes).ignore();
+            });
+            join(self.spawn::<()>(pipes, "SET pipeline")).await?;
             Ok(start.elapsed())
         }
 
-        /// Times one pipeline of a `GET` per cell.
+        /// Times one pipeline of a `GET` per cell (per node, at once).
         pub async fn get(&mut self, p: &Payload) -> Result<Duration, String> {
             let start = Instant::now();
-            let mut pipe = redis::pipe();
-            for (r, f, _) in p.cells() {
-                pipe.get(Self::key(p, r, f));
-            }
-            let values: Vec<Vec<u8>> = pipe
-                .query_async(&mut self.con)
-                .await
-                .map_err(|e| format!("raw redis GET pipeline: {e}"))?;
+            let pipes = self.pipes(p, |pipe, key, _| {
+                pipe.get(key);
+            });
+            let values = join(self.spawn::<Vec<Vec<u8>>>(pipes, "GET pipeline")).await?;
             let elapsed = start.elapsed();
-            let bytes: usize = values.iter().map(Vec::len).sum();
+            let bytes: usize = values.iter().flatten().map(Vec::len).sum();
             if bytes != p.bytes() {
                 return Err(format!("raw redis read {bytes} of {} bytes", p.bytes()));
             }
             Ok(elapsed)
         }
 
-        /// Times one `DEL` of every cell.
+        /// Times one `DEL` of every cell (per node, at once).
         pub async fn clear(&mut self, p: &Payload) -> Result<Duration, String> {
             let start = Instant::now();
-            let keys: Vec<String> = p.cells().map(|(r, f, _)| Self::key(p, r, f)).collect();
-            let mut cmd = redis::cmd("DEL");
-            cmd.arg(keys);
-            cmd.query_async::<()>(&mut self.con)
-                .await
-                .map_err(|e| format!("raw redis DEL: {e}"))?;
+            let mut keys: Vec<Vec<String>> = self.nodes.iter().map(|_| Vec::new()).collect();
+            for (i, (r, f, _)) in p.cells().enumerate() {
+                let n = i % self.nodes.len();
+                keys[n].push(Self::key(&self.nodes[n].1, p, r, f));
+            }
+            let pipes = keys
+                .into_iter()
+                .map(|k| {
+                    let mut pipe = redis::pipe();
+                    if !k.is_empty() {
+                        pipe.cmd("DEL").arg(k).ignore();
+                    }
+                    pipe
+                })
+                .collect();
+            join(self.spawn::<()>(pipes, "DEL")).await?;
             Ok(start.elapsed())
         }
     }

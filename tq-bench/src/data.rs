@@ -4,7 +4,7 @@
 use tq_facade::{Batch, Bytes, DType, Tensor};
 
 /// The shape of one workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shape {
     /// Rows per put (the Python perftest's `global_batch_size`).
     pub batch: usize,

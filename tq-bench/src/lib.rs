@@ -8,14 +8,29 @@
 //! shape: [`run::run`] with [`run::Options`].
 
 pub mod baseline;
+mod batch;
+pub mod churn;
 pub mod data;
+#[cfg(feature = "redis")]
+pub mod engine;
+#[cfg(feature = "redis")]
+pub mod engine_run;
 pub mod mem;
+#[cfg(feature = "redis")]
+pub mod memory_child;
+#[cfg(feature = "redis")]
+pub mod memory_probe;
+pub mod open;
+#[cfg(feature = "redis")]
+pub mod redis_nodes;
 #[cfg(feature = "redis")]
 pub mod redis_server;
 pub mod report;
 pub mod run;
+mod small;
 pub mod workload;
 
 pub use data::{Payload, Shape};
+pub use open::BackendSpec;
 pub use report::Report;
-pub use run::{BackendSpec, Options, run};
+pub use run::{Options, run};

@@ -102,6 +102,14 @@ impl Figure {
         self
     }
 
+    /// Sets the baseline for samples that are not paired by iteration: the
+    /// ratio is this median over the baseline's median.
+    pub fn against_median(mut self, baseline: &Figure) -> Self {
+        self.ratio = Some(self.median_s / baseline.median_s);
+        self.baseline = Some(baseline.name.clone());
+        self
+    }
+
     /// Sets a target and checks it.
     pub fn target(mut self, target: Target) -> Self {
         self.met = match target {
@@ -186,6 +194,9 @@ pub struct Report {
     pub memory: Vec<MemoryFigure>,
     /// Stored overhead per cell.
     pub overhead: Vec<OverheadFigure>,
+    /// Redis: server memory around a put, client peak RSS over put + get.
+    #[cfg(feature = "redis")]
+    pub server_memory: Vec<crate::memory_probe::PutGetMemory>,
     /// Notes: skipped parts and why.
     pub notes: Vec<String>,
 }
@@ -229,7 +240,7 @@ impl Report {
                 group = (f.backend.clone(), f.workload.clone());
                 out.push_str(&format!("\n== {} / {} ==\n", f.backend, f.workload));
                 out.push_str(&format!(
-                    "{:<34} {:>10} {:>10} {:>10} {:>13} {:>8}  {:<30} {:>10} {}\n",
+                    "{:<42} {:>10} {:>10} {:>10} {:>13} {:>8}  {:<36} {:>10} {}\n",
                     "figure", "median", "min", "max", "rate", "ratio", "baseline", "target", ""
                 ));
             }
@@ -248,7 +259,7 @@ impl Report {
                 None => "",
             };
             out.push_str(&format!(
-                "{:<34} {:>10} {:>10} {:>10} {:>13} {:>8}  {:<30} {:>10} {}\n",
+                "{:<42} {:>10} {:>10} {:>10} {:>13} {:>8}  {:<36} {:>10} {}\n",
                 f.name,
                 fmt_time(f.median_s),
                 fmt_time(min),
@@ -292,6 +303,8 @@ impl Report {
                 ));
             }
         }
+        #[cfg(feature = "redis")]
+        out.push_str(&crate::memory_probe::table(&self.server_memory));
         if !self.overhead.is_empty() {
             out.push_str("\n== stored overhead (bookkeeping beyond tensor bytes) ==\n");
             for o in &self.overhead {

@@ -234,6 +234,12 @@ mod tests {
         // The suite slips a call-counting layer under the facade (rule B1).
         Ok(
             Fixture::wrapping(backend, |b| Ok(TransferQueue::from_backend(b)))?
+                // What `capabilities` above promises; the suite checks it.
+                .claims(
+                    Capabilities::new()
+                        .with_atomic_batch(true)
+                        .with_zero_copy_put(true),
+                )
                 // Values stay Rust values in a map: no stored bytes to corrupt.
                 .without_stored_bytes()
                 // `max_rows` counts rows, not bytes: no byte capacity to check.

@@ -24,7 +24,11 @@ fn fixture<K: KvApi + 'static>(
     backend: Arc<dyn StorageBackend>,
     build: fn(Arc<dyn StorageBackend>) -> Result<K>,
 ) -> Result<Fixture> {
+    let claims = Capabilities::new()
+        .with_atomic_batch(true)
+        .with_zero_copy_put(true);
     Ok(Fixture::wrapping(backend, build)?
+        .claims(claims)
         .without_stored_bytes()
         .with_capacity(move |limit| async move { fixture(open_memory(limit).await?, build) }))
 }

@@ -12,9 +12,12 @@
 
 use std::sync::OnceLock;
 
-use tq_backend_redis::testing::{RedisCluster, RedisServer, unique_prefix};
-use tq_facade::core::conformance::Fixture;
-use tq_facade::{Config, Error, ErrorKind, Result, TransferQueue};
+use tq_backend_redis::testing::{
+    Corruption, RedisCluster, RedisServer, corrupt_row, unique_prefix,
+};
+use tq_backend_redis::{FALLBACK_MAX_BULK, RedisConfig};
+use tq_facade::core::conformance::{self, Fixture};
+use tq_facade::{BackendRegistry, Capabilities, Config, Error, ErrorKind, Result, TransferQueue};
 
 fn started<T>(
     cell: &'static OnceLock<std::result::Result<T, String>>,
@@ -35,31 +38,82 @@ fn cluster() -> Result<&'static RedisCluster> {
     started(&CLUSTER, || RedisCluster::start(3))
 }
 
-async fn open(redis_table: String) -> Result<Fixture> {
-    let toml = format!(
-        "backend = \"redis\"\n[redis]\n{redis_table}key_prefix = \"{}\"\n",
-        unique_prefix("facade")
-    );
-    Ok(Fixture::new(
-        TransferQueue::open(Config::from_toml_str(&toml)?).await?,
-    ))
+/// The same store as a `RedisConfig`, for the corruption hook's own
+/// connection.
+fn as_config(servers: &[String], prefix: &str) -> RedisConfig {
+    let config = match servers {
+        [url] => RedisConfig::standalone(url.clone()),
+        nodes => RedisConfig::cluster(nodes.to_vec()),
+    };
+    config.with_key_prefix(prefix)
+}
+
+/// Opens the store `toml` describes through the registry, under the facade,
+/// with the suite's hooks.
+async fn open(toml: String, redis: RedisConfig) -> Result<Fixture> {
+    let backend = BackendRegistry::default()
+        .open(&Config::from_toml_str(&toml)?)
+        .await?;
+    let fixture = Fixture::wrapping(backend, |b| Ok(TransferQueue::from_backend(b)))?;
+    Ok(with_hooks(fixture, toml, redis))
+}
+
+/// The suite's hooks: what the Redis backend documents, corruption through
+/// a connection of its own, reopen through the registry again.
+fn with_hooks(fixture: Fixture, toml: String, redis: RedisConfig) -> Fixture {
+    let claims = Capabilities::new()
+        .with_persistent(true)
+        .with_shared_across_processes(true)
+        .with_max_value_bytes(Some(FALLBACK_MAX_BULK));
+    let corrupt_config = redis.clone();
+    fixture
+        .claims(claims)
+        .with_corruptor(move |partition, key, what| {
+            let config = corrupt_config.clone();
+            let what = match what {
+                conformance::Corruption::Tag => Corruption::Tag,
+                _ => Corruption::Cells,
+            };
+            async move {
+                corrupt_row(&config, &partition, &key, what)
+                    .await
+                    .map_err(Error::unexpected)
+            }
+        })
+        .with_reopen(move || {
+            let (toml, redis) = (toml.clone(), redis.clone());
+            async move {
+                let backend = BackendRegistry::default()
+                    .open(&Config::from_toml_str(&toml)?)
+                    .await?;
+                let fixture = Fixture::wrapping(backend, |b| Ok(TransferQueue::from_backend(b)))?;
+                Ok(with_hooks(fixture, toml, redis))
+            }
+        })
+        .without_capacity_limit()
+}
+
+/// A fresh store (its own key prefix) on `servers`.
+async fn fresh(servers: Vec<String>) -> Result<Fixture> {
+    let prefix = unique_prefix("facade");
+    let setting = match servers.as_slice() {
+        [url] => format!("url = {url:?}\n"),
+        nodes => format!("cluster_nodes = {nodes:?}\n"),
+    };
+    let toml = format!("backend = \"redis\"\n[redis]\n{setting}key_prefix = \"{prefix}\"\n");
+    open(toml, as_config(&servers, &prefix)).await
 }
 
 mod standalone {
     use super::*;
 
-    tq_facade::core::conformance_tests!(|| async {
-        open(format!("url = \"{}\"\n", server()?.url())).await
-    });
+    tq_facade::core::conformance_tests!(|| async { fresh(vec![server()?.url()]).await });
 }
 
 mod cluster {
     use super::*;
 
-    tq_facade::core::conformance_tests!(|| async {
-        let nodes: Vec<String> = cluster()?.urls().iter().map(|u| format!("{u:?}")).collect();
-        open(format!("cluster_nodes = [{}]\n", nodes.join(", "))).await
-    });
+    tq_facade::core::conformance_tests!(|| async { fresh(cluster()?.urls().to_vec()).await });
 }
 
 #[test]

@@ -83,7 +83,13 @@ pub fn with_hooks(
 ) -> tq_core::conformance::Fixture {
     use tq_backend_redis::testing::{Corruption, corrupt_row};
     let corrupt_config = config.clone();
+    let claims = tq_core::Capabilities::new()
+        .with_persistent(true)
+        .with_shared_across_processes(true)
+        // The test servers run with Redis' default proto-max-bulk-len.
+        .with_max_value_bytes(Some(tq_backend_redis::FALLBACK_MAX_BULK));
     fixture
+        .claims(claims)
         .with_corruptor(move |partition, key, what| {
             let config = corrupt_config.clone();
             let what = match what {

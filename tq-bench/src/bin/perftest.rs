@@ -15,7 +15,9 @@ use tq_bench::{BackendSpec, Options, Shape};
 ///
 /// Each iteration: baselines (memcpy of the payload into a touched buffer,
 /// into a fresh buffer with and without MADV_HUGEPAGE; the raw rocksdb or
-/// redis crate writing, reading and deleting the same bytes), then PUT
+/// redis crate writing, reading and deleting the same bytes; for redis also
+/// the engine itself, redis-benchmark against the same server(s) at the
+/// workload's cell size, -P 16 with -c 1 and -c 4), then PUT
 /// (kv_batch_put) -> LIST (kv_list) -> GET (kv_batch_get of the listed keys,
 /// all fields) -> DELETE (kv_clear) of float32 fields of shape (batch,
 /// seq_len). Then single-key small ops, from one task and from many, and (for
@@ -26,9 +28,13 @@ use tq_bench::{BackendSpec, Options, Shape};
 #[command(name = "perftest", version)]
 struct Args {
     /// Backends to measure, comma separated: memory, rocksdb (feature
-    /// `rocksdb`), redis (feature `redis`).
+    /// `rocksdb`), redis, redis-cluster (feature `redis`).
     #[arg(long, value_delimiter = ',', default_value = "memory")]
     backend: Vec<BackendSpec>,
+    /// Run the redis backend against a 3-master Redis Cluster started on
+    /// 127.0.0.1 for the run (as `--backend redis-cluster`).
+    #[arg(long, conflicts_with = "redis_url")]
+    redis_cluster: bool,
     /// A tq-facade TOML config file selecting the backend and its settings
     /// (instead of --backend).
     #[arg(long, value_name = "FILE")]
@@ -60,19 +66,36 @@ struct Args {
     /// Single-key operations per small-op round on rocksdb and redis (0 skips).
     #[arg(long, default_value_t = 2_000)]
     small_ops_remote: usize,
-    /// Concurrent tasks in the small-op workload.
+    /// Concurrent tasks in the memory backend's small-op workload.
     #[arg(long, default_value_t = 64)]
     tasks: usize,
+    /// Concurrent tasks in the rocksdb and redis small-op workload (redis:
+    /// against `redis-benchmark -P 1 -c <N>`).
+    #[arg(long, default_value_t = 16)]
+    tasks_remote: usize,
     /// Float32 elements of the tiny row (small ops and the overhead probe).
     #[arg(long, default_value_t = 4)]
     tiny_len: usize,
     /// Rows of the stored-overhead probe on the memory backend (0 skips).
     #[arg(long, default_value_t = 100_000)]
     overhead_rows: usize,
+    /// Time kv_list of a 16-key partition on a fresh store of each backend,
+    /// then again after this many put + clear cycles of other keys in the
+    /// same partition (0 skips).
+    #[arg(long, default_value_t = 0, value_name = "CYCLES")]
+    list_churn: usize,
     /// Use this Redis server (redis://host:port/) instead of starting a
-    /// redis-server on a random 127.0.0.1 port.
+    /// redis-server on a random 127.0.0.1 port. The engine baseline runs
+    /// redis-benchmark against it too (keys `key:*`, removed afterwards).
     #[arg(long, value_name = "URL")]
     redis_url: Option<String>,
+    /// Seconds each redis-benchmark invocation (SET + GET tests) should
+    /// take; requests are sized from a short probe run.
+    #[arg(long, default_value_t = 2.0)]
+    engine_secs: f64,
+    /// Requests per redis-benchmark test (-n), instead of sizing by time.
+    #[arg(long, value_name = "N")]
+    engine_requests: Option<usize>,
     /// Directory for the RocksDB stores (a temporary directory inside it).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -93,6 +116,9 @@ struct Args {
     /// alternates between iterations.
     #[arg(long, default_value_t = 1000)]
     settle_ms: u64,
+    /// Internal: the Redis memory probe's own process (a JSON request).
+    #[arg(long, hide = true, value_name = "JSON")]
+    memory_probe_child: Option<String>,
     /// Worker threads of the Tokio runtime (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -119,7 +145,21 @@ fn main() -> ExitCode {
     };
     let backends = match &args.config {
         Some(path) => vec![BackendSpec::ConfigFile(path.clone())],
+        None if args.redis_cluster => args
+            .backend
+            .iter()
+            .map(|b| match b {
+                BackendSpec::Redis => BackendSpec::RedisCluster,
+                other => other.clone(),
+            })
+            .collect(),
         None => args.backend.clone(),
+    };
+    let engine_secs = if args.engine_secs.is_finite() && args.engine_secs > 0.0 {
+        args.engine_secs
+    } else {
+        eprintln!("perftest: --engine-secs must be a positive number of seconds");
+        return ExitCode::FAILURE;
     };
     let opts = Options {
         backends,
@@ -129,9 +169,14 @@ fn main() -> ExitCode {
         small_ops: args.small_ops,
         small_ops_remote: args.small_ops_remote,
         tasks: args.tasks,
+        tasks_remote: args.tasks_remote.max(1),
         tiny_len: args.tiny_len.max(1),
         overhead_rows: args.overhead_rows,
+        list_churn: args.list_churn,
         redis_url: args.redis_url.clone(),
+        engine_secs,
+        engine_requests: args.engine_requests.map(|n| n.max(1)),
+        probe_exe: std::env::current_exe().ok(),
         data_dir: args.data_dir.clone(),
         rocksdb_sync: args.rocksdb_sync,
         verify: !args.no_verify,
@@ -149,6 +194,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(request) = &args.memory_probe_child {
+        return memory_probe_child(&rt, request);
+    }
     let report = match rt.block_on(tq_bench::run(&opts)) {
         Ok(r) => r,
         Err(e) => {
@@ -172,4 +220,26 @@ fn main() -> ExitCode {
         print!("{}", report.table());
     }
     ExitCode::SUCCESS
+}
+
+/// `--memory-probe-child`: measures and prints the figure as JSON.
+#[cfg(feature = "redis")]
+fn memory_probe_child(rt: &tokio::runtime::Runtime, request: &str) -> ExitCode {
+    let figure = rt.block_on(tq_bench::memory_child::child_main(request));
+    match figure.and_then(|f| serde_json::to_string(&f).map_err(|e| e.to_string())) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("perftest --memory-probe-child: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+fn memory_probe_child(_: &tokio::runtime::Runtime, _: &str) -> ExitCode {
+    eprintln!("perftest --memory-probe-child: built without the `redis` feature");
+    ExitCode::FAILURE
 }

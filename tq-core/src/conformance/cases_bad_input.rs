@@ -176,6 +176,10 @@ pub async fn e3_corrupted_cells_are_contained_to_their_row(kv: &mut Fixture) {
         "the error must name key \"a\": {err}"
     );
     ensure_eq!(err.operation(), "kv_batch_get", "{err}");
+    assert!(
+        err.operations().len() >= 2,
+        "the error keeps the backend's own operation under kv_batch_get: {err}"
+    );
     let b = kv.kv_batch_get(&keys(&["b"]), "p", None).await.unwrap();
     ensure_eq!(
         f32_row(&b, "x", 0),
@@ -287,6 +291,14 @@ pub async fn e4_json_nested_past_the_limit_is_invalid(kv: &Fixture) {
         .await
         .unwrap();
     let before = snapshot(kv).await;
+    // A tag whose entry nests MAX_JSON_DEPTH levels is one level too deep:
+    // the tag object counts too.
+    expect_err(
+        kv.kv_put("k", "p", None, Some(deep_tag(MAX_JSON_DEPTH)))
+            .await,
+        ErrorKind::InvalidArgument,
+        &["\"k\"", "\"e\"", "deep"],
+    );
     for depth in [MAX_JSON_DEPTH + 1, 5_000, 100_000] {
         expect_err(
             kv.kv_put("k", "p", None, Some(deep_tag(depth))).await,

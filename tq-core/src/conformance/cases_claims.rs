@@ -95,6 +95,19 @@ pub async fn b9_no_call_blocks_the_executor(kv: &Fixture) {
     );
 }
 
+/// Capabilities: the backend reports exactly what its fixture says it
+/// documents, and the kv_* API passes that on unchanged.
+pub async fn cap_reported_capabilities_match_the_claims(kv: &Fixture) {
+    let claimed = kv.claimed_capabilities().expect(
+        "declare the capabilities the backend documents with Fixture::claims, so the suite \
+         can check them",
+    );
+    if let Some(reported) = kv.backend_capabilities() {
+        ensure_eq!(reported, claimed, "what the backend reports");
+    }
+    ensure_eq!(kv.capabilities(), claimed, "what the kv_* API reports");
+}
+
 /// A buffer that reports when the last `Bytes` viewing it is gone.
 struct Tracked {
     data: Vec<u8>,
@@ -310,10 +323,19 @@ pub async fn cap_limit_is_exact_and_a_put_past_it_writes_nothing(kv: &Fixture) {
     kv.kv_put("a", "p", Some(bytes_row(600)), None)
         .await
         .unwrap();
-    expect_err(
-        kv.kv_put("b", "p", Some(bytes_row(401)), None).await,
-        ErrorKind::CapacityExceeded,
-        &[],
+    let err = kv
+        .kv_put("b", "p", Some(bytes_row(401)), None)
+        .await
+        .expect_err("a put past the limit");
+    ensure_eq!(err.kind(), ErrorKind::CapacityExceeded, "{err}");
+    ensure_eq!(err.operation(), "kv_put", "{err}");
+    ensure_eq!(
+        err.context()
+            .iter()
+            .filter(|(k, _)| *k == "partition")
+            .count(),
+        1,
+        "the error names the partition once: {err}"
     );
     ensure_eq!(
         listed_keys(&kv, "p").await,

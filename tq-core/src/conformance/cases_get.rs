@@ -51,6 +51,50 @@ pub async fn g2_missing_key_is_not_found(kv: &Kv) {
     ensure_eq!(snapshot(kv).await, before);
 }
 
+/// G2: many missing keys are named up to ten, then counted; long names
+/// are cut short (on a character boundary) in the message.
+pub async fn g2_many_missing_keys_are_named_briefly(kv: &Kv) {
+    kv.kv_put("here", "p", None, Some(tag! {})).await.unwrap();
+    let ten = numbered("ghost", 10);
+    let err = kv.kv_batch_get(&ten, "p", None).await.unwrap_err();
+    assert!(
+        err.to_string().contains("ghost-9") && !err.to_string().contains("more"),
+        "ten missing keys are all named: {err}"
+    );
+    let twelve = numbered("ghost", 12);
+    let err = kv.kv_batch_get(&twelve, "p", None).await.unwrap_err();
+    assert!(
+        err.to_string().contains("and 2 more"),
+        "twelve missing keys: {err}"
+    );
+    // A 4000-byte key of three-byte characters: named, but cut short.
+    let long = "\u{20ac}".repeat(1333);
+    let err = kv
+        .kv_batch_get(std::slice::from_ref(&long), "p", None)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("\u{20ac}\u{20ac}\u{20ac}"),
+        "the key is named: {}",
+        short(&text)
+    );
+    assert!(
+        text.len() < 1000,
+        "a long key is cut short in the message, got {} bytes",
+        text.len()
+    );
+    let err = kv
+        .kv_put(&"\u{20ac}".repeat(1366), "p", None, Some(tag! {}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().len() < 1000,
+        "an over-long key is cut short: {} bytes",
+        err.to_string().len()
+    );
+}
+
 /// G2: an unknown partition is `NotFound`.
 pub async fn g2_unknown_partition_is_not_found(kv: &Kv) {
     abc(kv).await;
@@ -221,6 +265,70 @@ pub async fn g5_jagged_rows_keep_their_shapes(kv: &Kv) {
     ensure_eq!(
         padded.to_vec::<i64>().unwrap(),
         vec![1, 2, 3, 4, 0, 0, 5, 6, 0]
+    );
+}
+
+/// G5: padding works for rows of any rank: 2-D rows pad to the largest
+/// extent of each dimension, scalar rows stack to `[N]`; a column reports
+/// its length and each row's value.
+pub async fn g5_rows_of_any_rank_pad_and_read_back(kv: &Kv) {
+    let rows = vec![
+        Tensor::from_vec(vec![1i64, 2, 3, 4, 5, 6], [2, 3]).unwrap(),
+        Tensor::from_vec(vec![7i64, 8], [1, 2]).unwrap(),
+        Tensor::from_vec(vec![9i64, 10, 11], [3, 1]).unwrap(),
+    ];
+    let scalars = (0..3)
+        .map(|i| Tensor::from_vec(vec![i as f32], Vec::<usize>::new()).unwrap())
+        .collect();
+    let batch = Batch::new(3)
+        .with_jagged("m", rows.clone())
+        .unwrap()
+        .with_jagged("s", scalars)
+        .unwrap();
+    kv.kv_batch_put(&keys(&["a", "b", "c"]), "p", Some(batch), None)
+        .await
+        .unwrap();
+    let got = kv
+        .kv_batch_get(&keys(&["a", "b", "c"]), "p", None)
+        .await
+        .unwrap();
+    let m = got.tensor("m").unwrap();
+    ensure_eq!((m.len(), m.is_empty()), (3, false), "length of the column");
+    let padded = m.to_padded(-1i64).unwrap();
+    ensure_eq!(padded.shape(), &[3, 3, 3]);
+    #[rustfmt::skip]
+    let want = vec![
+        1, 2, 3,   4, 5, 6,   -1, -1, -1,
+        7, 8, -1,  -1, -1, -1, -1, -1, -1,
+        9, -1, -1, 10, -1, -1, 11, -1, -1,
+    ];
+    ensure_eq!(
+        padded.to_vec::<i64>().unwrap(),
+        want,
+        "rows [2,3], [1,2], [3,1] padded with -1"
+    );
+    let column = got.column("m").unwrap();
+    ensure_eq!((column.len(), column.is_empty()), (3, false));
+    for (i, row) in rows.iter().enumerate() {
+        ensure_eq!(
+            column.value(i),
+            Some(crate::value::Value::Tensor(row.clone())),
+            "value of row {i}"
+        );
+    }
+    ensure_eq!(column.value(3), None, "a row past the end");
+    let s = got.tensor("s").unwrap();
+    let stacked = s.to_padded(0f32).unwrap();
+    ensure_eq!(stacked.shape(), &[3]);
+    ensure_eq!(
+        stacked.to_vec::<f32>().unwrap(),
+        vec![0.0, 1.0, 2.0],
+        "scalar rows stacked"
+    );
+    ensure_eq!(
+        s.as_dense().map(|d| d.shape().to_vec()),
+        Some(vec![3]),
+        "scalars have a dense view"
     );
 }
 

@@ -16,7 +16,7 @@ use futures::future::BoxFuture;
 
 use super::Kv;
 use super::instrument::{BackendCalls, Instrumented};
-use crate::backend::StorageBackend;
+use crate::backend::{Capabilities, StorageBackend};
 use crate::error::{Error, Result};
 use crate::kv::{KvApi, KvStore};
 
@@ -48,6 +48,8 @@ pub struct Fixture {
     reopen: Option<ReopenHook>,
     capacity: Option<CapacityHook>,
     no_capacity_limit: bool,
+    claimed: Option<Capabilities>,
+    backend_capabilities: Option<Capabilities>,
 }
 
 impl Fixture {
@@ -68,6 +70,8 @@ impl Fixture {
             reopen: None,
             capacity: None,
             no_capacity_limit: false,
+            claimed: None,
+            backend_capabilities: None,
         }
     }
 
@@ -79,8 +83,11 @@ impl Fixture {
 
     /// [`Fixture::from_backend`] for a backend already behind an `Arc`.
     pub fn from_backend_arc(backend: Arc<dyn StorageBackend>) -> Self {
+        let capabilities = backend.capabilities();
         let (layer, calls) = Instrumented::new(backend);
-        Self::over(Arc::new(KvStore::new(Arc::new(layer))), Some(calls))
+        let mut fixture = Self::over(Arc::new(KvStore::new(Arc::new(layer))), Some(calls));
+        fixture.backend_capabilities = Some(capabilities);
+        fixture
     }
 
     /// A fixture over the kv_* API that `build` makes from the backend (the
@@ -90,8 +97,20 @@ impl Fixture {
         backend: Arc<dyn StorageBackend>,
         build: impl FnOnce(Arc<dyn StorageBackend>) -> Result<K>,
     ) -> Result<Self> {
+        let capabilities = backend.capabilities();
         let (layer, calls) = Instrumented::new(backend);
-        Ok(Self::over(Arc::new(build(Arc::new(layer))?), Some(calls)))
+        let mut fixture = Self::over(Arc::new(build(Arc::new(layer))?), Some(calls));
+        fixture.backend_capabilities = Some(capabilities);
+        Ok(fixture)
+    }
+
+    /// The capabilities the backend documents. The suite checks that the
+    /// backend reports exactly these and that the kv_* API passes them on
+    /// (a claim the engine dropped would switch off what the suite checks
+    /// of it).
+    pub fn claims(mut self, capabilities: Capabilities) -> Self {
+        self.claimed = Some(capabilities);
+        self
     }
 
     /// Keeps `guard` (a temp dir, a server process, a namespace to clean up)
@@ -167,6 +186,17 @@ impl Fixture {
         self.calls.as_deref()
     }
 
+    /// The documented capabilities, if declared.
+    pub(crate) fn claimed_capabilities(&self) -> Option<Capabilities> {
+        self.claimed
+    }
+
+    /// What the backend itself reported when the fixture was built, when
+    /// the suite built the stack.
+    pub(crate) fn backend_capabilities(&self) -> Option<Capabilities> {
+        self.backend_capabilities
+    }
+
     /// Whether the backend declared it keeps no stored bytes.
     pub(crate) fn stores_no_bytes(&self) -> bool {
         self.stores_no_bytes
@@ -206,6 +236,7 @@ impl Fixture {
         let mut next = hook().await?;
         self.kv = next.kv.take();
         self.calls = next.calls.take();
+        self.backend_capabilities = next.backend_capabilities;
         self.guards.append(&mut next.guards);
         Ok(())
     }

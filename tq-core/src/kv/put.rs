@@ -20,7 +20,8 @@ impl KvStore {
     /// `fields` and `tag` are `None` (or `fields` is empty and `tag` is `None`),
     /// when a name breaks its limits, when the tag or a JSON value nests
     /// deeper than [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH), or when
-    /// a value's encoding exceeds the backend's `max_value_bytes`.
+    /// a value's encoding exceeds the backend's `max_value_bytes` (that one is
+    /// `CapacityExceeded`).
     pub async fn kv_put(
         &self,
         key: &str,
@@ -43,9 +44,9 @@ impl KvStore {
     /// before anything is written: an empty or repeated key, a batch or tag
     /// list whose length is not `keys.len()`, a bad name, neither fields
     /// nor tags, a tag or JSON value nested deeper than
-    /// [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH), or a value over the
-    /// backend's `max_value_bytes` is `InvalidArgument` naming the key and
-    /// field.
+    /// [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH) is `InvalidArgument`,
+    /// and a value over the backend's `max_value_bytes` `CapacityExceeded`,
+    /// each naming the key and field.
     pub async fn kv_batch_put<K: AsRef<str> + Sync>(
         &self,
         keys: &[K],
@@ -92,16 +93,20 @@ impl KvStore {
 }
 
 /// Refuses, before the backend sees it, any cell whose encoding exceeds the
-/// backend's `max_value_bytes` (Capabilities).
+/// backend's `max_value_bytes` (Capabilities): `CapacityExceeded`, as the
+/// backends themselves answer.
 fn check_value_sizes(rows: &[RowWrite], limit: u64, backend: &str) -> Result<()> {
     for row in rows {
         for (field, value) in &row.cells {
             let len = codec::encoded_len(value) as u64;
             if len > limit {
-                return Err(Error::invalid_argument(format!(
-                    "the value of field {field:?} encodes to {len} bytes; backend {backend} \
-                     takes at most {limit} per value"
-                ))
+                return Err(Error::new(
+                    crate::error::ErrorKind::CapacityExceeded,
+                    format!(
+                        "the value of field {field:?} encodes to {len} bytes; backend {backend} \
+                     takes at most {limit} per value; nothing was written"
+                    ),
+                )
                 .with_context("key", row.key.clone())
                 .with_context("field", field.clone()));
             }
