@@ -12,8 +12,9 @@ use tq_core::{
 use crate::cells::{
     EncodedRow, array, bulk, decode_cell, decode_tag, encode_row, in_row, split_field, utf8,
 };
-use crate::client::{Conn, ItemError, Unit};
+use crate::client::{Conn, ItemError, SPLIT_BYTES, Unit};
 use crate::config::{RedisConfig, Secrets};
+use crate::wire::Command;
 use tq_core::names::list_names;
 
 use crate::error::{bad_reply, classify, from_redis, is_oom, position_ranges};
@@ -285,7 +286,15 @@ impl RedisBackend {
         let buckets = self
             .layout
             .buckets_of(partition, rows.iter().map(|r| r.key.as_str()));
-        let first_seq = if self.conn.is_cluster() {
+        let bytes: usize = rows
+            .iter()
+            .flat_map(|r| r.pairs.iter().map(|(_, v)| v.len()))
+            .sum();
+        // A large put may be split over several connections, whose
+        // transactions then interleave: the rows take their sequence from
+        // the call's order instead of from the order they run in.
+        let split = rows.len() > 1 && bytes > SPLIT_BYTES;
+        let first_seq = if self.conn.is_cluster() || split {
             // Nothing is written yet if this fails.
             let seqs = self.reserve_seqs(rows.len()).await;
             Some(seqs.map_err(|e| put_error(e, partition, &rows, &[], &[]))?)
@@ -306,10 +315,11 @@ impl RedisBackend {
                 // as EVAL (see `Unit::Tx`).
                 let mut cmds = Vec::with_capacity(2);
                 if !row.pairs.is_empty() {
-                    let mut hset = redis::cmd("HSET");
+                    let mut hset = Command::new("HSET");
                     hset.arg(&row_key);
                     for (name, value) in &row.pairs {
-                        hset.arg(name).arg(value);
+                        hset.arg(name);
+                        value.write_to(&mut hset);
                     }
                     cmds.push(hset);
                 }
@@ -318,7 +328,7 @@ impl RedisBackend {
                     None => PUT_META.invocation(true, &[&row_key, &index, &parts, &counter]),
                 };
                 match first_seq {
-                    Some(s) => meta.arg(s + i as u64),
+                    Some(s) => meta.arg((s + i as u64).to_string()),
                     None => meta.arg(""),
                 };
                 meta.arg(&row.key).arg(partition);
@@ -357,12 +367,12 @@ impl RedisBackend {
                     let row_key = self.layout.row(buckets[i], partition, &keys[i]);
                     match fields {
                         None => {
-                            let mut c = redis::cmd("HGETALL");
+                            let mut c = Command::new("HGETALL");
                             c.arg(row_key);
                             c
                         }
                         Some(list) => {
-                            let mut c = redis::cmd("HMGET");
+                            let mut c = Command::new("HMGET");
                             c.arg(row_key).arg(SEQ_FIELD);
                             for f in list {
                                 c.arg(cell_field(f));

@@ -1,13 +1,12 @@
 //! Rows as Redis hash fields: encoding a [`RowWrite`] into script arguments
 //! (with size checks done before anything is sent) and decoding replies.
 
-use std::io::Write;
-
 use bytes::Bytes;
-use redis::{RedisWrite, ToRedisArgs, Value as RV};
+use redis::Value as RV;
 use tq_core::{Error, ErrorKind, NonTensor, Result, RowWrite, Tag, Value, codec};
 
 use crate::keys::{CELL_MARK, TAG_MARK, cell_field, tag_field};
+use crate::wire::Command;
 
 /// The deepest JSON nesting (arrays and objects; a scalar is 0) this
 /// backend stores in a JSON cell or in one tag entry: what it can read
@@ -62,20 +61,14 @@ impl FieldValue {
     }
 }
 
-impl ToRedisArgs for FieldValue {
-    fn write_redis_args<W>(&self, out: &mut W)
-    where
-        W: ?Sized + RedisWrite,
-    {
+impl FieldValue {
+    /// Appends this value as one argument of `cmd`; a cell's payload is
+    /// shared, not copied.
+    pub fn write_to(&self, cmd: &mut Command) {
         match self {
-            FieldValue::Cell { header, payload } => {
-                let mut w = out.writer_for_next_arg();
-                // Writing into the command's own buffer cannot fail.
-                let _ = w.write_all(header);
-                let _ = w.write_all(payload);
-            }
-            FieldValue::Json(j) => out.write_arg(j),
-        }
+            FieldValue::Cell { header, payload } => cmd.arg_parts(header, payload),
+            FieldValue::Json(j) => cmd.arg(j),
+        };
     }
 }
 

@@ -147,10 +147,22 @@
 //!
 //! | operation | standalone | cluster |
 //! |---|---|---|
-//! | put (any number of rows) | 1: one pipeline of `MULTI; HSET; EVAL put_meta; EXEC` per row | 2: `INCRBY` the counter, then one pipeline per master (the same transactions), all in flight together |
+//! | put (any number of rows) | 1: one pipeline of `MULTI; HSET; EVAL put_meta; EXEC` per row (2 when over 16 MiB: `INCRBY` first) | 2: `INCRBY` the counter, then one pipeline per master (the same transactions), all in flight together |
 //! | get | 1: one pipeline of `HGETALL` / `HMGET` | 1: one pipeline per master, concurrently |
 //! | list | 1: `EVALSHA list` per bucket in one pipeline | 1: one pipeline per master, concurrently |
 //! | clear | 1: one pipeline of `EVALSHA clear` | 1: one pipeline per master, concurrently |
+//!
+//! On plain TCP (not `rediss://`) these pipelines bypass redis-rs: each
+//! runs on a pooled connection of its own (`src/direct.rs`), is
+//! written with vectored writes that take a cell's payload from the
+//! caller's buffer (no user-space copy), reads large replies straight into
+//! the cells' final buffers, and keeps at most 32 commands in flight ahead
+//! of the replies read (so the server never buffers a whole get's
+//! replies). A pipeline of more than 16 MiB is split over up to 4
+//! connections, each row's transaction whole on one of them; such a put
+//! takes its insertion sequences with one `INCRBY` first (as a cluster put
+//! does), so the listing keeps the call's order. TLS connections, the
+//! checks at open and commands resent after a redirection use redis-rs.
 //!
 //! In a cluster, the first operation of a backend also reads the slot map
 //! (`CLUSTER SLOTS`, once). A command that reaches the wrong master after a
@@ -190,12 +202,15 @@ mod backend;
 mod cells;
 mod client;
 pub mod config;
+mod direct;
 mod error;
 pub mod keys;
+mod reply;
 mod scripts;
 mod slots;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod wire;
 
 pub use backend::{FALLBACK_MAX_BULK, FALLBACK_MAX_QUERY, RedisBackend, SAFE_POLICIES};
 pub use cells::MAX_JSON_DEPTH;

@@ -16,7 +16,7 @@
 
 use std::sync::LazyLock;
 
-use redis::Cmd;
+use crate::wire::Command;
 
 /// One Lua script (indentation and comment lines removed, as they would be
 /// sent with every `EVAL`) and its SHA1.
@@ -40,17 +40,17 @@ impl LuaScript {
 
     /// `EVALSHA sha numkeys keys...` (or `EVAL code ...` with `by_text`);
     /// append the arguments to the returned command.
-    pub fn invocation(&self, by_text: bool, keys: &[&[u8]]) -> Cmd {
+    pub fn invocation(&self, by_text: bool, keys: &[&[u8]]) -> Command {
         let mut cmd = if by_text {
-            let mut c = redis::cmd("EVAL");
+            let mut c = Command::new("EVAL");
             c.arg(&self.code);
             c
         } else {
-            let mut c = redis::cmd("EVALSHA");
+            let mut c = Command::new("EVALSHA");
             c.arg(&self.sha);
             c
         };
-        cmd.arg(keys.len());
+        cmd.arg(keys.len().to_string());
         for k in keys {
             cmd.arg(*k);
         }

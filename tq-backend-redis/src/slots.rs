@@ -35,14 +35,25 @@ pub fn slot_of_bucket(bucket: u16) -> u16 {
     slot_of_tag(bucket.to_string().as_bytes())
 }
 
-/// Slot -> master number, from a `CLUSTER SLOTS` answer; `None` if the
-/// answer does not cover every slot.
-pub fn parse_cluster_slots(answer: Value) -> Option<Vec<u32>> {
+/// Which master serves each slot, and where each master listens.
+#[derive(Debug, Clone)]
+pub struct SlotMap {
+    /// Slot -> master number.
+    pub owner: Vec<u32>,
+    /// Master number -> `host:port` (`[v6]:port`; `:port` when the
+    /// cluster does not say the host).
+    pub addrs: Vec<String>,
+}
+
+/// The slot map in a `CLUSTER SLOTS` answer; `None` if the answer does not
+/// cover every slot.
+pub fn parse_cluster_slots(answer: Value) -> Option<SlotMap> {
     let Value::Array(ranges) = answer else {
         return None;
     };
     let mut owner = vec![u32::MAX; SLOTS];
-    let mut masters: HashMap<Vec<u8>, u32> = HashMap::new();
+    let mut masters: HashMap<String, u32> = HashMap::new();
+    let mut addrs = Vec::new();
     for range in ranges {
         let Value::Array(items) = range else {
             return None;
@@ -57,20 +68,27 @@ pub fn parse_cluster_slots(answer: Value) -> Option<Vec<u32>> {
         let (Some(host), Some(Value::Int(port))) = (m.next(), m.next()) else {
             return None;
         };
-        let mut id = match host {
-            Value::BulkString(h) => h,
-            Value::SimpleString(h) => h.into_bytes(),
+        let host = match host {
+            Value::BulkString(h) => String::from_utf8(h).ok()?,
+            Value::SimpleString(h) => h,
             _ => return None,
         };
-        id.extend_from_slice(format!(":{port}").as_bytes());
+        let id = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
         let next = masters.len() as u32;
-        let node = *masters.entry(id).or_insert(next);
+        let node = *masters.entry(id.clone()).or_insert_with(|| {
+            addrs.push(id);
+            next
+        });
         let (start, end) = (usize::try_from(start).ok()?, usize::try_from(end).ok()?);
         for slot in owner.get_mut(start..=end)? {
             *slot = node;
         }
     }
-    (!owner.contains(&u32::MAX)).then_some(owner)
+    (!owner.contains(&u32::MAX)).then_some(SlotMap { owner, addrs })
 }
 
 #[cfg(test)]

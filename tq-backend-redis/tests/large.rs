@@ -34,3 +34,32 @@ async fn a_256_mib_field_round_trips() {
     drop(batch);
     assert_eq!(kv.kv_clear(&["big"], "p").await.unwrap(), 1);
 }
+
+/// A put large enough to be split over several connections keeps the
+/// call's order in the listing, and every row reads back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_put_keeps_call_order_and_bytes() {
+    const ROWS: usize = 64;
+    const ELEMS: usize = 128 * 1024; // 512 KiB per row: 32 MiB in all
+    for backend in [
+        support::standalone().await.unwrap(),
+        support::clustered().await.unwrap(),
+    ] {
+        let kv = KvStore::new(Arc::new(backend));
+        let values: Vec<u32> = (0..(ROWS * ELEMS) as u32).collect();
+        let tensor = Tensor::from_vec(values, [ROWS, ELEMS]).unwrap();
+        let keys: Vec<String> = (0..ROWS).rev().map(|i| format!("k{i}")).collect();
+        let batch = tq_core::Batch::new(ROWS)
+            .with_dense("x", tensor.clone())
+            .unwrap();
+        kv.kv_batch_put(&keys, "p", Some(batch), None)
+            .await
+            .unwrap();
+        let listing = kv.kv_list(Some("p")).await.unwrap();
+        assert!(listing["p"].keys().eq(keys.iter()), "order changed");
+        let back = kv.kv_batch_get(&keys, "p", None).await.unwrap();
+        let column = back.tensor("x").unwrap();
+        assert!(column.data() == tensor.data(), "the bytes differ");
+        assert_eq!(kv.kv_clear(&keys, "p").await.unwrap(), ROWS);
+    }
+}

@@ -1,0 +1,251 @@
+//! Reading RESP2 replies into [`redis::Value`]s, large bulk strings
+//! straight from the socket into their final, exactly sized buffer.
+//!
+//! redis-rs parses from its read buffer (grown to hold a whole reply) into
+//! a fresh `Vec` per bulk string: every byte of a get is copied twice in
+//! user space before tq-core assembles the column. Here a bulk string
+//! larger than what is buffered is read by the kernel into its own `Vec`,
+//! which then becomes the cell's `Bytes` without another copy.
+//!
+//! Arrays are parsed with an explicit stack (no recursion, whatever the
+//! nesting); malformed input is an error, never a panic.
+
+use redis::{RedisError, RedisResult, Value};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// The read buffer's size: replies smaller than this are parsed from it.
+const BUF: usize = 64 * 1024;
+/// The most a bulk string's announced length allocates up front.
+const MAX_PREALLOC: usize = 1 << 30;
+
+fn protocol_error(what: &str) -> RedisError {
+    RedisError::from((
+        redis::ErrorKind::Parse,
+        "malformed reply from the Redis server",
+        what.to_owned(),
+    ))
+}
+
+/// A buffered reader of replies.
+pub struct Replies<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl<R: AsyncRead + Unpin> Replies<R> {
+    /// Reads replies from `inner`.
+    pub fn new(inner: R) -> Self {
+        Replies {
+            inner,
+            buf: vec![0; BUF],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Whether nothing read is left unparsed.
+    pub fn is_drained(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Reads more bytes into the buffer (compacting it first); an early
+    /// end of stream is an I/O error.
+    async fn fill(&mut self) -> RedisResult<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            // A line longer than the buffer (a long error text): grow.
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        let n = self.inner.read(&mut self.buf[self.end..]).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the Redis server closed the connection",
+            )
+            .into());
+        }
+        self.end += n;
+        Ok(())
+    }
+
+    /// One `\r\n`-terminated line, without the terminator.
+    async fn line(&mut self) -> RedisResult<Vec<u8>> {
+        let mut scanned = 0;
+        loop {
+            let window = &self.buf[self.start..self.end];
+            if let Some(pos) = window[scanned..].windows(2).position(|w| w == b"\r\n") {
+                let line = window[..scanned + pos].to_vec();
+                self.start += scanned + pos + 2;
+                return Ok(line);
+            }
+            scanned = window.len().saturating_sub(1);
+            self.fill().await?;
+        }
+    }
+
+    /// Exactly `n` bytes, then `\r\n`.
+    async fn bulk(&mut self, n: usize) -> RedisResult<Vec<u8>> {
+        // A length beyond any real value (a damaged stream) must not abort
+        // on allocation: start smaller and let the vector grow.
+        let mut out = Vec::with_capacity(n.min(MAX_PREALLOC));
+        let have = (self.end - self.start).min(n);
+        out.extend_from_slice(&self.buf[self.start..self.start + have]);
+        self.start += have;
+        while out.len() < n {
+            // The buffer is empty: the kernel copies into `out` directly.
+            let want = n - out.len();
+            let read = (&mut self.inner)
+                .take(want as u64)
+                .read_buf(&mut out)
+                .await?;
+            if read == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the Redis server closed the connection",
+                )
+                .into());
+            }
+        }
+        while self.end - self.start < 2 {
+            self.fill().await?;
+        }
+        if &self.buf[self.start..self.start + 2] != b"\r\n" {
+            return Err(protocol_error("a bulk string without its terminator"));
+        }
+        self.start += 2;
+        Ok(out)
+    }
+
+    /// One whole reply. A server error comes back as
+    /// [`Value::ServerError`], at the top as inside arrays.
+    pub async fn next(&mut self) -> RedisResult<Value> {
+        // Open arrays: their items so far and how many are still missing.
+        let mut stack: Vec<(Vec<Value>, usize)> = Vec::new();
+        loop {
+            let mut value = self.scalar_or_open(&mut stack).await?;
+            // Close every array this value completes.
+            loop {
+                let Some(v) = value.take() else { break };
+                match stack.last_mut() {
+                    None => return Ok(v),
+                    Some((items, missing)) => {
+                        items.push(v);
+                        *missing -= 1;
+                        if *missing == 0 {
+                            let (items, _) = stack.pop().unwrap_or_default();
+                            value = Some(Value::Array(items));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads one header; returns a complete value, or `None` after opening
+    /// a non-empty array on `stack`.
+    async fn scalar_or_open(
+        &mut self,
+        stack: &mut Vec<(Vec<Value>, usize)>,
+    ) -> RedisResult<Option<Value>> {
+        let line = self.line().await?;
+        let (&mark, rest) = line
+            .split_first()
+            .ok_or_else(|| protocol_error("an empty line"))?;
+        let number = || -> RedisResult<i64> {
+            std::str::from_utf8(rest)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| protocol_error("a length or integer that is not a number"))
+        };
+        Ok(Some(match mark {
+            b'+' if rest == b"OK" => Value::Okay,
+            b'+' => Value::SimpleString(String::from_utf8_lossy(rest).into_owned()),
+            b'-' => {
+                let mut text = line.clone();
+                text.extend_from_slice(b"\r\n");
+                // redis-rs' own parser classifies the error code.
+                match redis::parse_redis_value(&text) {
+                    Ok(v @ Value::ServerError(_)) => v,
+                    _ => return Err(protocol_error("an error reply")),
+                }
+            }
+            b':' => Value::Int(number()?),
+            b'$' => match number()? {
+                n if n < 0 => Value::Nil,
+                n => Value::BulkString(self.bulk(n as usize).await?),
+            },
+            b'*' => match number()? {
+                n if n < 0 => Value::Nil,
+                0 => Value::Array(Vec::new()),
+                n => {
+                    let n = n as usize;
+                    stack.push((Vec::with_capacity(n.min(1024)), n));
+                    return Ok(None);
+                }
+            },
+            _ => return Err(protocol_error("an unknown reply type")),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn parse_all(bytes: &[u8]) -> RedisResult<Vec<Value>> {
+        let mut r = Replies::new(bytes);
+        let mut out = Vec::new();
+        while r.start < r.end || out.is_empty() {
+            out.push(r.next().await?);
+            if r.start == r.end && r.inner.is_empty() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn replies_parse_like_redis_rs() {
+        let big = vec![b'x'; 3 * BUF + 5];
+        let mut text = b"+OK\r\n+QUEUED\r\n:-7\r\n$-1\r\n*0\r\n*2\r\n*1\r\n$3\r\nabc\r\n".to_vec();
+        text.extend_from_slice(b":1\r\n-ERR boom\r\n");
+        text.extend_from_slice(format!("${}\r\n", big.len()).as_bytes());
+        text.extend_from_slice(&big);
+        text.extend_from_slice(b"\r\n*2\r\n-NOSCRIPT no\r\n$0\r\n\r\n");
+        let got = parse_all(&text).await.unwrap();
+        let want = redis::parse_redis_value(b"*2\r\n*1\r\n$3\r\nabc\r\n:1\r\n").unwrap();
+        assert_eq!(got[0], Value::Okay);
+        assert_eq!(got[1], Value::SimpleString("QUEUED".into()));
+        assert_eq!(got[2], Value::Int(-7));
+        assert_eq!(got[3], Value::Nil);
+        assert_eq!(got[4], Value::Array(vec![]));
+        assert_eq!(got[5], want);
+        assert!(matches!(&got[6], Value::ServerError(e) if e.code() == "ERR"));
+        assert_eq!(got[7], Value::BulkString(big));
+        let Value::Array(last) = &got[8] else {
+            panic!("{:?}", got[8]);
+        };
+        assert!(matches!(&last[0], Value::ServerError(e) if e.code() == "NOSCRIPT"));
+        assert_eq!(last[1], Value::BulkString(vec![]));
+    }
+
+    #[tokio::test]
+    async fn garbage_is_an_error_not_a_panic() {
+        for bad in [
+            &b"?\r\n"[..],
+            b"$abc\r\n",
+            b"$3\r\nabcde",
+            b"*2\r\n:1\r\n",
+            b"",
+            b"\r\n",
+        ] {
+            assert!(Replies::new(bad).next().await.is_err(), "{bad:?}");
+        }
+    }
+}
