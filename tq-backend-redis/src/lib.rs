@@ -152,17 +152,22 @@
 //! | list | 1: `EVALSHA list` per bucket in one pipeline | 1: one pipeline per master, concurrently |
 //! | clear | 1: one pipeline of `EVALSHA clear` | 1: one pipeline per master, concurrently |
 //!
-//! On plain TCP (not `rediss://`) these pipelines bypass redis-rs: each
-//! runs on a pooled connection of its own (`src/direct.rs`), is
-//! written with vectored writes that take a cell's payload from the
-//! caller's buffer (no user-space copy), reads large replies straight into
-//! the cells' final buffers, and keeps at most 32 commands in flight ahead
-//! of the replies read (so the server never buffers a whole get's
-//! replies). A pipeline of more than 16 MiB is split over up to 4
-//! connections, each row's transaction whole on one of them; such a put
-//! takes its insertion sequences with one `INCRBY` first (as a cluster put
-//! does), so the listing keeps the call's order. TLS connections, the
-//! checks at open and commands resent after a redirection use redis-rs.
+//! On plain TCP (not `rediss://`) the large pipelines (at least 16
+//! commands or 1 MiB) bypass redis-rs: each runs on a pooled connection of
+//! its own (`src/direct.rs`), is written with vectored writes that take a
+//! cell's payload from the caller's buffer (no user-space copy), reads
+//! large replies straight into the cells' final buffers, and keeps at most
+//! 32 commands in flight ahead of the replies read (so the server never
+//! buffers a whole get's replies). A put of more than 16 MiB is split over
+//! up to 4 connections, each row's transaction whole on one of them; such
+//! a put takes its insertion sequences with one `INCRBY` first (as a
+//! cluster put does), so the listing keeps the call's order. A read of
+//! many rows (plain commands, no transaction) is split the same way, one
+//! connection per 64 rows, up to 4. Small pipelines (a single-row put or
+//! get) stay on redis-rs' multiplexed connection, which ran single-row
+//! puts twice as fast as a direct connection did (not yet understood; see
+//! BENCHMARKS.md). TLS connections, the checks at open and commands resent
+//! after a redirection always use redis-rs.
 //!
 //! In a cluster, the first operation of a backend also reads the slot map
 //! (`CLUSTER SLOTS`, once). A command that reaches the wrong master after a

@@ -36,7 +36,7 @@ use std::ops::RangeInclusive;
 use std::sync::{Mutex, MutexGuard};
 
 /// The band of one partition.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Band {
     /// Every live sequence number is in `lo..=hi`; `lo > hi`: none is.
     /// `None`: not known (any sequence number may be live).
@@ -45,16 +45,6 @@ struct Band {
     in_flight: u32,
     /// Bumped by every put that widens the band.
     generation: u64,
-}
-
-impl Default for Band {
-    fn default() -> Self {
-        Band {
-            range: None,
-            in_flight: 0,
-            generation: 0,
-        }
-    }
 }
 
 /// The bands of every partition this process has written or listed.
