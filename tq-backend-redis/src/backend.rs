@@ -12,14 +12,14 @@ use tq_core::{
 use crate::cells::{
     EncodedRow, array, bulk, decode_cell, decode_tag, encode_row, in_row, split_field, utf8,
 };
-use crate::client::{Conn, ItemError, SPLIT_BYTES, Unit};
+use crate::client::{Conn, ItemError, Order, SPLIT_BYTES, SPLIT_ITEMS, Unit};
 use crate::config::{RedisConfig, Secrets};
 use crate::wire::Command;
 use tq_core::names::list_names;
 
 use crate::error::{bad_reply, classify, from_redis, is_oom, position_ranges};
 use crate::keys::{CELL_MARK, KeyLayout, SEQ_FIELD, cell_field};
-use crate::scripts::{CLEAR, LIST, PUT_META};
+use crate::scripts::{CLEAR, LIST, PUT_META, PUT_ROW};
 
 /// `proto-max-bulk-len` when the server does not say (Redis' default).
 pub const FALLBACK_MAX_BULK: u64 = 512 * 1024 * 1024;
@@ -290,10 +290,10 @@ impl RedisBackend {
             .iter()
             .flat_map(|r| r.pairs.iter().map(|(_, v)| v.len()))
             .sum();
-        // A large put may be split over several connections, whose
-        // transactions then interleave: the rows take their sequence from
-        // the call's order instead of from the order they run in.
-        let split = rows.len() > 1 && bytes > SPLIT_BYTES;
+        // A large put is split over several connections, whose rows then
+        // run interleaved: they take their sequence from the call's order,
+        // reserved up front, instead of from the order they run in.
+        let split = rows.len() > 1 && (bytes > SPLIT_BYTES || rows.len() >= 2 * SPLIT_ITEMS);
         let first_seq = if self.conn.is_cluster() || split {
             // Nothing is written yet if this fails.
             let seqs = self.reserve_seqs(rows.len()).await;
@@ -302,14 +302,37 @@ impl RedisBackend {
             None
         };
         let counter = self.layout.counter();
+        let order = if first_seq.is_some() {
+            Order::Free
+        } else {
+            Order::Kept
+        };
         let outcomes = self
             .conn
-            .run_items_each(&buckets, |i, _| {
+            .run_items_each(&buckets, order, |i, by_text| {
                 let b = buckets[i];
                 let row = &rows[i];
                 let row_key = self.layout.row(b, partition, &row.key);
                 let index = self.layout.index(b, partition);
                 let parts = self.layout.partitions(b);
+                let seq = match first_seq {
+                    Some(s) => (s + i as u64).to_string(),
+                    None => String::new(),
+                };
+                let mut keys: Vec<&[u8]> = vec![&row_key, &index, &parts];
+                if first_seq.is_none() {
+                    keys.push(&counter);
+                }
+                if is_small_row(row) {
+                    // One EVALSHA does it all (EVAL after a NOSCRIPT).
+                    let mut put = PUT_ROW.invocation(by_text, &keys);
+                    put.arg(&seq).arg(&row.key).arg(partition);
+                    for (name, value) in &row.pairs {
+                        put.arg(name);
+                        value.write_to(&mut put);
+                    }
+                    return Unit::Cmd(put);
+                }
                 // The values go with a plain HSET (never through Lua);
                 // the script runs after it in the same MULTI/EXEC, sent
                 // as EVAL (see `Unit::Tx`).
@@ -323,15 +346,8 @@ impl RedisBackend {
                     }
                     cmds.push(hset);
                 }
-                let mut meta = match first_seq {
-                    Some(_) => PUT_META.invocation(true, &[&row_key, &index, &parts]),
-                    None => PUT_META.invocation(true, &[&row_key, &index, &parts, &counter]),
-                };
-                match first_seq {
-                    Some(s) => meta.arg((s + i as u64).to_string()),
-                    None => meta.arg(""),
-                };
-                meta.arg(&row.key).arg(partition);
+                let mut meta = PUT_META.invocation(true, &keys);
+                meta.arg(&seq).arg(&row.key).arg(partition);
                 cmds.push(meta);
                 Unit::Tx(cmds)
             })
@@ -472,6 +488,21 @@ impl RedisBackend {
 /// refusal (`CapacityExceeded`) if any, else the first row's error, with
 /// which rows were written (each whole), which were not, and which may or
 /// may not have been (their connection failed).
+/// Rows whose values add up to at most this many bytes are written by one
+/// `EVALSHA` of [`PUT_ROW`] instead of `MULTI; HSET; EVAL put_meta; EXEC`:
+/// one command instead of four, and no script text to send and hash. Past
+/// a few KiB, passing the values through Lua (hashed, then copied once more
+/// by the script's `HSET`) costs more than the transaction saves.
+const SCRIPT_ROW_BYTES: usize = 8 * 1024;
+/// ... and at most this many hash fields (`unpack` puts each on Lua's
+/// stack, which holds 8,000).
+const SCRIPT_ROW_PAIRS: usize = 512;
+
+fn is_small_row(row: &EncodedRow) -> bool {
+    row.pairs.len() <= SCRIPT_ROW_PAIRS
+        && row.pairs.iter().map(|(_, v)| v.len()).sum::<usize>() <= SCRIPT_ROW_BYTES
+}
+
 fn partial_put_error(
     outcomes: Vec<std::result::Result<RV, ItemError>>,
     partition: &str,

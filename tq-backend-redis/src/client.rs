@@ -42,10 +42,10 @@ const DIRECT_BYTES: usize = 1 << 20;
 /// ... or more commands than this (a large get: small request, large
 /// replies, which the direct connection reads into their final buffers).
 const DIRECT_COMMANDS: usize = 16;
-/// A pipeline of plain commands (no transaction) is split into one part
-/// per this many items, up to [`MAX_SPLIT`]: a get's replies, not its
-/// request, are what is large (256 rows of 9 x 32 KiB: 164 -> 134 ms).
-const SPLIT_ITEMS: usize = 64;
+/// A pipeline is also split into one part per this many items, up to
+/// [`MAX_SPLIT`]: a get's replies, not its request, are what is large (256
+/// rows of 9 x 32 KiB: 164 -> 134 ms).
+pub const SPLIT_ITEMS: usize = 64;
 /// The most connections one pipeline is split over.
 const MAX_SPLIT: usize = 4;
 
@@ -83,6 +83,17 @@ impl std::fmt::Debug for Conn {
             Inner::Cluster(_) => "Conn::Cluster",
         })
     }
+}
+
+/// Whether the items of one call must run in their order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// One pipeline per master, run in item order: a standalone put whose
+    /// rows take their sequence numbers as they run.
+    Kept,
+    /// A large pipeline may be split over several connections, whose items
+    /// then interleave (reads, clears, and puts with reserved sequences).
+    Free,
 }
 
 /// What one item sends.
@@ -219,17 +230,10 @@ impl Built {
     fn split(self) -> Vec<Built> {
         let sizes: Vec<usize> = self.cmds.iter().map(Command::wire_len).collect();
         let total: usize = sizes.iter().sum();
-        // Plain commands (reads: their replies are what is large) split by
-        // count too. Transactions (writes) split only by bytes: the put
-        // path reserves the rows' sequence numbers exactly when they do.
-        let by_count = if self.shapes.iter().all(|&s| s == 0) {
-            self.items.len() / SPLIT_ITEMS
-        } else {
-            0
-        };
+        // By count too: a get's replies, not its request, are large.
         let parts = total
             .div_ceil(SPLIT_BYTES)
-            .max(by_count)
+            .max(self.items.len() / SPLIT_ITEMS)
             .clamp(1, MAX_SPLIT);
         if self.addr.is_none() || parts == 1 || self.items.len() < 2 {
             return vec![self];
@@ -488,7 +492,7 @@ impl Conn {
         F: Fn(usize, bool) -> U,
         U: Into<Unit>,
     {
-        self.run_items_each(buckets, build)
+        self.run_items_each(buckets, Order::Free, build)
             .await
             .into_iter()
             .map(|outcome| outcome.map_err(|e| from_redis(e.error, op)))
@@ -516,6 +520,7 @@ impl Conn {
     pub async fn run_items_each<F, U>(
         &self,
         buckets: &[u16],
+        order: Order,
         build: F,
     ) -> Vec<std::result::Result<Value, ItemError>>
     where
@@ -604,14 +609,17 @@ impl Conn {
                         });
                         cmds.extend(unit.into_commands());
                     }
-                    Built {
+                    let built = Built {
                         slot: group.slot,
                         addr: group.addr,
                         items: group.items,
                         shapes,
                         cmds,
+                    };
+                    match order {
+                        Order::Free => built.split(),
+                        Order::Kept => vec![built],
                     }
-                    .split()
                 })
                 .collect();
             let answers = join_all(built.iter().map(|b| self.send(b))).await;

@@ -147,7 +147,7 @@
 //!
 //! | operation | standalone | cluster |
 //! |---|---|---|
-//! | put (any number of rows) | 1: one pipeline of `MULTI; HSET; EVAL put_meta; EXEC` per row (2 when over 16 MiB: `INCRBY` first) | 2: `INCRBY` the counter, then one pipeline per master (the same transactions), all in flight together |
+//! | put (any number of rows) | 1: one pipeline of, per row, `EVALSHA put_row` (a row of at most 8 KiB: the `HSET` runs inside the script) or `MULTI; HSET; EVAL put_meta; EXEC` (a larger row: its values never pass through Lua); 2 when over 16 MiB or 128 rows: `INCRBY` first | 2: `INCRBY` the counter, then one pipeline per master (the same commands), all in flight together |
 //! | get | 1: one pipeline of `HGETALL` / `HMGET` | 1: one pipeline per master, concurrently |
 //! | list | 1: `EVALSHA list` per bucket in one pipeline | 1: one pipeline per master, concurrently |
 //! | clear | 1: one pipeline of `EVALSHA clear` | 1: one pipeline per master, concurrently |
@@ -158,12 +158,12 @@
 //! cell's payload from the caller's buffer (no user-space copy), reads
 //! large replies straight into the cells' final buffers, and keeps at most
 //! 32 commands in flight ahead of the replies read (so the server never
-//! buffers a whole get's replies). A put of more than 16 MiB is split over
-//! up to 4 connections, each row's transaction whole on one of them; such
-//! a put takes its insertion sequences with one `INCRBY` first (as a
-//! cluster put does), so the listing keeps the call's order. A read of
-//! many rows (plain commands, no transaction) is split the same way, one
-//! connection per 64 rows, up to 4. Small pipelines (a single-row put or
+//! buffers a whole get's replies). A pipeline of more than 16 MiB or of
+//! 128 rows or more is split over up to 4 connections (one per 16 MiB or
+//! per 64 rows), each row's commands whole on one of them; such a put
+//! takes its insertion sequences with one `INCRBY` first (as a cluster put
+//! does), so the listing keeps the call's order, and a put that does not
+//! is never split. Small pipelines (a single-row put or
 //! get) stay on redis-rs' multiplexed connection, which ran single-row
 //! puts twice as fast as a direct connection did (not yet understood; see
 //! BENCHMARKS.md). TLS connections, the checks at open and commands resent
