@@ -34,14 +34,20 @@ const RECONNECT_RETRIES: usize = 2;
 /// parsing of one large batch run on several cores (each unit, and so
 /// each row's transaction, stays whole on one connection).
 pub const SPLIT_BYTES: usize = 16 << 20;
-/// Pipelines smaller than this stay on redis-rs' multiplexed connection:
-/// one-row puts ran at 4,841/s over a direct connection against 9,138/s
-/// through redis-rs (one task, 32 KiB cells; not yet understood), while
-/// copies only matter for large pipelines.
+/// A pipeline of at least this many bytes always takes a direct
+/// connection (its payload is written from the caller's buffers) ...
 const DIRECT_BYTES: usize = 1 << 20;
-/// ... or more commands than this (a large get: small request, large
-/// replies, which the direct connection reads into their final buffers).
+/// ... and so does one of at least this many commands (a large get: small
+/// request, large replies, read into their final buffers).
 const DIRECT_COMMANDS: usize = 16;
+/// Smaller pipelines (single-row puts and gets) take a direct connection
+/// while fewer than this many of them are in flight, and redis-rs'
+/// multiplexed connection beyond: one task's round trip is shorter on a
+/// connection of its own (16 B rows: put 2.17x the engine's time against
+/// 2.67x, get 1.33x against 1.94x), but many tasks' small requests are
+/// cheaper pipelined together on one socket (16 tasks all direct: put 2.0x
+/// against 1.3x-1.6x through redis-rs). See BENCHMARKS.md.
+const SMALL_DIRECT: usize = 2;
 /// A pipeline is also split into one part per this many items, up to
 /// [`MAX_SPLIT`]: a get's replies, not its request, are what is large (256
 /// rows of 9 x 32 KiB: 164 -> 134 ms).
@@ -433,11 +439,15 @@ impl Conn {
     /// address, else through redis-rs (to the master serving its slot, or
     /// routed by the client).
     async fn send(&self, b: &Built) -> RedisResult<Vec<RedisResult<Value>>> {
-        if let (Some(direct), Some(addr)) = (&self.direct, &b.addr)
-            && (b.cmds.len() >= DIRECT_COMMANDS
-                || b.cmds.iter().map(Command::wire_len).sum::<usize>() >= DIRECT_BYTES)
-        {
-            return direct.pipeline(addr, &b.cmds).await;
+        if let (Some(direct), Some(addr)) = (&self.direct, &b.addr) {
+            let large = b.cmds.len() >= DIRECT_COMMANDS
+                || b.cmds.iter().map(Command::wire_len).sum::<usize>() >= DIRECT_BYTES;
+            if large {
+                return direct.pipeline(addr, &b.cmds).await;
+            }
+            if let Some(_slot) = direct.small_slot(SMALL_DIRECT) {
+                return direct.pipeline(addr, &b.cmds).await;
+            }
         }
         let mut pipe = redis::pipe();
         pipe.ignore_errors();

@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::io::IoSlice;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use redis::{RedisError, RedisResult, Value};
@@ -45,6 +46,18 @@ pub struct Direct {
     connect_timeout: Duration,
     command_timeout: Option<Duration>,
     idle: Mutex<HashMap<String, Vec<TcpStream>>>,
+    /// Small pipelines in flight on direct connections.
+    small: AtomicUsize,
+}
+
+/// A small pipeline's place among those allowed on direct connections;
+/// gives it back when dropped.
+pub struct SmallSlot<'a>(&'a AtomicUsize);
+
+impl Drop for SmallSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Direct {
@@ -78,7 +91,18 @@ impl Direct {
             connect_timeout,
             command_timeout,
             idle: Mutex::new(HashMap::new()),
+            small: AtomicUsize::new(0),
         }
+    }
+
+    /// A place for one small pipeline if fewer than `max` are in flight.
+    pub fn small_slot(&self, max: usize) -> Option<SmallSlot<'_>> {
+        self.small
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| SmallSlot(&self.small))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<TcpStream>>> {
