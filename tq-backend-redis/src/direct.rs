@@ -246,3 +246,22 @@ async fn write_all<W: AsyncWrite + Unpin>(w: &mut W, encoded: &Encoded) -> std::
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_max_small_pipelines_hold_a_slot() {
+        let direct = Direct::new(None, None, 0, Duration::from_secs(1), None);
+        let a = direct.small_slot(2).expect("first");
+        let b = direct.small_slot(2).expect("second");
+        assert!(direct.small_slot(2).is_none(), "a third goes to redis-rs");
+        drop(a);
+        let c = direct
+            .small_slot(2)
+            .expect("a slot given back is free again");
+        drop((b, c));
+        assert_eq!(direct.small.load(Ordering::Acquire), 0);
+    }
+}

@@ -163,10 +163,12 @@
 //! per 64 rows), each row's commands whole on one of them; such a put
 //! takes its insertion sequences with one `INCRBY` first (as a cluster put
 //! does), so the listing keeps the call's order, and a put that does not
-//! is never split. Small pipelines (a single-row put or
-//! get) stay on redis-rs' multiplexed connection, which ran single-row
-//! puts twice as fast as a direct connection did (not yet understood; see
-//! BENCHMARKS.md). TLS connections, the checks at open and commands resent
+//! is never split. Small pipelines (a single-row put or get) take a direct
+//! connection while fewer than 2 of them are in flight, and redis-rs'
+//! multiplexed connection beyond: one task's round trip is shortest on a
+//! connection of its own, many tasks' small requests are cheapest
+//! pipelined together on one socket (BENCHMARKS.md). TLS connections, the
+//! checks at open and commands resent
 //! after a redirection always use redis-rs.
 //!
 //! In a cluster, the first operation of a backend also reads the slot map
