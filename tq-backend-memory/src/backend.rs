@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use parking_lot::RwLock;
 use tq_core::{
-    Capabilities, Cells, Error, ErrorKind, Listing, Result, RowState, RowWrite, StorageBackend,
-    Tag, Value, merge_tag,
+    Capabilities, CellWrite, Cells, Error, ErrorKind, Listing, Result, RowState, RowWrite,
+    StorageBackend, Tag, Value, merge_tag,
 };
 
 use crate::config::MemoryConfig;
@@ -132,8 +132,10 @@ fn put_delta(locked: &mut Locked<'_>, rows: &[RowWrite]) -> Result<i64> {
     for row in rows {
         let shard = locked.shard(&row.key).ok_or_else(|| internal(&row.key))?;
         let old = shard.get(&row.key);
-        for (field, value) in &row.cells {
-            delta += value.nbytes() as i64;
+        for (field, cell) in &row.cells {
+            if let CellWrite::Set(value) = cell {
+                delta += value.nbytes() as i64;
+            }
             if let Some(old) = old.and_then(|r| r.cell(field)) {
                 delta -= old.nbytes() as i64;
             }
@@ -142,26 +144,55 @@ fn put_delta(locked: &mut Locked<'_>, rows: &[RowWrite]) -> Result<i64> {
     Ok(delta)
 }
 
+/// Refuses, before anything is written, a cell write this backend does not
+/// know (one added to tq-core after it was built).
+fn check_known_cells(partition: &str, rows: &[RowWrite]) -> Result<()> {
+    for row in rows {
+        for (field, cell) in &row.cells {
+            if !matches!(cell, CellWrite::Set(_) | CellWrite::Remove) {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!("the memory backend does not know the cell write {cell:?}"),
+                )
+                .with_context("partition", partition)
+                .with_context("key", row.key.clone())
+                .with_context("field", field.clone()));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn apply(partition: &Partition, locked: &mut Locked<'_>, row: RowWrite) -> Result<RowState> {
     let shard = locked.shard(&row.key).ok_or_else(|| internal(&row.key))?;
+    let existed = shard.contains_key(&row.key);
+    if !existed && !row.creates() {
+        return Ok(RowState::absent());
+    }
+    let cell_count = row.cells.len();
     let stored = shard.entry(row.key).or_insert_with(|| StoredRow {
         seq: partition.next_seq(),
-        cells: Vec::with_capacity(row.cells.len()),
+        cells: Vec::with_capacity(cell_count),
         tag: Tag::new(),
     });
-    for (field, value) in row.cells {
-        match stored.cells.iter_mut().find(|(f, _)| *f == field) {
-            Some(slot) => slot.1 = value,
-            None => stored.cells.push((field, value)),
+    for (field, cell) in row.cells {
+        match cell {
+            CellWrite::Set(value) => match stored.cells.iter_mut().find(|(f, _)| *f == field) {
+                Some(slot) => slot.1 = value,
+                None => stored.cells.push((field, value)),
+            },
+            // Checked by `check_known_cells` before any row was applied.
+            _ => stored.cells.retain(|(f, _)| *f != field),
         }
     }
     if let Some(patch) = &row.tag {
         merge_tag(&mut stored.tag, patch);
     }
-    Ok(RowState {
-        tag: stored.tag.clone(),
-        fields: stored.cells.iter().map(|(f, _)| f.clone()).collect(),
-    })
+    Ok(RowState::new(
+        stored.tag.clone(),
+        stored.cells.iter().map(|(f, _)| f.clone()).collect(),
+        existed,
+    ))
 }
 
 #[async_trait]
@@ -177,7 +208,16 @@ impl StorageBackend for MemoryBackend {
     }
 
     async fn put(&self, partition_name: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
-        let partition = self.partition_or_create(partition_name);
+        check_known_cells(partition_name, &rows)?;
+        // A call that only removes fields creates no partition.
+        let partition = if rows.iter().any(RowWrite::creates) {
+            self.partition_or_create(partition_name)
+        } else {
+            match self.partition(partition_name) {
+                Some(partition) => partition,
+                None => return Ok(vec![RowState::absent(); rows.len()]),
+            }
+        };
         let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
         let mut locked = partition.lock(&keys);
         if let Some(capacity) = self.config.capacity_bytes {
@@ -282,11 +322,7 @@ mod tests {
     use super::*;
 
     fn write(key: &str) -> Vec<RowWrite> {
-        vec![RowWrite {
-            key: key.to_owned(),
-            cells: Vec::new(),
-            tag: Some(Tag::new()),
-        }]
+        vec![RowWrite::new(key).with_tag(Tag::new())]
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {

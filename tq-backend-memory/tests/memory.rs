@@ -89,7 +89,7 @@ fn capacity_limit_rejects_whole_puts_and_is_freed_by_clears() {
             .await
             .unwrap();
         assert_eq!(backend.used_bytes(), 990);
-        assert_eq!(kv.kv_clear(&["a"], "p").await.unwrap(), 1);
+        assert_eq!(kv.kv_clear(&["a"], "p", None).await.unwrap(), 1);
         assert_eq!(backend.used_bytes(), 0);
         kv.kv_put("b", "p", Some(Row::new().with("x", bytes(1000))), None)
             .await
@@ -105,7 +105,7 @@ fn empty_partitions_are_dropped() {
         for i in 0..1000 {
             let p = format!("step-{i}");
             kv.kv_put("k", &p, None, Some(tag! {})).await.unwrap();
-            kv.kv_clear(&["k"], &p).await.unwrap();
+            kv.kv_clear(&["k"], &p, None).await.unwrap();
         }
         assert!(kv.kv_list(None).await.unwrap().is_empty());
         assert_eq!(backend.partition_count(), 0, "emptied partitions leaked");

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tq_backend_memory::{MemoryBackend, MemoryConfig};
 use tq_core::conformance::{Fixture, cases, run};
 use tq_core::{
-    Bytes, Capabilities, Cells, Listing, Result, RowState, RowWrite, StorageBackend, Value,
-    async_trait,
+    Bytes, Capabilities, CellWrite, Cells, Listing, Result, RowState, RowWrite, StorageBackend,
+    Value, async_trait,
 };
 
 /// What to break.
@@ -26,6 +26,12 @@ enum Fault {
     WritesRowByRow,
     /// Claims a 1 KiB `max_value_bytes` that it does not have.
     ClaimsAValueLimit,
+    /// A field-level clear of a missing row creates it.
+    FieldClearCreatesRows,
+    /// A field-level clear removes the whole row.
+    FieldClearDropsTheRow,
+    /// A field-level clear removes one field at a time.
+    FieldClearIsNotAtomic,
 }
 
 /// A memory backend with one fault.
@@ -54,7 +60,7 @@ impl StorageBackend for Broken {
         match self.fault {
             Fault::CopiesButClaimsZeroCopy => {
                 for (_, value) in rows.iter_mut().flat_map(|r| r.cells.iter_mut()) {
-                    if let Value::Tensor(t) = value {
+                    if let CellWrite::Set(Value::Tensor(t)) = value {
                         let copy = Bytes::copy_from_slice(t.data());
                         *t = tq_core::Tensor::new(t.dtype(), t.shape().to_vec(), copy)?;
                     }
@@ -66,6 +72,37 @@ impl StorageBackend for Broken {
                 for row in rows {
                     states.extend(self.inner.put(partition, vec![row]).await?);
                     tokio::task::yield_now().await;
+                }
+                return Ok(states);
+            }
+            Fault::FieldClearCreatesRows => {
+                for row in &mut rows {
+                    row.tag.get_or_insert_with(Default::default);
+                }
+            }
+            Fault::FieldClearDropsTheRow if rows.iter().all(|r| !r.creates()) => {
+                let keys: Vec<String> = rows.iter().map(|r| r.key.clone()).collect();
+                let existing = self.inner.get(partition, &keys, Some(&[])).await?;
+                self.inner.clear(partition, &keys).await?;
+                return Ok(existing
+                    .iter()
+                    .map(|row| match row {
+                        Some(_) => RowState::new(Default::default(), Vec::new(), true),
+                        None => RowState::absent(),
+                    })
+                    .collect());
+            }
+            Fault::FieldClearIsNotAtomic if rows.iter().all(|r| !r.creates()) => {
+                let mut states = Vec::new();
+                for row in rows {
+                    let mut state = None;
+                    for cell in row.cells {
+                        let mut one = RowWrite::new(row.key.clone());
+                        one.cells.push(cell);
+                        state = self.inner.put(partition, vec![one]).await?.pop();
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                    states.push(state.unwrap_or_default());
                 }
                 return Ok(states);
             }
@@ -188,5 +225,37 @@ fn a_fixture_without_a_corruption_hook_fails_e3_loudly() {
         "e3",
         || Fixture::from_backend(MemoryBackend::new()),
         |mut f| async move { cases::e3_corrupted_cells_are_contained_to_their_row(&mut f).await }
+    ));
+}
+
+#[test]
+fn a_field_clear_that_creates_missing_rows_is_caught() {
+    assert!(fails(
+        "field clear creates",
+        || broken(Fault::FieldClearCreatesRows),
+        |f| async move { cases::c5_clearing_fields_ignores_what_is_not_there(&f).await }
+    ));
+}
+
+#[test]
+fn a_field_clear_that_drops_the_row_is_caught() {
+    assert!(fails(
+        "field clear drops the row",
+        || broken(Fault::FieldClearDropsTheRow),
+        |f| async move { cases::c6_a_row_without_fields_still_exists(&f).await }
+    ));
+    assert!(fails(
+        "field clear drops the row",
+        || broken(Fault::FieldClearDropsTheRow),
+        |f| async move { cases::c5_clearing_fields_keeps_the_row_its_tag_and_its_place(&f).await }
+    ));
+}
+
+#[test]
+fn a_field_clear_that_is_not_atomic_is_caught() {
+    assert!(fails(
+        "field clear not atomic",
+        || broken(Fault::FieldClearIsNotAtomic),
+        |f| async move { cases::c5_a_field_clear_is_atomic_per_row(&f).await }
     ));
 }

@@ -194,7 +194,7 @@ async fn big(t: &Target, reps: usize, rows_list: &[usize]) {
             get.push(payload / t0.elapsed().as_secs_f64() / 1e9);
             assert_eq!(out.num_rows(), rows);
             drop(out);
-            kv.kv_clear(&keys, "p").await.expect("clear");
+            kv.kv_clear(&keys, "p", None).await.expect("clear");
         }
         let (put, get) = (median(put), median(get));
         let (e1s, e1g, e4s, e4g) = (median(e1s), median(e1g), median(e4s), median(e4g));
@@ -288,7 +288,7 @@ async fn list(t: &Target, reps: usize) {
         kv.kv_put(&k, "q", None, Some(tq_core::Tag::new()))
             .await
             .expect("put");
-        kv.kv_clear(&[k.as_str()], "q").await.expect("clear");
+        kv.kv_clear(&[k.as_str()], "q", None).await.expect("clear");
     }
     let after = time_list(&kv, reps).await;
     println!(

@@ -323,10 +323,15 @@ impl RedisBackend {
                 if first_seq.is_none() {
                     keys.push(&counter);
                 }
+                let creates = if row.creates { "1" } else { "" };
                 if is_small_row(row) {
                     // One EVALSHA does it all (EVAL after a NOSCRIPT).
                     let mut put = PUT_ROW.invocation(by_text, &keys);
-                    put.arg(&seq).arg(&row.key).arg(partition);
+                    put.arg(&seq).arg(&row.key).arg(partition).arg(creates);
+                    put.arg(row.removed.len().to_string());
+                    for name in &row.removed {
+                        put.arg(name);
+                    }
                     for (name, value) in &row.pairs {
                         put.arg(name);
                         value.write_to(&mut put);
@@ -336,7 +341,15 @@ impl RedisBackend {
                 // The values go with a plain HSET (never through Lua);
                 // the script runs after it in the same MULTI/EXEC, sent
                 // as EVAL (see `Unit::Tx`).
-                let mut cmds = Vec::with_capacity(2);
+                let mut cmds = Vec::with_capacity(3);
+                if !row.removed.is_empty() {
+                    let mut hdel = Command::new("HDEL");
+                    hdel.arg(&row_key);
+                    for name in &row.removed {
+                        hdel.arg(name);
+                    }
+                    cmds.push(hdel);
+                }
                 if !row.pairs.is_empty() {
                     let mut hset = Command::new("HSET");
                     hset.arg(&row_key);
@@ -347,7 +360,7 @@ impl RedisBackend {
                     cmds.push(hset);
                 }
                 let mut meta = PUT_META.invocation(true, &keys);
-                meta.arg(&seq).arg(&row.key).arg(partition);
+                meta.arg(&seq).arg(&row.key).arg(partition).arg(creates);
                 cmds.push(meta);
                 Unit::Tx(cmds)
             })
@@ -499,7 +512,7 @@ const SCRIPT_ROW_BYTES: usize = 8 * 1024;
 const SCRIPT_ROW_PAIRS: usize = 512;
 
 fn is_small_row(row: &EncodedRow) -> bool {
-    row.pairs.len() <= SCRIPT_ROW_PAIRS
+    row.pairs.len() + row.removed.len() <= SCRIPT_ROW_PAIRS
         && row.pairs.iter().map(|(_, v)| v.len()).sum::<usize>() <= SCRIPT_ROW_BYTES
 }
 
@@ -689,9 +702,11 @@ async fn check_policy(conn: &Conn, config: &RedisConfig) -> Result<()> {
 fn parse_state(answer: RV, partition: &str, row: &EncodedRow) -> Result<RowState> {
     let bad = || bad_reply("the put script's answer", "redis::put");
     let mut parts = array(answer).ok_or_else(bad)?.into_iter();
-    let (Some(fields), Some(tags)) = (parts.next(), parts.next()) else {
+    let (Some(fields), Some(tags), Some(existed)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad());
     };
+    let existed = matches!(existed, RV::Int(1));
     let fields = array(fields)
         .ok_or_else(bad)?
         .into_iter()
@@ -707,7 +722,7 @@ fn parse_state(answer: RV, partition: &str, row: &EncodedRow) -> Result<RowState
         &row.key,
         Some(&row.tag),
     )?;
-    Ok(RowState { tag, fields })
+    Ok(RowState::new(tag, fields, existed))
 }
 
 /// `HGETALL` of a row: every cell, or `None` for a missing row.

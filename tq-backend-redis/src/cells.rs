@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use redis::Value as RV;
-use tq_core::{Error, ErrorKind, NonTensor, Result, RowWrite, Tag, Value, codec};
+use tq_core::{CellWrite, Error, ErrorKind, NonTensor, Result, RowWrite, Tag, Value, codec};
 
 use crate::keys::{CELL_MARK, TAG_MARK, cell_field, tag_field};
 use crate::wire::Command;
@@ -79,6 +79,11 @@ pub struct EncodedRow {
     pub key: String,
     /// `f<field>` / cell and `t<name>` / JSON pairs.
     pub pairs: Vec<(Vec<u8>, FieldValue)>,
+    /// `f<field>` names of the cells to remove (contract C5).
+    pub removed: Vec<Vec<u8>>,
+    /// Whether the write creates the row when it is missing
+    /// ([`RowWrite::creates`]).
+    pub creates: bool,
     /// The tag entries written (also in `pairs`), so that the put's answer
     /// never has to decode what it just wrote.
     pub tag: Tag,
@@ -105,8 +110,8 @@ pub fn encode_row(
     };
     // Check every value before encoding any (serializing very deep JSON
     // recurses).
-    for (field, value) in &row.cells {
-        if let Value::NonTensor(NonTensor::Json(j)) = value
+    for (field, cell) in &row.cells {
+        if let CellWrite::Set(Value::NonTensor(NonTensor::Json(j))) = cell
             && json_deeper_than(j, MAX_JSON_DEPTH)
         {
             return Err(too_deep(format!("field {field:?}")).with_context("field", field.clone()));
@@ -121,7 +126,24 @@ pub fn encode_row(
             }
         }
     }
-    for (field, value) in &row.cells {
+    let mut removed = Vec::new();
+    for (field, cell) in &row.cells {
+        let value = match cell {
+            CellWrite::Set(value) => value,
+            CellWrite::Remove => {
+                removed.push(cell_field(field));
+                continue;
+            }
+            other => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!("the redis backend does not know the cell write {other:?}"),
+                )
+                .with_context("partition", partition)
+                .with_context("key", row.key.clone())
+                .with_context("field", field.clone()));
+            }
+        };
         let header = codec::encode_header(value);
         let payload = codec::encode_payload(value);
         let fv = FieldValue::Cell { header, payload };
@@ -164,9 +186,12 @@ pub fn encode_row(
         .with_context("partition", partition)
         .with_context("key", row.key.clone()));
     }
+    let creates = row.creates();
     Ok(EncodedRow {
         key: row.key,
         pairs,
+        removed,
+        creates,
         tag: row.tag.unwrap_or_default(),
     })
 }

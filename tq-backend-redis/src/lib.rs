@@ -63,7 +63,7 @@
 //! - **No value passes through Lua**: Redis turns every script argument
 //!   into a Lua string (this Redis build hashes each of its bytes) and a
 //!   script's `HSET` copies it once more; a plain `HSET` goes straight to
-//!   the hash. `put_meta` is sent as `EVAL` with its text (under 600 bytes,
+//!   the hash. `put_meta` is sent as `EVAL` with its text (under 700 bytes,
 //!   comments and indentation stripped), never `EVALSHA`: inside
 //!   `MULTI`/`EXEC` an unknown script would only fail at `EXEC`, after the
 //!   `HSET` had run. An error raised inside `EXEC` (a script error on a

@@ -14,7 +14,7 @@
 //! does not know a script yet (first use, or after a restart) answers
 //! `NOSCRIPT`, and the affected commands are sent again as `EVAL` with the
 //! script's text, which also teaches the server the script. [`PUT_META`] is
-//! always sent as `EVAL` (its text is under 600 bytes): inside
+//! always sent as `EVAL` (its text is under 700 bytes): inside
 //! `MULTI`/`EXEC` a `NOSCRIPT` only shows at `EXEC`, after the `HSET` of the
 //! same transaction has run, so an unknown script must never happen there.
 
@@ -95,8 +95,9 @@ mod tests {
             assert_eq!(script.sha.len(), 40);
         }
         // The put script never gets a value: its only arguments are the
-        // sequence, the key and the partition.
-        assert!(!PUT_META.code.contains("ARGV[4]"));
-        assert!(PUT_META.code.len() < 600, "{}", PUT_META.code.len());
+        // sequence, the key, the partition and the creates flag.
+        assert!(!PUT_META.code.contains("ARGV[5]"));
+        assert!(!PUT_META.code.contains("unpack"));
+        assert!(PUT_META.code.len() < 700, "{}", PUT_META.code.len());
     }
 }

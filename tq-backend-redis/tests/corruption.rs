@@ -101,7 +101,7 @@ async fn one_bad_row(config: RedisConfig) {
     assert!(err.to_string().contains("was written"), "{err}");
 
     // Clearing the bad rows works and brings everything back.
-    assert_eq!(kv.kv_clear(&[bad, "bad-tag"], p).await.unwrap(), 2);
+    assert_eq!(kv.kv_clear(&[bad, "bad-tag"], p, None).await.unwrap(), 2);
     let listing = kv.kv_list(None).await.unwrap();
     assert_eq!(listing[p].keys().collect::<Vec<_>>(), ["good"]);
     assert_eq!(listing[q].len(), 2);
@@ -201,7 +201,7 @@ async fn any_bytes_in_a_row_are_corrupted_or_fine_never_fatal() {
             1
         );
         assert_eq!(kv.kv_list(Some("q")).await.unwrap()["q"].len(), 1);
-        assert_eq!(kv.kv_clear(&["k"], "p").await.unwrap(), 1, "{what}");
+        assert_eq!(kv.kv_clear(&["k"], "p", None).await.unwrap(), 1, "{what}");
         assert_eq!(
             kv.kv_list(Some("p")).await.unwrap()["p"]
                 .keys()

@@ -89,7 +89,7 @@ async fn noeviction_and_volatile_policies_open_and_no_key_gets_a_ttl() {
         kv.kv_put("a", "p", None, Some(tag! {"s" => 2}))
             .await
             .unwrap();
-        kv.kv_clear(&["b"], "p").await.unwrap();
+        kv.kv_clear(&["b"], "p", None).await.unwrap();
         kv.kv_list(None).await.unwrap();
         let keys = support::keys_on(server.port(), &backend);
         assert!(keys.len() >= 5, "{keys:?}");

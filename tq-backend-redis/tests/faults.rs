@@ -73,7 +73,7 @@ async fn restart_gives_temporary_errors_then_the_same_store_recovers() {
     assert_eq!(batch.num_rows(), 1);
     let listing = kv.kv_list(Some("p")).await.unwrap();
     assert_eq!(listing["p"].keys().collect::<Vec<_>>(), ["c"]);
-    assert_eq!(kv.kv_clear(&["c"], "p").await.unwrap(), 1);
+    assert_eq!(kv.kv_clear(&["c"], "p", None).await.unwrap(), 1);
 }
 
 #[tokio::test]

@@ -32,7 +32,7 @@ async fn a_256_mib_field_round_trips() {
     assert_eq!(back.shape(), [LEN]);
     assert!(back.data() == tensor.data(), "the bytes differ");
     drop(batch);
-    assert_eq!(kv.kv_clear(&["big"], "p").await.unwrap(), 1);
+    assert_eq!(kv.kv_clear(&["big"], "p", None).await.unwrap(), 1);
 }
 
 /// A put large enough to be split over several connections keeps the
@@ -60,6 +60,6 @@ async fn a_split_put_keeps_call_order_and_bytes() {
         let back = kv.kv_batch_get(&keys, "p", None).await.unwrap();
         let column = back.tensor("x").unwrap();
         assert!(column.data() == tensor.data(), "the bytes differ");
-        assert_eq!(kv.kv_clear(&keys, "p").await.unwrap(), ROWS);
+        assert_eq!(kv.kv_clear(&keys, "p", None).await.unwrap(), ROWS);
     }
 }

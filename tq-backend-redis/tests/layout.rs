@@ -102,7 +102,7 @@ async fn cluster_spreads_a_partition_over_the_masters() {
     assert_eq!(backend.redirected_commands(), 0);
 
     // Clearing every row leaves only the two store-level keys.
-    assert_eq!(kv.kv_clear(&keys, "big").await.unwrap(), 3000);
+    assert_eq!(kv.kv_clear(&keys, "big", None).await.unwrap(), 3000);
     let mut left: Vec<String> = Vec::new();
     for url in cluster.urls() {
         left.extend(node_keys(&url, &backend).await.into_iter().map(|(k, _)| k));
@@ -123,9 +123,9 @@ async fn clear_leaves_no_key_behind_standalone() {
         .await
         .unwrap();
     assert!(node_keys(&server.url(), &backend).await.len() > 100);
-    assert_eq!(kv.kv_clear(&a, "a").await.unwrap(), 50);
-    assert_eq!(kv.kv_clear(&b, "b:{x}").await.unwrap(), 50);
-    assert_eq!(kv.kv_clear(&["tag-only"], "a").await.unwrap(), 1);
+    assert_eq!(kv.kv_clear(&a, "a", None).await.unwrap(), 50);
+    assert_eq!(kv.kv_clear(&b, "b:{x}", None).await.unwrap(), 50);
+    assert_eq!(kv.kv_clear(&["tag-only"], "a", None).await.unwrap(), 1);
     let mut left: Vec<String> = node_keys(&server.url(), &backend)
         .await
         .into_iter()

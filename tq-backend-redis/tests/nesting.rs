@@ -68,7 +68,7 @@ async fn round_trips_up_to_the_limit(backend: RedisBackend) {
     assert_eq!(listing["p"]["k"]["other"], nested(63));
     let all = kv.kv_list(None).await.unwrap();
     assert_eq!(all["p"]["k"]["deep"], entry);
-    assert_eq!(kv.kv_clear(&["k"], "p").await.unwrap(), 1);
+    assert_eq!(kv.kv_clear(&["k"], "p", None).await.unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,11 +82,12 @@ async fn nesting_up_to_the_limit_round_trips_on_a_cluster() {
 }
 
 fn write(key: &str, cells: Vec<(String, Value)>, tag: Option<Tag>) -> RowWrite {
-    RowWrite {
-        key: key.to_owned(),
-        cells,
-        tag,
+    let mut row = RowWrite::new(key);
+    for (field, value) in cells {
+        row = row.with_cell(field, value);
     }
+    row.tag = tag;
+    row
 }
 
 async fn too_deep_is_refused_before_writing(backend: RedisBackend) {

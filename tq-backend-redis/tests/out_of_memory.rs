@@ -102,7 +102,10 @@ async fn out_of_memory_put_reports_the_written_rows(config: RedisConfig) {
         assert_eq!(listing["p"][*key], tag! {"i" => i});
     }
     // Clearing frees the memory again, even now.
-    assert_eq!(kv.kv_clear(&present, "p").await.unwrap(), present.len());
+    assert_eq!(
+        kv.kv_clear(&present, "p", None).await.unwrap(),
+        present.len()
+    );
     let row = Row::new().with("blob", Bytes::from(vec![1u8; 1024]));
     kv.kv_put("after", "p", Some(row), None).await.unwrap();
 }

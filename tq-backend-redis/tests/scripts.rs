@@ -62,7 +62,7 @@ async fn puts_lists_and_clears_survive_a_script_flush(kv: KvStore, ports: &[u16]
     assert_eq!(values, [2, 2, 2, 2, 796, 797, 798, 799]);
     flush_scripts(ports);
     let all: Vec<&str> = want.clone();
-    assert_eq!(kv.kv_clear(&all, "p").await.unwrap(), all.len());
+    assert_eq!(kv.kv_clear(&all, "p", None).await.unwrap(), all.len());
     assert!(kv.kv_list(None).await.unwrap().is_empty());
 }
 

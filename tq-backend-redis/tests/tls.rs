@@ -40,7 +40,7 @@ async fn tls_with_a_private_ca_round_trips() {
     assert_eq!(batch.num_rows(), 1);
     let listing = kv.kv_list(Some("p")).await.unwrap();
     assert_eq!(listing["p"].keys().collect::<Vec<_>>(), ["a", "b"]);
-    assert_eq!(kv.kv_clear(&["a", "b"], "p").await.unwrap(), 2);
+    assert_eq!(kv.kv_clear(&["a", "b"], "p", None).await.unwrap(), 2);
     assert!(kv.kv_list(None).await.unwrap().is_empty());
 }
 

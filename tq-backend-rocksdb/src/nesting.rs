@@ -22,7 +22,7 @@
 use std::ops::Deref;
 
 use tq_core::json::{MAX_JSON_DEPTH, drop_json, drop_tag, json_depth};
-use tq_core::{Error, NonTensor, Result, RowWrite, Value};
+use tq_core::{CellWrite, Error, NonTensor, Result, RowWrite, Value};
 
 /// A put's row writes; dropping them never recurses, whatever their depth.
 pub(crate) struct RowWrites(Vec<RowWrite>);
@@ -47,8 +47,8 @@ impl Drop for RowWrites {
             if let Some(tag) = row.tag {
                 drop_tag(tag);
             }
-            for (_, value) in row.cells {
-                if let Value::NonTensor(NonTensor::Json(json)) = value {
+            for (_, cell) in row.cells {
+                if let CellWrite::Set(Value::NonTensor(NonTensor::Json(json))) = cell {
                     drop_json(json);
                 }
             }
@@ -78,7 +78,7 @@ pub(crate) fn check_depth(partition: &str, rows: &[RowWrite]) -> Result<()> {
                 .with_context("tag_entry", entry.clone()),
             ));
         }
-        for (field, value) in &row.cells {
+        for (field, value) in row.set_cells() {
             if let Value::NonTensor(NonTensor::Json(json)) = value
                 && json_depth(json) > MAX_JSON_DEPTH
             {
@@ -87,7 +87,7 @@ pub(crate) fn check_depth(partition: &str, rows: &[RowWrite]) -> Result<()> {
                         "the JSON value of field {field:?} nests arrays and objects more than \
                          {MAX_JSON_DEPTH} levels deep"
                     ))
-                    .with_context("field", field.clone()),
+                    .with_context("field", field),
                 ));
             }
         }

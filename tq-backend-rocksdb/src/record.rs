@@ -54,6 +54,11 @@ impl RowRecord {
         }
     }
 
+    /// Drops `field` from the field list, if it is there.
+    pub fn remove_field(&mut self, field: &str) {
+        self.fields.retain(|f| f != field);
+    }
+
     /// The record's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);

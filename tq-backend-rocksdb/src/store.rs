@@ -12,7 +12,7 @@ use rocksdb::{
     ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions,
 };
 use tq_core::names::{check_field, check_key, check_partition};
-use tq_core::{Cells, Error, Listing, Result, RowState, Tag, codec, merge_tag};
+use tq_core::{CellWrite, Cells, Error, Listing, Result, RowState, Tag, codec, merge_tag};
 
 use crate::config::RocksDbConfig;
 use crate::error::{from_rocksdb, open_error};
@@ -234,7 +234,24 @@ impl Store {
         let mut batch = WriteBatch::default();
         let mut buf = Vec::new();
         for row in rows.iter() {
-            for (field, value) in &row.cells {
+            for (field, cell) in &row.cells {
+                let value = match cell {
+                    CellWrite::Set(value) => value,
+                    // A removal is a delete in the same batch (contract C5).
+                    CellWrite::Remove => {
+                        batch.delete_cf(cells_cf, cell_key(partition, &row.key, field));
+                        continue;
+                    }
+                    other => {
+                        return Err(Error::new(
+                            tq_core::ErrorKind::Unsupported,
+                            format!("the rocksdb backend does not know the cell write {other:?}"),
+                        )
+                        .with_context("partition", partition)
+                        .with_context("key", row.key.clone())
+                        .with_context("field", field.clone()));
+                    }
+                };
                 buf.clear();
                 codec::encode_into(value, &mut buf);
                 if buf.len() as u64 > MAX_VALUE_BYTES {
@@ -269,8 +286,15 @@ impl Store {
                     .with_context("key", row.key.clone())
             };
             let found = found.map_err(|e| name(from_rocksdb(e, "read a row record")))?;
+            let existed = found.is_some();
             let mut record = match found {
                 Some(bytes) => RowRecord::decode(&bytes).map_err(name)?,
+                // Removals only, of a missing row: it stays missing (its
+                // cell deletes above find nothing).
+                None if !row.creates() => {
+                    states.push(RowState::absent());
+                    continue;
+                }
                 None => {
                     let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
                     new_seqs = Some(match new_seqs {
@@ -281,17 +305,17 @@ impl Store {
                     RowRecord::new(seq)
                 }
             };
-            for (field, _) in &row.cells {
-                record.add_field(field);
+            for (field, cell) in &row.cells {
+                match cell {
+                    CellWrite::Set(_) => record.add_field(field),
+                    _ => record.remove_field(field),
+                }
             }
             if let Some(patch) = &row.tag {
                 merge_tag(&mut record.tag, patch);
             }
             batch.put_cf(rows_cf, rkey, record.encode());
-            states.push(RowState {
-                tag: record.tag,
-                fields: record.fields,
-            });
+            states.push(RowState::new(record.tag, record.fields, existed));
         }
         // New rows widen their partition's live band before they can be
         // seen, and the put counts as in flight until the write is done.

@@ -152,8 +152,12 @@ async fn check_contained(kv: &KvStore, list_p_fails: bool) {
 
 /// Clears `a`, which must work, and checks the store is whole again.
 async fn clear_and_check_healed(dir: &tempfile::TempDir, kv: KvStore) {
-    assert_eq!(kv.kv_clear(&["a", "ghost"], "p").await.unwrap(), 1);
-    assert_eq!(kv.kv_clear(&["a"], "p").await.unwrap(), 0, "cleared twice");
+    assert_eq!(kv.kv_clear(&["a", "ghost"], "p", None).await.unwrap(), 1);
+    assert_eq!(
+        kv.kv_clear(&["a"], "p", None).await.unwrap(),
+        0,
+        "cleared twice"
+    );
     assert_eq!(keys_of(&kv.kv_list(Some("p")).await.unwrap(), "p"), ["b"]);
     assert_eq!(kv.kv_list(None).await.unwrap().len(), 2);
     kv.kv_put("a", "p", Some(Row::new().with("s", "new")), None)
@@ -280,7 +284,7 @@ async fn one_clear_removes_good_and_bad_rows_together() {
     poke(&dir, CF_ROWS, &row_key("p", "a"), b"garbage");
     let kv = open(&dir).await;
     kv.kv_put("d", "p", None, Some(tag! {})).await.unwrap();
-    assert_eq!(kv.kv_clear(&["d", "a", "b"], "p").await.unwrap(), 3);
+    assert_eq!(kv.kv_clear(&["d", "a", "b"], "p", None).await.unwrap(), 3);
     assert!(kv.kv_list(Some("p")).await.unwrap().is_empty());
     assert_eq!(keys_of(&kv.kv_list(None).await.unwrap(), "q"), ["c"]);
     drop(kv);

@@ -142,7 +142,10 @@ fn child(spec: &str) {
             } else {
                 let (id, n) = live.swap_remove(rng.random_range(0..live.len()));
                 println!("B clear {id}");
-                let removed = kv.kv_clear(&keys(id, n), &partition(id)).await.unwrap();
+                let removed = kv
+                    .kv_clear(&keys(id, n), &partition(id), None)
+                    .await
+                    .unwrap();
                 assert_eq!(removed as u64, n);
                 println!("A clear {id}");
             }

@@ -49,7 +49,7 @@ async fn every_operation_lets_the_executor_thread_run_other_tasks() {
     assert!(ran_during(before), "list blocked the executor");
 
     let before = spins.load(Ordering::Relaxed);
-    assert_eq!(kv.kv_clear(&["k"], "p").await.unwrap(), 1);
+    assert_eq!(kv.kv_clear(&["k"], "p", None).await.unwrap(), 1);
     assert!(ran_during(before), "clear blocked the executor");
     spinner.abort();
 }

@@ -44,12 +44,12 @@ async fn rows_put_below_above_and_after_an_emptied_band_are_listed() {
     for i in 0..200 {
         let k = format!("churn_{i}");
         kv.kv_put(&k, "p", Some(row(i)), None).await.unwrap();
-        kv.kv_clear(&[k.as_str()], "p").await.unwrap();
+        kv.kv_clear(&[k.as_str()], "p", None).await.unwrap();
     }
     assert_eq!(keys(&kv, "p").await, ["a", "b", "c"]);
     assert_eq!(keys(&kv, "p").await, ["a", "b", "c"]);
     // Clear the lowest and the highest: the band narrows to "b".
-    kv.kv_clear(&["a", "c"], "p").await.unwrap();
+    kv.kv_clear(&["a", "c"], "p", None).await.unwrap();
     assert_eq!(keys(&kv, "p").await, ["b"]);
     // A re-put of "b" keeps its place; a new row goes after it.
     kv.kv_put("b", "p", None, Some(tag! {"n" => 1}))
@@ -58,7 +58,7 @@ async fn rows_put_below_above_and_after_an_emptied_band_are_listed() {
     kv.kv_put("d", "p", Some(row(1)), None).await.unwrap();
     assert_eq!(keys(&kv, "p").await, ["b", "d"]);
     // Empty the partition, list (the band is empty), then put again.
-    kv.kv_clear(&["b", "d"], "p").await.unwrap();
+    kv.kv_clear(&["b", "d"], "p", None).await.unwrap();
     assert!(keys(&kv, "p").await.is_empty());
     assert!(keys(&kv, "p").await.is_empty());
     kv.kv_put("e", "p", Some(row(2)), None).await.unwrap();
@@ -80,7 +80,7 @@ async fn after_a_reopen_the_whole_partition_is_listed() {
             kv.kv_put(k, "p", Some(row(0)), None).await.unwrap();
         }
         assert_eq!(keys(&kv, "p").await, ["a", "b"]);
-        kv.kv_clear(&["a"], "p").await.unwrap();
+        kv.kv_clear(&["a"], "p", None).await.unwrap();
         kv.kv_put("c", "p", Some(row(0)), None).await.unwrap();
     }
     let kv = open(&dir).await;
@@ -107,7 +107,7 @@ async fn racing_puts_never_hide_an_acknowledged_row() {
                 let k = format!("k{i:04}");
                 kv.kv_put(&k, "p", Some(row(i)), None).await.unwrap();
                 if i % 3 == 0 {
-                    kv.kv_clear(&[k.as_str()], "p").await.unwrap();
+                    kv.kv_clear(&[k.as_str()], "p", None).await.unwrap();
                 }
                 acked.store(i + 1, Ordering::SeqCst);
             }

@@ -75,7 +75,7 @@ async fn json_nested_to_the_limit_reads_back_through_kvstore_and_after_reopen() 
     let mut want = tag;
     want.insert("more".into(), 1.into());
     assert_eq!(listing["p"]["k"], want);
-    assert_eq!(kv.kv_clear(&["k"], "p").await.unwrap(), 1);
+    assert_eq!(kv.kv_clear(&["k"], "p", None).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -86,24 +86,17 @@ async fn json_nested_to_the_limit_reads_back_directly_on_the_backend() {
     let states = backend
         .put(
             "p",
-            vec![RowWrite {
-                key: "k".into(),
-                cells: vec![("j".into(), json_cell(MAX_JSON_DEPTH))],
-                tag: Some(tag.clone()),
-            }],
+            vec![write(
+                "k",
+                vec![("j".into(), json_cell(MAX_JSON_DEPTH))],
+                Some(tag.clone()),
+            )],
         )
         .await
         .unwrap();
     assert_eq!(states[0].tag, tag);
     let states = backend
-        .put(
-            "p",
-            vec![RowWrite {
-                key: "k".into(),
-                cells: vec![],
-                tag: Some(tag! {"more" => 1}),
-            }],
-        )
+        .put("p", vec![write("k", vec![], Some(tag! {"more" => 1}))])
         .await
         .unwrap();
     assert_eq!(states[0].tag.get("deep"), tag.get("deep"));
@@ -134,42 +127,31 @@ async fn the_backend_refuses_json_nested_past_the_limit_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let backend = open(&dir).await;
     backend
-        .put(
-            "p",
-            vec![RowWrite {
-                key: "keep".into(),
-                cells: vec![],
-                tag: Some(tag! {"s" => 1}),
-            }],
-        )
+        .put("p", vec![write("keep", vec![], Some(tag! {"s" => 1}))])
         .await
         .unwrap();
     let before = backend.list(None).await.unwrap();
     // 127 and 200 are the depths of the issue; 100 000 would overflow the
     // stack of any code that serializes, clones or drops it recursively.
     for depth in [MAX_JSON_DEPTH, 127, 200, 100_000] {
-        let ok = RowWrite {
-            key: "fine".into(),
-            cells: vec![("x".into(), Value::from("text"))],
-            tag: Some(tag! {"t" => 1}),
-        };
-        let deep_tag_row = RowWrite {
-            key: "bad".into(),
-            cells: vec![],
-            tag: Some(deep_tag(depth)),
-        };
+        let ok = write(
+            "fine",
+            vec![("x".into(), Value::from("text"))],
+            Some(tag! {"t" => 1}),
+        );
+        let deep_tag_row = write("bad", vec![], Some(deep_tag(depth)));
         invalid(
             backend.put("p", vec![ok.clone(), deep_tag_row]).await,
             &["\"p\"", "\"bad\"", "\"deep\""],
         );
-        let deep_cell_row = RowWrite {
-            key: "bad".into(),
-            cells: vec![
+        let deep_cell_row = write(
+            "bad",
+            vec![
                 ("fine".into(), json_cell(3)),
                 ("j".into(), json_cell(depth + 1)),
             ],
-            tag: None,
-        };
+            None,
+        );
         invalid(
             backend.put("p", vec![ok, deep_cell_row]).await,
             &["\"p\"", "\"bad\"", "\"j\""],
@@ -199,11 +181,21 @@ fn refusing_a_value_a_million_levels_deep_does_not_overflow_a_small_stack() {
     let dir = tempfile::tempdir().unwrap();
     runtime.block_on(async {
         let backend = open(&dir).await;
-        let row = RowWrite {
-            key: "bad".into(),
-            cells: vec![("j".into(), json_cell(1_000_000))],
-            tag: Some(deep_tag(1_000_000)),
-        };
+        let row = write(
+            "bad",
+            vec![("j".into(), json_cell(1_000_000))],
+            Some(deep_tag(1_000_000)),
+        );
         invalid(backend.put("p", vec![row]).await, &["\"bad\""]);
     });
+}
+
+/// A row write setting `cells` and merging `tag`.
+fn write(key: &str, cells: Vec<(String, Value)>, tag: Option<Tag>) -> RowWrite {
+    let mut row = RowWrite::new(key);
+    for (field, value) in cells {
+        row = row.with_cell(field, value);
+    }
+    row.tag = tag;
+    row
 }

@@ -95,7 +95,7 @@ async fn insertion_order_continues_after_reopen() {
     // New rows, and a row cleared and put again, go after every row written
     // before the reopen: the sequence counter was persisted.
     let kv = open_kv(config(&dir)).await;
-    kv.kv_clear(&["a"], "p").await.unwrap();
+    kv.kv_clear(&["a"], "p", None).await.unwrap();
     kv.kv_put("d", "p", None, Some(tag! {})).await.unwrap();
     kv.kv_put("a", "p", None, Some(tag! {})).await.unwrap();
     let order: Vec<String> = kv.kv_list(Some("p")).await.unwrap()["p"]
@@ -300,7 +300,7 @@ async fn corrupted_row_record_is_corrupted_on_get_list_and_put_and_clears() {
     // Other partitions are untouched.
     assert!(backend.list(Some("q")).await.unwrap().is_empty());
     // The row clears (tests/corruption.rs checks this for all kinds of bytes).
-    assert_eq!(kv.kv_clear(&keys, "p/1").await.unwrap(), 1);
+    assert_eq!(kv.kv_clear(&keys, "p/1", None).await.unwrap(), 1);
     assert!(kv.kv_list(None).await.unwrap().is_empty());
 }
 

@@ -67,7 +67,9 @@ async fn put(b: &Opened, p: &Payload) {
 }
 
 async fn clear(b: &Opened, p: &Payload) {
-    b.tq.kv_clear(&p.keys, PARTITION).await.expect("kv_clear");
+    b.tq.kv_clear(&p.keys, PARTITION, None)
+        .await
+        .expect("kv_clear");
 }
 
 fn kv(c: &mut Criterion) {
@@ -144,7 +146,9 @@ fn kv(c: &mut Criterion) {
                         for _ in 0..iters {
                             put(b, p).await;
                             let start = Instant::now();
-                            b.tq.kv_clear(&p.keys, PARTITION).await.expect("kv_clear");
+                            b.tq.kv_clear(&p.keys, PARTITION, None)
+                                .await
+                                .expect("kv_clear");
                             total += start.elapsed();
                         }
                         total

@@ -77,7 +77,7 @@ pub async fn run(tq: &TransferQueue, cycles: usize, tiny_len: usize) -> Result<C
         .await
         .map_err(err("kv_put"))?;
         let removed = tq
-            .kv_clear(std::slice::from_ref(&key), PARTITION)
+            .kv_clear(std::slice::from_ref(&key), PARTITION, None)
             .await
             .map_err(err("kv_clear"))?;
         if removed != 1 {
@@ -86,7 +86,7 @@ pub async fn run(tq: &TransferQueue, cycles: usize, tiny_len: usize) -> Result<C
     }
     let cycles_time = start.elapsed();
     let churned = lists(tq, LIST_SAMPLES).await?;
-    tq.kv_clear(&keys, PARTITION)
+    tq.kv_clear(&keys, PARTITION, None)
         .await
         .map_err(err("kv_clear"))?;
     Ok(ChurnTimes {

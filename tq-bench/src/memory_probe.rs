@@ -122,7 +122,7 @@ pub async fn probe(
         ));
     }
     drop(got);
-    tq.kv_clear(&payload.keys, partition)
+    tq.kv_clear(&payload.keys, partition, None)
         .await
         .map_err(err("kv_clear"))?;
     let server_after_clear = target.used_memory().await?;

@@ -120,7 +120,7 @@ pub async fn iteration(
 
     let start = Instant::now();
     let removed = tq
-        .kv_clear(&keys, partition)
+        .kv_clear(&keys, partition, None)
         .await
         .map_err(err("kv_clear"))?;
     let clear = start.elapsed();
@@ -224,7 +224,7 @@ pub async fn small_ops(
     let start = Instant::now();
     gets(tq, &keys, partition).await?;
     let get_seq = start.elapsed();
-    tq.kv_clear(&keys, partition)
+    tq.kv_clear(&keys, partition, None)
         .await
         .map_err(err("kv_clear"))?;
 
@@ -239,7 +239,7 @@ pub async fn small_ops(
     })
     .await?;
     let removed = tq
-        .kv_clear(&keys, partition)
+        .kv_clear(&keys, partition, None)
         .await
         .map_err(err("kv_clear"))?;
     if removed != n {
@@ -283,7 +283,7 @@ pub async fn stored_overhead(
     let payload = (rows * fields * len * 4) as i64;
     let keys: Vec<String> = (0..rows).map(|i| format!("tiny_{i}")).collect();
     let removed = tq
-        .kv_clear(&keys, partition)
+        .kv_clear(&keys, partition, None)
         .await
         .map_err(err("kv_clear"))?;
     drop(keys);

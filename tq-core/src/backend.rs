@@ -12,25 +12,129 @@ use crate::meta::Listing;
 use crate::tag::Tag;
 use crate::value::Value;
 
-/// What one put does to one row.
+/// What a row write does to one field of the row.
+///
+/// `#[non_exhaustive]`: a backend matches the variants it knows and answers
+/// any other with [`crate::ErrorKind::Unsupported`] (the engine never sends a
+/// variant newer than the tq-core the backend was built against, so that arm
+/// only guards a backend used with a newer engine).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum CellWrite {
+    /// Set the field to this value, replacing an earlier value.
+    Set(Value),
+    /// Remove the field (contract C5). Removing a field the row lacks does
+    /// nothing.
+    Remove,
+}
+
+impl CellWrite {
+    /// The value a [`CellWrite::Set`] writes; `None` for a removal.
+    pub fn value(&self) -> Option<&Value> {
+        match self {
+            CellWrite::Set(value) => Some(value),
+            CellWrite::Remove => None,
+        }
+    }
+}
+
+/// What one put does to one row: cells to set or remove, and tag entries to
+/// merge, all applied atomically (Behavior B4).
+///
+/// `#[non_exhaustive]` so that a row write can grow (a precondition, say)
+/// without breaking backends: build one with [`RowWrite::new`] and the
+/// `with_*` methods, read it through its public fields.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RowWrite {
     /// The row's key.
     pub key: String,
-    /// Cells to set, replacing earlier values of the same fields. Field names
-    /// are distinct.
-    pub cells: Vec<(String, Value)>,
+    /// What to do to each field, in order. Field names are distinct.
+    pub cells: Vec<(String, CellWrite)>,
     /// Entries to shallow-merge into the row's tag; `None` leaves it as is.
     pub tag: Option<Tag>,
 }
 
+impl RowWrite {
+    /// A write of `key` that does nothing yet.
+    pub fn new(key: impl Into<String>) -> Self {
+        RowWrite {
+            key: key.into(),
+            cells: Vec::new(),
+            tag: None,
+        }
+    }
+
+    /// Sets `field` to `value`.
+    pub fn with_cell(mut self, field: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.cells
+            .push((field.into(), CellWrite::Set(value.into())));
+        self
+    }
+
+    /// Removes `field` (contract C5).
+    pub fn with_removed(mut self, field: impl Into<String>) -> Self {
+        self.cells.push((field.into(), CellWrite::Remove));
+        self
+    }
+
+    /// Merges `tag`'s entries into the row's tag.
+    pub fn with_tag(mut self, tag: Tag) -> Self {
+        self.tag = Some(tag);
+        self
+    }
+
+    /// Whether the write creates the row when it is missing: it does when it
+    /// sets a cell or merges a tag (even an empty one, P4); a write that
+    /// only removes fields leaves a missing row missing (C5).
+    pub fn creates(&self) -> bool {
+        self.tag.is_some()
+            || self
+                .cells
+                .iter()
+                .any(|(_, cell)| matches!(cell, CellWrite::Set(_)))
+    }
+
+    /// The cells this write sets, with their values.
+    pub fn set_cells(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.cells
+            .iter()
+            .filter_map(|(field, cell)| cell.value().map(|v| (field.as_str(), v)))
+    }
+}
+
 /// A row's state right after a put.
+///
+/// `#[non_exhaustive]`: a backend builds one with [`RowState::new`] (a row
+/// that exists after the write) or [`RowState::absent`].
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct RowState {
-    /// The row's full tag after the merge.
+    /// The row's full tag after the merge (`{}` for an absent row).
     pub tag: Tag,
     /// Every field the row holds after the put, in any order.
     pub fields: Vec<String>,
+    /// Whether the row existed before this write. A row that did not and
+    /// whose write does not [create](RowWrite::creates) it is still missing.
+    pub existed: bool,
+}
+
+impl RowState {
+    /// A row that exists after the write, with its full tag and fields;
+    /// `existed` says whether it was there before.
+    pub fn new(tag: Tag, fields: Vec<String>, existed: bool) -> Self {
+        RowState {
+            tag,
+            fields,
+            existed,
+        }
+    }
+
+    /// A row that was missing and stays missing (a write that only removed
+    /// fields).
+    pub fn absent() -> Self {
+        RowState::default()
+    }
 }
 
 /// The cells a get found for one row: field name and value, in any order.
@@ -103,7 +207,8 @@ impl Capabilities {
 ///
 /// [`crate::KvStore`] validates every argument before it calls the backend:
 /// names are non-empty and within the limits of [`crate::names`], keys of
-/// one call are distinct, every row write has cells or a tag. A backend only
+/// one call are distinct, every row write has cells or a tag, and the field
+/// names of one row write are distinct. A backend only
 /// checks what only it can know (capacity, value size limits).
 ///
 /// # Behavior
@@ -113,16 +218,21 @@ impl Capabilities {
 /// - **B1 (one call per operation).** Each method serves one kv_* call for
 ///   any number of rows; a network backend spends a bounded number of round
 ///   trips on it, never one per row.
-/// - **B2 (put creates and replaces).** [`put`](Self::put) creates missing
-///   rows (and the partition), replaces the given cells, keeps the other
-///   cells, and shallow-merges `RowWrite::tag` into the row's tag (a new row
-///   starts from `{}`). It returns each row's [`RowState`] after the put, in
-///   the order of `rows`.
+/// - **B2 (put creates, replaces and removes).** [`put`](Self::put) applies
+///   each [`RowWrite`]: [`CellWrite::Set`] replaces or adds a cell,
+///   [`CellWrite::Remove`] deletes one (a field the row lacks is ignored),
+///   other cells stay, and `RowWrite::tag` is shallow-merged into the row's
+///   tag (a new row starts from `{}`). A write that [creates](RowWrite::creates)
+///   makes a missing row (and its partition); one that only removes fields
+///   leaves a missing row missing ([`RowState::absent`]). A row whose last
+///   field was removed still exists, with its tag and its place in the
+///   listing (C6). It returns each row's [`RowState`] after the put, in the
+///   order of `rows`.
 /// - **B3 (all or nothing on rejection).** A put or clear that returns an error
 ///   for a reason the backend checked up front (capacity, value too large)
 ///   wrote nothing.
-/// - **B4 (row atomicity).** All cells and tag entries a put writes to one row
-///   become visible together, and concurrent puts to the same row lose no
+/// - **B4 (row atomicity).** All cells a put sets or removes and all tag
+///   entries it writes to one row become visible together, and concurrent puts to the same row lose no
 ///   cell and no tag entry (no read-modify-write race, also across processes
 ///   for shared backends).
 /// - **B5 (get).** [`get`](Self::get) returns one entry per key, aligned

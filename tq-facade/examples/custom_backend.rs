@@ -11,8 +11,8 @@ use std::sync::Mutex;
 
 use serde::Deserialize;
 use tq_facade::{
-    BackendRegistry, Capabilities, Cells, Config, Error, ErrorKind, Listing, Result, RowState,
-    RowWrite, StorageBackend, Tag, TransferQueue, Value, async_trait, merge_tag, tag,
+    BackendRegistry, Capabilities, CellWrite, Cells, Config, Error, ErrorKind, Listing, Result,
+    RowState, RowWrite, StorageBackend, Tag, TransferQueue, Value, async_trait, merge_tag, tag,
 };
 
 /// `[tiny]` settings. `deny_unknown_fields` turns a typo into an error
@@ -88,35 +88,56 @@ impl StorageBackend for TinyBackend {
         let new_rows = rows
             .iter()
             .filter(|r| {
-                !state
-                    .rows
-                    .contains_key(&(partition.to_owned(), r.key.clone()))
+                r.creates()
+                    && !state
+                        .rows
+                        .contains_key(&(partition.to_owned(), r.key.clone()))
             })
             .count();
         if state.rows.len() + new_rows > self.config.max_rows {
             return Err(Error::new(ErrorKind::CapacityExceeded, "max_rows reached")
                 .with_context("partition", partition));
         }
+        // Refuse a cell write this backend does not know before writing
+        // anything (B3): `CellWrite` is `#[non_exhaustive]`.
+        for write in &rows {
+            for (field, cell) in &write.cells {
+                if !matches!(cell, CellWrite::Set(_) | CellWrite::Remove) {
+                    return Err(Error::new(ErrorKind::Unsupported, "unknown cell write")
+                        .with_context("key", write.key.clone())
+                        .with_context("field", field.clone()));
+                }
+            }
+        }
         let mut out = Vec::with_capacity(rows.len());
         for write in rows {
+            let id = (partition.to_owned(), write.key.clone());
+            let existed = state.rows.contains_key(&id);
+            if !existed && !write.creates() {
+                // Removals only, of a missing row: it stays missing.
+                out.push(RowState::absent());
+                continue;
+            }
             let seq = state.next_seq;
-            let row = state
-                .rows
-                .entry((partition.to_owned(), write.key))
-                .or_insert_with(|| Row {
-                    seq,
-                    ..Row::default()
-                });
-            let created = row.seq == seq;
-            row.cells.extend(write.cells);
+            let row = state.rows.entry(id).or_insert_with(|| Row {
+                seq,
+                ..Row::default()
+            });
+            for (field, cell) in write.cells {
+                match cell {
+                    CellWrite::Set(value) => row.cells.insert(field, value),
+                    _ => row.cells.remove(&field),
+                };
+            }
             if let Some(patch) = &write.tag {
                 merge_tag(&mut row.tag, patch);
             }
-            out.push(RowState {
-                tag: row.tag.clone(),
-                fields: row.cells.keys().cloned().collect(),
-            });
-            if created {
+            out.push(RowState::new(
+                row.tag.clone(),
+                row.cells.keys().cloned().collect(),
+                existed,
+            ));
+            if !existed {
                 state.next_seq += 1;
             }
         }
@@ -232,18 +253,18 @@ mod tests {
         let config = Config::from_toml_str("backend = \"tiny\"\n[tiny]\n")?;
         let backend = registry().open(&config).await?;
         // The suite slips a call-counting layer under the facade (rule B1).
-        Ok(
-            Fixture::wrapping(backend, |b| Ok(TransferQueue::from_backend(b)))?
-                // What `capabilities` above promises; the suite checks it.
-                .claims(
-                    Capabilities::new()
-                        .with_atomic_batch(true)
-                        .with_zero_copy_put(true),
-                )
-                // Values stay Rust values in a map: no stored bytes to corrupt.
-                .without_stored_bytes()
-                // `max_rows` counts rows, not bytes: no byte capacity to check.
-                .without_capacity_limit(),
+        Ok(Fixture::wrapping(backend, |b| {
+            Ok(TransferQueue::from_backend(b).store().clone())
+        })?
+        // What `capabilities` above promises; the suite checks it.
+        .claims(
+            Capabilities::new()
+                .with_atomic_batch(true)
+                .with_zero_copy_put(true),
         )
+        // Values stay Rust values in a map: no stored bytes to corrupt.
+        .without_stored_bytes()
+        // `max_rows` counts rows, not bytes: no byte capacity to check.
+        .without_capacity_limit())
     });
 }

@@ -76,7 +76,7 @@ fn main() -> Result<()> {
     println!("  'response' is missing: only {append_keys:?} hold it.");
 
     step(8, "Clear two keys and list again");
-    let removed = tq.kv_clear(&all_keys[..2], PARTITION)?;
+    let removed = tq.kv_clear(&all_keys[..2], PARTITION, None)?;
     println!("  ✓ kv_clear removed {removed} rows: {:?}", &all_keys[..2]);
     print_listing(&tq.kv_list(Some(PARTITION))?);
 

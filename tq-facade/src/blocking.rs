@@ -29,7 +29,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tq_core::{
-    Batch, Capabilities, Error, ErrorKind, KvBatchMeta, Listing, Result, Row, StorageBackend, Tag,
+    Batch, Capabilities, Error, ErrorKind, FieldNames, KvBatchMeta, Listing, Result, Row,
+    StorageBackend, Tag,
 };
 
 use crate::config::Config;
@@ -127,7 +128,7 @@ impl TransferQueue {
         }
     }
 
-    /// Inserts or updates one row; see [`crate::TransferQueue::kv_put`].
+    /// Inserts or updates one row; see [`KvStore::kv_put`].
     pub fn kv_put(
         &self,
         key: &str,
@@ -138,7 +139,7 @@ impl TransferQueue {
         self.block_on("kv_put", self.inner.kv_put(key, partition_id, fields, tag))
     }
 
-    /// Inserts or updates many rows; see [`crate::TransferQueue::kv_batch_put`].
+    /// Inserts or updates many rows; see [`KvStore::kv_batch_put`].
     pub fn kv_batch_put<K: AsRef<str> + Sync>(
         &self,
         keys: &[K],
@@ -152,12 +153,12 @@ impl TransferQueue {
         )
     }
 
-    /// Reads rows as a batch; see [`crate::TransferQueue::kv_batch_get`].
+    /// Reads rows as a batch; see [`KvStore::kv_batch_get`].
     pub fn kv_batch_get<K: AsRef<str> + Sync>(
         &self,
         keys: &[K],
         partition_id: &str,
-        select_fields: Option<&[&str]>,
+        select_fields: Option<&dyn FieldNames>,
     ) -> Result<Batch> {
         self.block_on(
             "kv_batch_get",
@@ -165,11 +166,11 @@ impl TransferQueue {
         )
     }
 
-    /// Reads what a meta names; see [`crate::TransferQueue::kv_batch_get_by_meta`].
+    /// Reads what a meta names; see [`KvStore::kv_batch_get_by_meta`].
     pub fn kv_batch_get_by_meta(
         &self,
         meta: &KvBatchMeta,
-        select_fields: Option<&[&str]>,
+        select_fields: Option<&dyn FieldNames>,
     ) -> Result<Batch> {
         self.block_on(
             "kv_batch_get_by_meta",
@@ -177,14 +178,19 @@ impl TransferQueue {
         )
     }
 
-    /// Lists partitions, keys and tags; see [`crate::TransferQueue::kv_list`].
+    /// Lists partitions, keys and tags; see [`KvStore::kv_list`].
     pub fn kv_list(&self, partition_id: Option<&str>) -> Result<Listing> {
         self.block_on("kv_list", self.inner.kv_list(partition_id))
     }
 
-    /// Removes rows; see [`crate::TransferQueue::kv_clear`].
-    pub fn kv_clear<K: AsRef<str> + Sync>(&self, keys: &[K], partition_id: &str) -> Result<usize> {
-        self.block_on("kv_clear", self.inner.kv_clear(keys, partition_id))
+    /// Removes rows or fields of rows; see [`KvStore::kv_clear`].
+    pub fn kv_clear<K: AsRef<str> + Sync>(
+        &self,
+        keys: &[K],
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+    ) -> Result<usize> {
+        self.block_on("kv_clear", self.inner.kv_clear(keys, partition_id, fields))
     }
 }
 

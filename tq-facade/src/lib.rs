@@ -28,7 +28,7 @@ pub use registry::{BackendFactory, BackendRegistry};
 /// The core crate, for what the re-exports above leave out (codec, names).
 pub use tq_core as core;
 pub use tq_core::{
-    Batch, Bytes, Capabilities, Cells, Column, DType, Element, Error, ErrorKind, KvApi,
-    KvBatchMeta, KvStore, Listing, NonTensor, Result, Row, RowState, RowWrite, StorageBackend, Tag,
-    Tensor, TensorColumn, Value, async_trait, merge_tag, tag,
+    Batch, Bytes, Capabilities, CellWrite, Cells, Column, DType, Element, Error, ErrorKind,
+    FieldNames, KvApi, KvBatchMeta, KvStore, Listing, NonTensor, Result, Row, RowState, RowWrite,
+    StorageBackend, Tag, Tensor, TensorColumn, Value, async_trait, merge_tag, tag,
 };

@@ -1,16 +1,15 @@
 //! The async `TransferQueue`.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
-use tq_core::{
-    Batch, Capabilities, KvBatchMeta, KvStore, Listing, Result, Row, StorageBackend, Tag,
-};
+use tq_core::{Capabilities, KvStore, Result, StorageBackend};
 
 use crate::config::Config;
 use crate::registry::BackendRegistry;
 
-/// The kv_* API over the configured backend. Cheap to clone; clones share
-/// the backend.
+/// The kv_* API over the configured backend: the methods of [`KvStore`],
+/// through `Deref`. Cheap to clone; clones share the backend.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -71,64 +70,16 @@ impl TransferQueue {
     pub fn capabilities(&self) -> Capabilities {
         self.store.capabilities()
     }
+}
 
-    /// Inserts or updates one row; see [`KvStore::kv_put`].
-    pub async fn kv_put(
-        &self,
-        key: &str,
-        partition_id: &str,
-        fields: Option<Row>,
-        tag: Option<Tag>,
-    ) -> Result<KvBatchMeta> {
-        self.store.kv_put(key, partition_id, fields, tag).await
-    }
+/// The kv_* operations are [`KvStore`]'s, reached through this `Deref`
+/// (each operation is written once, in tq-core): `tq.kv_put(..)`,
+/// `tq.kv_batch_get(..)`, `tq.kv_clear(..)` and the rest.
+impl Deref for TransferQueue {
+    type Target = KvStore;
 
-    /// Inserts or updates many rows in one call; see [`KvStore::kv_batch_put`].
-    pub async fn kv_batch_put<K: AsRef<str> + Sync>(
-        &self,
-        keys: &[K],
-        partition_id: &str,
-        fields: Option<Batch>,
-        tags: Option<Vec<Tag>>,
-    ) -> Result<KvBatchMeta> {
-        self.store
-            .kv_batch_put(keys, partition_id, fields, tags)
-            .await
-    }
-
-    /// Reads rows as a batch; see [`KvStore::kv_batch_get`].
-    pub async fn kv_batch_get<K: AsRef<str> + Sync>(
-        &self,
-        keys: &[K],
-        partition_id: &str,
-        select_fields: Option<&[&str]>,
-    ) -> Result<Batch> {
-        self.store
-            .kv_batch_get(keys, partition_id, select_fields)
-            .await
-    }
-
-    /// Reads the rows and fields a meta names; see [`KvStore::kv_batch_get_by_meta`].
-    pub async fn kv_batch_get_by_meta(
-        &self,
-        meta: &KvBatchMeta,
-        select_fields: Option<&[&str]>,
-    ) -> Result<Batch> {
-        self.store.kv_batch_get_by_meta(meta, select_fields).await
-    }
-
-    /// Lists partitions, keys and tags; see [`KvStore::kv_list`].
-    pub async fn kv_list(&self, partition_id: Option<&str>) -> Result<Listing> {
-        self.store.kv_list(partition_id).await
-    }
-
-    /// Removes rows; see [`KvStore::kv_clear`].
-    pub async fn kv_clear<K: AsRef<str> + Sync>(
-        &self,
-        keys: &[K],
-        partition_id: &str,
-    ) -> Result<usize> {
-        self.store.kv_clear(keys, partition_id).await
+    fn deref(&self) -> &KvStore {
+        &self.store
     }
 }
 

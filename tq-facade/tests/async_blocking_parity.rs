@@ -82,7 +82,7 @@ async fn script_async(tq: &TransferQueue) -> Vec<String> {
         tq.kv_batch_get_by_meta(&meta, Some(&["nope"])).await,
     );
     render(&mut log, tq.kv_list(None).await);
-    render(&mut log, tq.kv_clear(&["k0", "ghost"], "p").await);
+    render(&mut log, tq.kv_clear(&["k0", "ghost"], "p", None).await);
     render(&mut log, tq.kv_list(Some("p")).await);
     log
 }
@@ -122,7 +122,7 @@ fn script_blocking(tq: &blocking::TransferQueue) -> Vec<String> {
     render(&mut log, tq.kv_batch_get_by_meta(&meta, None));
     render(&mut log, tq.kv_batch_get_by_meta(&meta, Some(&["nope"])));
     render(&mut log, tq.kv_list(None));
-    render(&mut log, tq.kv_clear(&["k0", "ghost"], "p"));
+    render(&mut log, tq.kv_clear(&["k0", "ghost"], "p", None));
     render(&mut log, tq.kv_list(Some("p")));
     log
 }

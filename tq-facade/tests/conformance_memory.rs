@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tq_facade::core::conformance::Fixture;
 use tq_facade::{
-    BackendRegistry, Batch, Capabilities, Config, KvApi, KvBatchMeta, Listing, Result, Row,
-    StorageBackend, Tag, TransferQueue, async_trait, blocking,
+    BackendRegistry, Batch, Capabilities, Config, FieldNames, KvApi, KvBatchMeta, Listing, Result,
+    Row, StorageBackend, Tag, TransferQueue, async_trait, blocking,
 };
 
 /// The memory backend the registry opens from a TOML config.
@@ -37,8 +37,10 @@ mod via_async {
     use super::*;
 
     tq_facade::core::conformance_tests!(|| async {
+        // The async queue's kv_* methods are its store's (Deref): the
+        // store it lends is exactly what a caller of the queue drives.
         fixture(open_memory(1 << 30).await?, |backend| {
-            Ok(TransferQueue::from_backend(backend))
+            Ok(TransferQueue::from_backend(backend).store().clone())
         })
     });
 }
@@ -79,22 +81,27 @@ impl KvApi for Blocking {
         &self,
         keys: &[String],
         partition_id: &str,
-        select_fields: Option<&[&str]>,
+        select_fields: Option<&dyn FieldNames>,
     ) -> Result<Batch> {
         on_thread(|| self.0.kv_batch_get(keys, partition_id, select_fields))
     }
     async fn kv_batch_get_by_meta(
         &self,
         meta: &KvBatchMeta,
-        select_fields: Option<&[&str]>,
+        select_fields: Option<&dyn FieldNames>,
     ) -> Result<Batch> {
         on_thread(|| self.0.kv_batch_get_by_meta(meta, select_fields))
     }
     async fn kv_list(&self, partition_id: Option<&str>) -> Result<Listing> {
         on_thread(|| self.0.kv_list(partition_id))
     }
-    async fn kv_clear(&self, keys: &[String], partition_id: &str) -> Result<usize> {
-        on_thread(|| self.0.kv_clear(keys, partition_id))
+    async fn kv_clear(
+        &self,
+        keys: &[String],
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+    ) -> Result<usize> {
+        on_thread(|| self.0.kv_clear(keys, partition_id, fields))
     }
 }
 

@@ -54,7 +54,9 @@ async fn open(toml: String, redis: RedisConfig) -> Result<Fixture> {
     let backend = BackendRegistry::default()
         .open(&Config::from_toml_str(&toml)?)
         .await?;
-    let fixture = Fixture::wrapping(backend, |b| Ok(TransferQueue::from_backend(b)))?;
+    let fixture = Fixture::wrapping(backend, |b| {
+        Ok(TransferQueue::from_backend(b).store().clone())
+    })?;
     Ok(with_hooks(fixture, toml, redis))
 }
 
@@ -86,7 +88,9 @@ fn with_hooks(fixture: Fixture, toml: String, redis: RedisConfig) -> Fixture {
                 let backend = BackendRegistry::default()
                     .open(&Config::from_toml_str(&toml)?)
                     .await?;
-                let fixture = Fixture::wrapping(backend, |b| Ok(TransferQueue::from_backend(b)))?;
+                let fixture = Fixture::wrapping(backend, |b| {
+                    Ok(TransferQueue::from_backend(b).store().clone())
+                })?;
                 Ok(with_hooks(fixture, toml, redis))
             }
         })

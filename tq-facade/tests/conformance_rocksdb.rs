@@ -53,23 +53,23 @@ fn fixture(
             .with_persistent(true)
             .with_atomic_batch(true)
             .with_max_value_bytes(Some(MAX_VALUE_BYTES));
-        Ok(
-            Fixture::wrapping(backend, |b| Ok(TransferQueue::from_backend(b)))?
-                .claims(claims)
-                .with_guard(dir)
-                .with_corruptor(move |partition, key, what| {
-                    // Only a weak handle: a strong one would keep the store
-                    // open and a reopen would find it locked.
-                    let backend = corrupt_current.lock().ok().and_then(|weak| weak.upgrade());
-                    async move {
-                        let backend = backend
-                            .ok_or_else(|| Error::unexpected("the fixture's store is closed"))?;
-                        backend.corrupt_row_for_tests(&partition, &key, what).await
-                    }
-                })
-                .with_reopen(move || fixture(reopen_dir.clone(), current.clone()))
-                .without_capacity_limit(),
-        )
+        Ok(Fixture::wrapping(backend, |b| {
+            Ok(TransferQueue::from_backend(b).store().clone())
+        })?
+        .claims(claims)
+        .with_guard(dir)
+        .with_corruptor(move |partition, key, what| {
+            // Only a weak handle: a strong one would keep the store
+            // open and a reopen would find it locked.
+            let backend = corrupt_current.lock().ok().and_then(|weak| weak.upgrade());
+            async move {
+                let backend =
+                    backend.ok_or_else(|| Error::unexpected("the fixture's store is closed"))?;
+                backend.corrupt_row_for_tests(&partition, &key, what).await
+            }
+        })
+        .with_reopen(move || fixture(reopen_dir.clone(), current.clone()))
+        .without_capacity_limit())
     })
 }
 

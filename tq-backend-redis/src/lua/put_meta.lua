@@ -1,16 +1,22 @@
 -- The bookkeeping of one row write, and the row's state after it. Runs
--- inside the row's MULTI/EXEC, right after the HSET of its cells and tag
--- entries (which never pass through Lua), so the row, its index entry and
--- its partition entry become visible together.
+-- inside the row's MULTI/EXEC, right after the HDEL of removed cells and
+-- the HSET of its cells and tag entries (which never pass through Lua), so
+-- the row, its index entry and its partition entry become visible together.
 -- KEYS[1] row hash, KEYS[2] partition index (bucket), KEYS[3] bucket's
 -- partition set, KEYS[4] (standalone only) the insertion counter.
 -- ARGV[1] insertion sequence for a new row, or '' to take one from KEYS[4];
--- ARGV[2] the key; ARGV[3] the partition.
--- A row without 's' is new (the HSET just created it): it gets a sequence,
--- an index entry and a partition entry.
--- Returns { {'f<field>', ...}, {'t<name>', json, ...} } after the write.
+-- ARGV[2] the key; ARGV[3] the partition; ARGV[4] '1' if the write creates
+-- a missing row (it sets a cell or merges a tag), '' if it only removes.
+-- A row without 's' did not exist before this write (an HSET just before
+-- may have created its hash): it gets a sequence, an index entry and a
+-- partition entry, unless the write only removes cells.
+-- Returns { {'f<field>', ...}, {'t<name>', json, ...}, existed (1 or 0) }.
 local row = KEYS[1]
-if redis.call('HEXISTS', row, 's') == 0 then
+local existed = redis.call('HEXISTS', row, 's') == 1
+if not existed then
+  if ARGV[4] == '' then
+    return { {}, {}, 0 }
+  end
   local seq = ARGV[1]
   if seq == '' then
     seq = redis.call('INCR', KEYS[4])
@@ -29,4 +35,4 @@ for _, name in ipairs(redis.call('HKEYS', row)) do
     tags[#tags + 1] = redis.call('HGET', row, name)
   end
 end
-return { fields, tags }
+return { fields, tags, existed and 1 or 0 }

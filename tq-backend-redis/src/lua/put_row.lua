@@ -1,14 +1,25 @@
--- A whole small row write in one script: the HSET of its cells and tag
--- entries, then the same bookkeeping as put_meta.lua. Only for rows of a
--- few KiB (`SCRIPT_ROW_BYTES` in backend.rs): Redis hashes every string that
--- enters Lua, which costs little here and saves the MULTI, the EXEC and
--- the script text that the transaction of a large row sends.
--- KEYS and ARGV[1..3] as in put_meta.lua; ARGV[4..] field, value, ...
+-- A whole small row write in one script: the HDEL of removed cells and the
+-- HSET of its cells and tag entries, then the same bookkeeping as
+-- put_meta.lua. Only for rows of a few KiB (`SCRIPT_ROW_BYTES` in
+-- backend.rs): Redis hashes every string that enters Lua, which costs
+-- little here and saves the MULTI, the EXEC and the script text that the
+-- transaction of a large row sends.
+-- KEYS and ARGV[1..4] as in put_meta.lua; ARGV[5] the number R of cells to
+-- remove, ARGV[6..5+R] their hash fields, then field, value, ... to set.
 local row = KEYS[1]
-if #ARGV > 3 then
-  redis.call('HSET', row, unpack(ARGV, 4))
+local existed = redis.call('HEXISTS', row, 's') == 1
+if not existed and ARGV[4] == '' then
+  -- Removals only, of a missing row: it stays missing.
+  return { {}, {}, 0 }
 end
-if redis.call('HEXISTS', row, 's') == 0 then
+local removed = tonumber(ARGV[5])
+if removed > 0 then
+  redis.call('HDEL', row, unpack(ARGV, 6, 5 + removed))
+end
+if #ARGV > 5 + removed then
+  redis.call('HSET', row, unpack(ARGV, 6 + removed))
+end
+if not existed then
   local seq = ARGV[1]
   if seq == '' then
     seq = redis.call('INCR', KEYS[4])
@@ -27,4 +38,4 @@ for _, name in ipairs(redis.call('HKEYS', row)) do
     tags[#tags + 1] = redis.call('HGET', row, name)
   end
 end
-return { fields, tags }
+return { fields, tags, existed and 1 or 0 }

@@ -92,7 +92,7 @@ pub async fn e1_errors_name_the_operation_and_are_classified(kv: &Fixture) {
         "partition",
     );
     check_error(
-        kv.kv_clear(&keys(&["k"]), &"p".repeat(300)).await,
+        kv.kv_clear(&keys(&["k"]), &"p".repeat(300), None).await,
         "kv_clear",
         ErrorKind::InvalidArgument,
         "partition",
@@ -131,7 +131,7 @@ fn corrupted_or_ok<T: std::fmt::Debug>(result: Result<T>, what: &str) {
 /// Clears the bad row, which must work, and checks the store is whole again.
 async fn clear_bad_row_and_check(kv: &Fixture) {
     ensure_eq!(
-        kv.kv_clear(&keys(&["a"]), "p").await.unwrap(),
+        kv.kv_clear(&keys(&["a"]), "p", None).await.unwrap(),
         1,
         "clearing the corrupted row"
     );
@@ -428,12 +428,12 @@ pub async fn e4_hostile_inputs_never_break_the_store(kv: &Fixture) {
     );
     let many = vec!["edge".to_owned(); 10_000];
     ensure_eq!(
-        kv.kv_batch_get(&many, "p", Some(&[]))
+        kv.kv_batch_get(&many, "p", Some(&[] as &[&str; 0]))
             .await
             .unwrap()
             .num_rows(),
         10_000
     );
-    ensure_eq!(kv.kv_clear(&keys(&["edge"]), "p").await.unwrap(), 1);
+    ensure_eq!(kv.kv_clear(&keys(&["edge"]), "p", None).await.unwrap(), 1);
     assert!(list_all(kv).await.is_empty());
 }

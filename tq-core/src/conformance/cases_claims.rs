@@ -40,18 +40,21 @@ pub async fn b1_one_backend_call_per_kv_operation(kv: &Fixture) {
     kv.kv_batch_get_by_meta(&meta, Some(&["x"])).await.unwrap();
     kv.kv_list(Some("p")).await.unwrap();
     kv.kv_list(None).await.unwrap();
-    ensure_eq!(kv.kv_clear(&rows, "p").await.unwrap(), 100);
+    // A field-level clear is one row write: one backend put.
+    ensure_eq!(kv.kv_clear(&rows, "p", Some(&["x"])).await.unwrap(), 100);
+    ensure_eq!(kv.kv_clear(&rows, "p", None).await.unwrap(), 100);
     // Rejected up front: no backend call at all.
     let _ = kv
         .kv_batch_put(&keys(&["d", "d"]), "p", None, Some(vec![tag! {}; 2]))
         .await;
     let _ = kv.kv_batch_get(&keys(&["x"]), "p", Some(&["f", "f"])).await;
+    let _ = kv.kv_clear(&keys(&["x"]), "p", Some(&["f", "f"])).await;
     let end = counts();
     let calls: Vec<usize> = end.iter().zip(start).map(|(e, s)| e - s).collect();
     ensure_eq!(
         calls,
-        [2, 2, 2, 1],
-        "backend calls [put, get, list, clear] for 2 puts, 2 gets, 2 lists, 1 clear"
+        [3, 2, 2, 1],
+        "backend calls [put, get, list, clear] for 2 puts, 2 gets, 2 lists, 1 field clear, 1 clear"
     );
 }
 
@@ -82,7 +85,7 @@ pub async fn b9_no_call_blocks_the_executor(kv: &Fixture) {
             pause().await;
             store.kv_list(None).await.unwrap();
             pause().await;
-            store.kv_clear(&rows, "p").await.unwrap();
+            store.kv_clear(&rows, "p", None).await.unwrap();
             pause().await;
         }
     })
@@ -156,12 +159,12 @@ pub async fn cap_zero_copy_claim_keeps_the_callers_buffer(kv: &Fixture) {
         tracker.upgrade().is_some(),
         "zero_copy_put is claimed, yet the store let go of the caller's buffer: it copied the bytes"
     );
-    kv.kv_clear(&rows[..2], "p").await.unwrap();
+    kv.kv_clear(&rows[..2], "p", None).await.unwrap();
     assert!(
         tracker.upgrade().is_some(),
         "two rows still view the buffer"
     );
-    kv.kv_clear(&rows[2..], "p").await.unwrap();
+    kv.kv_clear(&rows[2..], "p", None).await.unwrap();
     assert!(
         tracker.upgrade().is_none(),
         "every row viewing the caller's buffer was cleared, yet the store still holds it"
@@ -197,7 +200,7 @@ pub async fn cap_atomic_batch_claim_hides_partial_batches(kv: &Fixture) {
             .await
             .unwrap();
         tokio::task::yield_now().await;
-        kv.kv_clear(&rows, "p").await.unwrap();
+        kv.kv_clear(&rows, "p", None).await.unwrap();
     }
     reader
         .await
@@ -270,7 +273,7 @@ pub async fn cap_shared_claim_is_seen_by_another_handle(kv: &Fixture) {
         Some(tag! {"by" => 1, "also" => 2}),
         "the second handle's merge"
     );
-    ensure_eq!(other.kv_clear(&keys(&["a"]), "p").await.unwrap(), 1);
+    ensure_eq!(other.kv_clear(&keys(&["a"]), "p", None).await.unwrap(), 1);
     assert!(
         list_all(kv).await.is_empty(),
         "a clear through the second handle must show through the first"
@@ -410,15 +413,17 @@ pub async fn cap_limit_space_is_freed_by_clear(kv: &Fixture) {
             &[],
         );
         ensure_eq!(
-            kv.kv_clear(&keys(&["a", "ghost"]), "p").await.unwrap(),
+            kv.kv_clear(&keys(&["a", "ghost"]), "p", None)
+                .await
+                .unwrap(),
             1,
             "round {round}"
         );
         kv.kv_put("c", "p", Some(bytes_row(700)), None)
             .await
             .unwrap();
-        kv.kv_clear(&keys(&["c"]), "p").await.unwrap();
-        kv.kv_clear(&keys(&["b"]), "q").await.unwrap();
+        kv.kv_clear(&keys(&["c"]), "p", None).await.unwrap();
+        kv.kv_clear(&keys(&["b"]), "q", None).await.unwrap();
     }
     kv.kv_put("full", "p", Some(bytes_row(1000)), None)
         .await

@@ -21,7 +21,7 @@ pub async fn c1_clear_removes_fields_and_tag_and_counts(kv: &Kv) {
     )
     .await
     .unwrap();
-    ensure_eq!(kv.kv_clear(&keys(&["a", "c"]), "p").await.unwrap(), 2);
+    ensure_eq!(kv.kv_clear(&keys(&["a", "c"]), "p", None).await.unwrap(), 2);
     ensure_eq!(listed_keys(kv, "p").await, ["b"]);
     expect_err(
         kv.kv_batch_get(&keys(&["a"]), "p", None).await,
@@ -37,20 +37,22 @@ pub async fn c1_clear_removes_fields_and_tag_and_counts(kv: &Kv) {
 pub async fn c2_clearing_missing_keys_is_a_noop(kv: &Kv) {
     kv.kv_put("a", "p", None, Some(tag! {})).await.unwrap();
     kv.kv_put("b", "p", None, Some(tag! {})).await.unwrap();
-    ensure_eq!(kv.kv_clear(&keys(&["ghost"]), "p").await.unwrap(), 0);
+    ensure_eq!(kv.kv_clear(&keys(&["ghost"]), "p", None).await.unwrap(), 0);
     ensure_eq!(
-        kv.kv_clear(&keys(&["a"]), "no-such-partition")
+        kv.kv_clear(&keys(&["a"]), "no-such-partition", None)
             .await
             .unwrap(),
         0
     );
-    ensure_eq!(kv.kv_clear(&[], "p").await.unwrap(), 0);
+    ensure_eq!(kv.kv_clear(&[], "p", None).await.unwrap(), 0);
     ensure_eq!(listed_keys(kv, "p").await, ["a", "b"]);
     ensure_eq!(
-        kv.kv_clear(&keys(&["ghost", "a", "a"]), "p").await.unwrap(),
+        kv.kv_clear(&keys(&["ghost", "a", "a"]), "p", None)
+            .await
+            .unwrap(),
         1
     );
-    ensure_eq!(kv.kv_clear(&keys(&["a"]), "p").await.unwrap(), 0);
+    ensure_eq!(kv.kv_clear(&keys(&["a"]), "p", None).await.unwrap(), 0);
     ensure_eq!(listed_keys(kv, "p").await, ["b"]);
 }
 
@@ -69,7 +71,7 @@ pub async fn c3_cleared_key_starts_from_an_empty_row(kv: &Kv) {
     )
     .await
     .unwrap();
-    kv.kv_clear(&keys(&["k"]), "p").await.unwrap();
+    kv.kv_clear(&keys(&["k"]), "p", None).await.unwrap();
     let meta = kv
         .kv_put(
             "k",
@@ -100,7 +102,7 @@ pub async fn c3_cleared_tag_stays_gone_while_the_partition_holds_keys(kv: &Kv) {
     )
     .await
     .unwrap();
-    ensure_eq!(kv.kv_clear(&keys(&["k"]), "p").await.unwrap(), 1);
+    ensure_eq!(kv.kv_clear(&keys(&["k"]), "p", None).await.unwrap(), 1);
     let meta = kv
         .kv_put("k", "p", None, Some(tag! {"new" => 1}))
         .await
@@ -115,7 +117,7 @@ pub async fn c3_cleared_tag_stays_gone_while_the_partition_holds_keys(kv: &Kv) {
         Vec::<String>::new(),
         "fields after a clear and a tag-only re-put"
     );
-    kv.kv_clear(&keys(&["k"]), "p").await.unwrap();
+    kv.kv_clear(&keys(&["k"]), "p", None).await.unwrap();
     kv.kv_put("k", "p", Some(Row::new().with("y", f32s(&[2.0]))), None)
         .await
         .unwrap();
@@ -154,13 +156,13 @@ pub async fn c4_partitions_are_isolated(kv: &Kv) {
     )
     .await
     .unwrap();
-    kv.kv_clear(&keys(&["only-in"]), "p1").await.unwrap();
+    kv.kv_clear(&keys(&["only-in"]), "p1", None).await.unwrap();
     let b = kv.kv_batch_get(&keys(&["k"]), "p2", None).await.unwrap();
     ensure_eq!(fields_of(&b), ["x"]);
     ensure_eq!(f32_row(&b, "x", 0), vec![2.0]);
     ensure_eq!(listed_tag(kv, "p2", "k").await, Some(tag! {"p" => "p2"}));
     ensure_eq!(listed_keys(kv, "p2").await, ["k", "only-in"]);
-    kv.kv_clear(&keys(&["k"]), "p2").await.unwrap();
+    kv.kv_clear(&keys(&["k"]), "p2", None).await.unwrap();
     let b = kv.kv_batch_get(&keys(&["k"]), "p1", None).await.unwrap();
     ensure_eq!(fields_of(&b), ["x", "y"]);
     ensure_eq!(f32_row(&b, "x", 0), vec![1.0]);

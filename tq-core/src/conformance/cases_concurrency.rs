@@ -137,7 +137,9 @@ pub async fn x3_concurrent_put_and_clear_never_mix_rows(kv: &Kv) {
                             .unwrap();
                     }
                     2 => {
-                        kv.kv_clear(std::slice::from_ref(key), "p").await.unwrap();
+                        kv.kv_clear(std::slice::from_ref(key), "p", None)
+                            .await
+                            .unwrap();
                     }
                     _ => check(kv.clone(), ks.clone()).await,
                 }

@@ -37,7 +37,7 @@ pub async fn l1_list_partition_in_first_insertion_order(kv: &Kv) {
 pub async fn l1_list_unknown_partition_is_empty(kv: &Kv) {
     assert!(kv.kv_list(Some("nothing-here")).await.unwrap().is_empty());
     kv.kv_put("k", "p", None, Some(tag! {})).await.unwrap();
-    kv.kv_clear(&keys(&["k"]), "p").await.unwrap();
+    kv.kv_clear(&keys(&["k"]), "p", None).await.unwrap();
     assert!(kv.kv_list(Some("p")).await.unwrap().is_empty());
 }
 
@@ -54,7 +54,9 @@ pub async fn l2_list_all_partitions_holding_keys(kv: &Kv) {
     kv.kv_put("gone", "emptied", None, Some(tag! {}))
         .await
         .unwrap();
-    kv.kv_clear(&keys(&["gone"]), "emptied").await.unwrap();
+    kv.kv_clear(&keys(&["gone"]), "emptied", None)
+        .await
+        .unwrap();
     let listing = list_all(kv).await;
     ensure_eq!(listing.keys().collect::<Vec<_>>(), ["eval", "train"]);
     ensure_eq!(listing["train"].keys().collect::<Vec<_>>(), ["k1", "k0"]);
@@ -68,7 +70,7 @@ pub async fn l3_reinserted_key_moves_to_the_end(kv: &Kv) {
             .await
             .unwrap();
     }
-    kv.kv_clear(&keys(&["a"]), "p").await.unwrap();
+    kv.kv_clear(&keys(&["a"]), "p", None).await.unwrap();
     kv.kv_put("a", "p", None, Some(tag! {"again" => true}))
         .await
         .unwrap();

@@ -43,7 +43,7 @@ pub async fn n1_special_character_keys_are_distinct_rows(kv: &Kv) {
         ensure_eq!(i64_row(&got, "i", i), vec![(n - 1 - i) as i64]);
     }
     ensure_eq!(
-        kv.kv_clear(&keys(&["a\0", "a"]), "p:{x}/ 🚀")
+        kv.kv_clear(&keys(&["a\0", "a"]), "p:{x}/ 🚀", None)
             .await
             .unwrap(),
         2
@@ -224,12 +224,12 @@ pub async fn n2_names_over_the_limits_are_invalid(kv: &Kv) {
     );
     expect_err(kv.kv_list(Some(&p257)).await, invalid, &["partition"]);
     expect_err(
-        kv.kv_clear(std::slice::from_ref(&k4097), "p").await,
+        kv.kv_clear(std::slice::from_ref(&k4097), "p", None).await,
         invalid,
         &["key"],
     );
     expect_err(
-        kv.kv_clear(&keys(&["k"]), &p257).await,
+        kv.kv_clear(&keys(&["k"]), &p257, None).await,
         invalid,
         &["partition"],
     );
@@ -283,7 +283,7 @@ pub async fn s2_ten_thousand_rows_in_one_partition(kv: &Kv) {
         got.non_tensor("uid").unwrap()[N - 1].as_str(),
         Some("row-9999")
     );
-    ensure_eq!(kv.kv_clear(&ks, "big").await.unwrap(), N);
+    ensure_eq!(kv.kv_clear(&ks, "big", None).await.unwrap(), N);
     assert!(list_all(kv).await.is_empty());
 }
 
@@ -301,7 +301,10 @@ pub async fn s3_a_hundred_partitions(kv: &Kv) {
     let listing = list_all(kv).await;
     ensure_eq!(listing.keys().cloned().collect::<Vec<_>>(), partitions);
     for p in partitions.iter().step_by(2) {
-        ensure_eq!(kv.kv_clear(&keys(&["a", "b", "c"]), p).await.unwrap(), 3);
+        ensure_eq!(
+            kv.kv_clear(&keys(&["a", "b", "c"]), p, None).await.unwrap(),
+            3
+        );
     }
     let listing = list_all(kv).await;
     ensure_eq!(listing.len(), 50);

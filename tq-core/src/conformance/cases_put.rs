@@ -250,7 +250,7 @@ pub async fn p6_tag_only_put_creates_a_listed_row_without_fields(kv: &Kv) {
         meta.tags,
         vec![tag! {"status" => "new", "n" => 1}, tag! {"n" => 2}]
     );
-    ensure_eq!(kv.kv_clear(&keys(&["k", "j"]), "p").await.unwrap(), 2);
+    ensure_eq!(kv.kv_clear(&keys(&["k", "j"]), "p", None).await.unwrap(), 2);
     assert!(list_all(kv).await.is_empty());
 }
 

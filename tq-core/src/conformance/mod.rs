@@ -45,6 +45,7 @@
 mod cases_bad_input;
 mod cases_claims;
 mod cases_clear;
+mod cases_clear_fields;
 mod cases_concurrency;
 mod cases_get;
 mod cases_list;
@@ -76,6 +77,7 @@ pub mod cases {
     pub use super::cases_bad_input::*;
     pub use super::cases_claims::*;
     pub use super::cases_clear::*;
+    pub use super::cases_clear_fields::*;
     pub use super::cases_concurrency::*;
     pub use super::cases_get::*;
     pub use super::cases_list::*;
@@ -197,6 +199,11 @@ macro_rules! conformance_tests {
             c3_cleared_key_starts_from_an_empty_row,
             c3_cleared_tag_stays_gone_while_the_partition_holds_keys,
             c4_partitions_are_isolated,
+            c5_clearing_fields_keeps_the_row_its_tag_and_its_place,
+            c5_clearing_fields_ignores_what_is_not_there,
+            c5_empty_or_repeated_field_list_is_invalid,
+            c5_a_field_clear_is_atomic_per_row,
+            c6_a_row_without_fields_still_exists,
             x1_concurrent_puts_of_different_fields_lose_nothing,
             x2_concurrent_tag_merges_lose_nothing,
             x3_concurrent_put_and_clear_never_mix_rows,

@@ -1,5 +1,6 @@
 //! The kv_* API as a trait, so code (the conformance suite first) can be
-//! written once for [`KvStore`], the facade's `TransferQueue`, or a wrapper.
+//! written once for [`KvStore`] and for front ends that are not a store (the
+//! facade's blocking API, driven from threads, in its tests).
 
 use async_trait::async_trait;
 
@@ -7,15 +8,22 @@ use super::KvStore;
 use crate::backend::Capabilities;
 use crate::batch::Batch;
 use crate::error::Result;
+use crate::fields::FieldNames;
 use crate::meta::{KvBatchMeta, Listing};
 use crate::row::Row;
 use crate::tag::Tag;
 
-/// The six kv_* operations with the semantics of contract section 3.
+/// The kv_* operations with the semantics of the contract, as one trait the
+/// conformance suite drives.
 ///
-/// The inherent methods of [`KvStore`] and of the facade take keys more
-/// flexibly (`&[impl AsRef<str>]`); this trait fixes them to `&[String]` so
-/// that it stays simple to implement and to call generically.
+/// The inherent methods of [`KvStore`] (which the facade's `TransferQueue`
+/// derefs to) take keys more flexibly (`&[impl AsRef<str>]`); this trait
+/// fixes them to `&[String]` so that it stays simple to implement and to
+/// call generically.
+///
+/// Where an operation lives: its semantics once, in an inherent method of
+/// [`KvStore`]; this trait's declaration and its one forwarding impl; the
+/// blocking facade's one-line wrapper. Nothing else repeats a signature.
 #[async_trait]
 pub trait KvApi: Send + Sync {
     /// What the store underneath promises.
@@ -44,29 +52,37 @@ pub trait KvApi: Send + Sync {
         &self,
         keys: &[String],
         partition_id: &str,
-        select_fields: Option<&[&str]>,
+        select_fields: Option<&dyn FieldNames>,
     ) -> Result<Batch>;
 
     /// See [`KvStore::kv_batch_get_by_meta`].
     async fn kv_batch_get_by_meta(
         &self,
         meta: &KvBatchMeta,
-        select_fields: Option<&[&str]>,
+        select_fields: Option<&dyn FieldNames>,
     ) -> Result<Batch>;
 
     /// See [`KvStore::kv_list`].
     async fn kv_list(&self, partition_id: Option<&str>) -> Result<Listing>;
 
     /// See [`KvStore::kv_clear`].
-    async fn kv_clear(&self, keys: &[String], partition_id: &str) -> Result<usize>;
+    async fn kv_clear(
+        &self,
+        keys: &[String],
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+    ) -> Result<usize>;
 }
 
-/// Every type that can lend a [`KvStore`] (the store itself, the facade's
-/// `TransferQueue`, your own wrapper) gets the trait by forwarding to it.
+/// The store forwards to its inherent methods. (Not a blanket impl over
+/// `AsRef<KvStore>`: for a type that derefs to the store, like the facade's
+/// `TransferQueue`, a blanket impl would put these trait methods, with their
+/// narrower argument types, ahead of the store's own in method lookup
+/// wherever the trait is in scope.)
 #[async_trait]
-impl<T: AsRef<KvStore> + Send + Sync> KvApi for T {
+impl KvApi for KvStore {
     fn capabilities(&self) -> Capabilities {
-        self.as_ref().capabilities()
+        KvStore::capabilities(self)
     }
 
     async fn kv_put(
@@ -76,7 +92,7 @@ impl<T: AsRef<KvStore> + Send + Sync> KvApi for T {
         fields: Option<Row>,
         tag: Option<Tag>,
     ) -> Result<KvBatchMeta> {
-        self.as_ref().kv_put(key, partition_id, fields, tag).await
+        KvStore::kv_put(self, key, partition_id, fields, tag).await
     }
 
     async fn kv_batch_put(
@@ -95,7 +111,7 @@ impl<T: AsRef<KvStore> + Send + Sync> KvApi for T {
         &self,
         keys: &[String],
         partition_id: &str,
-        select_fields: Option<&[&str]>,
+        select_fields: Option<&dyn FieldNames>,
     ) -> Result<Batch> {
         self.as_ref()
             .kv_batch_get(keys, partition_id, select_fields)
@@ -105,7 +121,7 @@ impl<T: AsRef<KvStore> + Send + Sync> KvApi for T {
     async fn kv_batch_get_by_meta(
         &self,
         meta: &KvBatchMeta,
-        select_fields: Option<&[&str]>,
+        select_fields: Option<&dyn FieldNames>,
     ) -> Result<Batch> {
         self.as_ref()
             .kv_batch_get_by_meta(meta, select_fields)
@@ -113,11 +129,16 @@ impl<T: AsRef<KvStore> + Send + Sync> KvApi for T {
     }
 
     async fn kv_list(&self, partition_id: Option<&str>) -> Result<Listing> {
-        self.as_ref().kv_list(partition_id).await
+        KvStore::kv_list(self, partition_id).await
     }
 
-    async fn kv_clear(&self, keys: &[String], partition_id: &str) -> Result<usize> {
-        self.as_ref().kv_clear(keys, partition_id).await
+    async fn kv_clear(
+        &self,
+        keys: &[String],
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+    ) -> Result<usize> {
+        KvStore::kv_clear(self, keys, partition_id, fields).await
     }
 }
 

@@ -7,6 +7,7 @@ use crate::backend::Cells;
 use crate::batch::{Batch, Column};
 use crate::column::{TensorColumn, common_dtype};
 use crate::error::{Error, Result};
+use crate::fields::FieldNames;
 use crate::meta::KvBatchMeta;
 use crate::names::check_field;
 use crate::value::{NonTensor, Value};
@@ -20,15 +21,17 @@ impl KvStore {
     /// holds, sorted by name; with `Some(list)`, exactly those fields in that
     /// order, each of which every key must hold (`NotFound` naming key and
     /// field). A tensor field comes back as one [`TensorColumn`]: one copy of
-    /// the rows into one buffer.
+    /// the rows into one buffer. `select_fields` takes any list of strings
+    /// ([`FieldNames`]): `Some(&["a", "b"])`, `Some(&names)`.
     pub async fn kv_batch_get<K: AsRef<str> + Sync>(
         &self,
         keys: &[K],
         partition_id: &str,
-        select_fields: Option<&[&str]>,
+        select_fields: Option<&dyn FieldNames>,
     ) -> Result<Batch> {
         const OP: &str = "kv_batch_get";
-        self.get(OP, keys, partition_id, select_fields)
+        let select = select_fields.map(FieldNames::field_names);
+        self.get(OP, keys, partition_id, select.as_deref())
             .await
             .map_err(|e| e.with_operation(OP))
     }
@@ -39,10 +42,10 @@ impl KvStore {
     pub async fn kv_batch_get_by_meta(
         &self,
         meta: &KvBatchMeta,
-        select_fields: Option<&[&str]>,
+        select_fields: Option<&dyn FieldNames>,
     ) -> Result<Batch> {
         const OP: &str = "kv_batch_get_by_meta";
-        let selected: Vec<&str> = match select_fields {
+        let selected: Vec<&str> = match select_fields.map(FieldNames::field_names) {
             None => meta.fields.iter().map(String::as_str).collect(),
             Some(list) => {
                 let known: HashSet<&str> = meta.fields.iter().map(String::as_str).collect();
@@ -60,7 +63,7 @@ impl KvStore {
                     .with_context("partition", meta.partition_id.clone())
                     .with_context("field", unknown.join(", ")));
                 }
-                list.to_vec()
+                list
             }
         };
         self.get(OP, &meta.keys, &meta.partition_id, Some(&selected))

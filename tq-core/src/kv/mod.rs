@@ -2,6 +2,7 @@
 //! [`StorageBackend`].
 
 mod api;
+mod clear;
 mod get;
 mod nesting;
 mod put;
@@ -70,25 +71,6 @@ impl KvStore {
         listing.retain(|p, keys| !keys.is_empty() && partition_id.is_none_or(|want| want == p));
         listing.sort_unstable_keys();
         Ok(listing)
-    }
-
-    /// Removes rows: every field and the tag (contract C1-C4). Missing keys,
-    /// unknown partitions and an empty key list are no-ops. Returns how many
-    /// rows were removed.
-    pub async fn kv_clear<K: AsRef<str> + Sync>(
-        &self,
-        keys: &[K],
-        partition_id: &str,
-    ) -> Result<usize> {
-        const OP: &str = "kv_clear";
-        let keys = checked_keys(keys, partition_id, false).map_err(|e| e.with_operation(OP))?;
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        self.backend
-            .clear(partition_id, &keys)
-            .await
-            .map_err(|e| annotate(e, OP, Some(partition_id)))
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::{KvStore, annotate, checked_keys, nesting};
-use crate::backend::{RowState, RowWrite};
+use crate::backend::{CellWrite, RowState, RowWrite};
 use crate::batch::Batch;
 use crate::codec;
 use crate::error::{Error, Result};
@@ -97,7 +97,7 @@ impl KvStore {
 /// backends themselves answer.
 fn check_value_sizes(rows: &[RowWrite], limit: u64, backend: &str) -> Result<()> {
     for row in rows {
-        for (field, value) in &row.cells {
+        for (field, value) in row.set_cells() {
             let len = codec::encoded_len(value) as u64;
             if len > limit {
                 return Err(Error::new(
@@ -108,7 +108,7 @@ fn check_value_sizes(rows: &[RowWrite], limit: u64, backend: &str) -> Result<()>
                     ),
                 )
                 .with_context("key", row.key.clone())
-                .with_context("field", field.clone()));
+                .with_context("field", field));
             }
         }
     }
@@ -137,11 +137,13 @@ fn check_put(
                 .with_context("key", key),
         );
     }
-    Ok(RowWrite {
-        key: key.to_owned(),
-        cells,
-        tag,
-    })
+    let mut row = RowWrite::new(key);
+    row.cells = cells
+        .into_iter()
+        .map(|(field, value)| (field, CellWrite::Set(value)))
+        .collect();
+    row.tag = tag;
+    Ok(row)
 }
 
 fn check_batch_put<K: AsRef<str>>(
@@ -180,18 +182,11 @@ fn check_batch_put<K: AsRef<str>>(
         return Err(invalid("a put needs fields or tags, got neither".into()));
     }
 
-    let mut rows: Vec<RowWrite> = keys
-        .into_iter()
-        .map(|key| RowWrite {
-            key,
-            cells: Vec::new(),
-            tag: None,
-        })
-        .collect();
+    let mut rows: Vec<RowWrite> = keys.into_iter().map(RowWrite::new).collect();
     if let Some(batch) = fields {
         for (field, column) in batch.into_columns() {
             for (row, value) in rows.iter_mut().zip(column.into_values()) {
-                row.cells.push((field.clone(), value));
+                row.cells.push((field.clone(), CellWrite::Set(value)));
             }
         }
     }
