@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use parking_lot::RwLock;
 use tq_core::{
-    Capabilities, CellWrite, Cells, Error, ErrorKind, Listing, Result, RowState, RowWrite,
-    StorageBackend, Tag, Value, merge_tag,
+    Capabilities, CellWrite, Cells, ConditionalBackend, Error, ErrorKind, Listing, PutIfOutcome,
+    Result, RowState, RowVersion, RowWrite, StorageBackend, Tag, Value, VersionedRow, merge_tag,
 };
 
 use crate::config::MemoryConfig;
@@ -28,6 +28,8 @@ pub struct MemoryBackend {
     config: MemoryConfig,
     /// Payload bytes stored; maintained only when a capacity is set.
     used: AtomicU64,
+    /// The last row version handed out (0 is `RowVersion::ABSENT`).
+    versions: AtomicU64,
 }
 
 fn internal(key: &str) -> Error {
@@ -62,6 +64,24 @@ impl MemoryBackend {
     /// How many partitions the store holds now (empty ones are dropped).
     pub fn partition_count(&self) -> usize {
         self.partitions.read().len()
+    }
+
+    fn next_version(&self) -> u64 {
+        self.versions.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The partition for a write of `rows`: created if a row write creates
+    /// its row, else `None` when it does not exist (removals only).
+    fn partition_for<'a>(
+        &self,
+        name: &str,
+        mut rows: impl Iterator<Item = &'a RowWrite>,
+    ) -> Option<Arc<Partition>> {
+        if rows.any(RowWrite::creates) {
+            Some(self.partition_or_create(name))
+        } else {
+            self.partition(name)
+        }
     }
 
     fn partition(&self, name: &str) -> Option<Arc<Partition>> {
@@ -127,7 +147,10 @@ fn row_bytes<'a>(cells: impl Iterator<Item = &'a Value>) -> u64 {
 }
 
 /// The change in stored payload bytes if `rows` were written now.
-fn put_delta(locked: &mut Locked<'_>, rows: &[RowWrite]) -> Result<i64> {
+fn put_delta<'a>(
+    locked: &mut Locked<'_>,
+    rows: impl IntoIterator<Item = &'a RowWrite>,
+) -> Result<i64> {
     let mut delta = 0i64;
     for row in rows {
         let shard = locked.shard(&row.key).ok_or_else(|| internal(&row.key))?;
@@ -146,7 +169,10 @@ fn put_delta(locked: &mut Locked<'_>, rows: &[RowWrite]) -> Result<i64> {
 
 /// Refuses, before anything is written, a cell write this backend does not
 /// know (one added to tq-core after it was built).
-fn check_known_cells(partition: &str, rows: &[RowWrite]) -> Result<()> {
+fn check_known_cells<'a>(
+    partition: &str,
+    rows: impl IntoIterator<Item = &'a RowWrite>,
+) -> Result<()> {
     for row in rows {
         for (field, cell) in &row.cells {
             if !matches!(cell, CellWrite::Set(_) | CellWrite::Remove) {
@@ -163,7 +189,12 @@ fn check_known_cells(partition: &str, rows: &[RowWrite]) -> Result<()> {
     Ok(())
 }
 
-fn apply(partition: &Partition, locked: &mut Locked<'_>, row: RowWrite) -> Result<RowState> {
+fn apply(
+    partition: &Partition,
+    locked: &mut Locked<'_>,
+    row: RowWrite,
+    version: u64,
+) -> Result<RowState> {
     let shard = locked.shard(&row.key).ok_or_else(|| internal(&row.key))?;
     let existed = shard.contains_key(&row.key);
     if !existed && !row.creates() {
@@ -172,9 +203,11 @@ fn apply(partition: &Partition, locked: &mut Locked<'_>, row: RowWrite) -> Resul
     let cell_count = row.cells.len();
     let stored = shard.entry(row.key).or_insert_with(|| StoredRow {
         seq: partition.next_seq(),
+        version,
         cells: Vec::with_capacity(cell_count),
         tag: Tag::new(),
     });
+    stored.version = version;
     for (field, cell) in row.cells {
         match cell {
             CellWrite::Set(value) => match stored.cells.iter_mut().find(|(f, _)| *f == field) {
@@ -205,18 +238,18 @@ impl StorageBackend for MemoryBackend {
         Capabilities::new()
             .with_atomic_batch(true)
             .with_zero_copy_put(true)
+            .with_conditional_write(true)
+    }
+
+    fn as_conditional(&self) -> Option<&dyn ConditionalBackend> {
+        Some(self)
     }
 
     async fn put(&self, partition_name: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
         check_known_cells(partition_name, &rows)?;
         // A call that only removes fields creates no partition.
-        let partition = if rows.iter().any(RowWrite::creates) {
-            self.partition_or_create(partition_name)
-        } else {
-            match self.partition(partition_name) {
-                Some(partition) => partition,
-                None => return Ok(vec![RowState::absent(); rows.len()]),
-            }
+        let Some(partition) = self.partition_for(partition_name, rows.iter()) else {
+            return Ok(vec![RowState::absent(); rows.len()]);
         };
         let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
         let mut locked = partition.lock(&keys);
@@ -225,7 +258,7 @@ impl StorageBackend for MemoryBackend {
             self.reserve(delta, capacity, partition_name)?;
         }
         rows.into_iter()
-            .map(|row| apply(&partition, &mut locked, row))
+            .map(|row| apply(&partition, &mut locked, row, self.next_version()))
             .collect()
     }
 
@@ -242,13 +275,7 @@ impl StorageBackend for MemoryBackend {
         keys.iter()
             .map(|key| {
                 let shard = locked.shard(key).ok_or_else(|| internal(key))?;
-                Ok(shard.get(key).map(|row| match fields {
-                    None => row.cells.clone(),
-                    Some(fields) => fields
-                        .iter()
-                        .filter_map(|f| row.cell(f).map(|v| (f.clone(), v.clone())))
-                        .collect(),
-                }))
+                Ok(shard.get(key).map(|row| select(row, fields)))
             })
             .collect()
     }
@@ -311,6 +338,90 @@ impl StorageBackend for MemoryBackend {
             self.drop_if_empty(partition_name, partition);
         }
         Ok(removed)
+    }
+}
+
+/// Versions are checked and rows written under the same shard locks, so no
+/// other write of those rows can come between.
+#[async_trait]
+impl ConditionalBackend for MemoryBackend {
+    async fn get_versioned(
+        &self,
+        partition_name: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<VersionedRow>> {
+        let Some(partition) = self.partition(partition_name) else {
+            return Ok(vec![VersionedRow::absent(); keys.len()]);
+        };
+        let mut locked = partition.lock(keys);
+        keys.iter()
+            .map(|key| {
+                let shard = locked.shard(key).ok_or_else(|| internal(key))?;
+                Ok(match shard.get(key) {
+                    None => VersionedRow::absent(),
+                    Some(row) => VersionedRow::new(
+                        RowVersion::new(u128::from(row.version)),
+                        select(row, fields),
+                        row.tag.clone(),
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    async fn put_if(
+        &self,
+        partition_name: &str,
+        rows: Vec<(RowWrite, RowVersion)>,
+    ) -> Result<Vec<PutIfOutcome>> {
+        check_known_cells(partition_name, rows.iter().map(|(w, _)| w))?;
+        let Some(partition) = self.partition_for(partition_name, rows.iter().map(|(w, _)| w))
+        else {
+            // Removals only, in a partition that does not exist: each row
+            // is missing, which only an expected ABSENT matches.
+            return Ok(rows
+                .iter()
+                .map(|(_, expected)| match expected.is_absent() {
+                    true => PutIfOutcome::Written(RowState::absent()),
+                    false => PutIfOutcome::Conflict,
+                })
+                .collect());
+        };
+        let keys: Vec<&str> = rows.iter().map(|(w, _)| w.key.as_str()).collect();
+        let mut locked = partition.lock(&keys);
+        let mut current = Vec::with_capacity(rows.len());
+        for (write, expected) in &rows {
+            let shard = locked
+                .shard(&write.key)
+                .ok_or_else(|| internal(&write.key))?;
+            let version = shard.get(&write.key).map_or(0, |r| r.version);
+            current.push(u128::from(version) == expected.get());
+        }
+        if let Some(capacity) = self.config.capacity_bytes {
+            let landing = rows.iter().zip(&current).filter(|(_, ok)| **ok);
+            let delta = put_delta(&mut locked, landing.map(|((w, _), _)| w))?;
+            self.reserve(delta, capacity, partition_name)?;
+        }
+        rows.into_iter()
+            .zip(current)
+            .map(|((write, _), ok)| match ok {
+                true => apply(&partition, &mut locked, write, self.next_version())
+                    .map(PutIfOutcome::Written),
+                false => Ok(PutIfOutcome::Conflict),
+            })
+            .collect()
+    }
+}
+
+/// The cells of `row` a get asks for.
+fn select(row: &StoredRow, fields: Option<&[String]>) -> Cells {
+    match fields {
+        None => row.cells.clone(),
+        Some(fields) => fields
+            .iter()
+            .filter_map(|f| row.cell(f).map(|v| (f.clone(), v.clone())))
+            .collect(),
     }
 }
 

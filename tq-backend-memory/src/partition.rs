@@ -16,6 +16,9 @@ pub(crate) const SHARDS: usize = 16;
 pub(crate) struct StoredRow {
     /// Insertion sequence number: `kv_list` order.
     pub(crate) seq: u64,
+    /// Changes with every write ([`tq_core::RowVersion`]), from the
+    /// backend's counter, so it never repeats even across a clear.
+    pub(crate) version: u64,
     /// Field -> value, in first-write order. Rows have few fields, so a
     /// vector beats a map here.
     pub(crate) cells: Vec<(String, Value)>,

@@ -14,7 +14,8 @@ fn store(capacity: Option<u64>) -> Fixture {
         .claims(
             Capabilities::new()
                 .with_atomic_batch(true)
-                .with_zero_copy_put(true),
+                .with_zero_copy_put(true)
+                .with_conditional_write(true),
         )
         // Values stay as given; nothing is ever decoded.
         .without_stored_bytes()

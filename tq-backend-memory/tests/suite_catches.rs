@@ -9,8 +9,8 @@ use std::time::Duration;
 use tq_backend_memory::{MemoryBackend, MemoryConfig};
 use tq_core::conformance::{Fixture, cases, run};
 use tq_core::{
-    Bytes, Capabilities, CellWrite, Cells, Listing, Result, RowState, RowWrite, StorageBackend,
-    Value, async_trait,
+    Bytes, Capabilities, CellWrite, Cells, ConditionalBackend, Listing, PutIfOutcome, Result,
+    RowState, RowVersion, RowWrite, StorageBackend, Value, VersionedRow, async_trait,
 };
 
 /// What to break.
@@ -32,6 +32,8 @@ enum Fault {
     FieldClearDropsTheRow,
     /// A field-level clear removes one field at a time.
     FieldClearIsNotAtomic,
+    /// Offers conditional writes, but writes without checking the version.
+    PutIfIgnoresTheVersion,
 }
 
 /// A memory backend with one fault.
@@ -126,6 +128,35 @@ impl StorageBackend for Broken {
 
     async fn clear(&self, partition: &str, keys: &[String]) -> Result<usize> {
         self.inner.clear(partition, keys).await
+    }
+
+    fn as_conditional(&self) -> Option<&dyn ConditionalBackend> {
+        (self.fault == Fault::PutIfIgnoresTheVersion).then_some(self as _)
+    }
+}
+
+#[async_trait]
+impl ConditionalBackend for Broken {
+    async fn get_versioned(
+        &self,
+        partition: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<VersionedRow>> {
+        self.inner.get_versioned(partition, keys, fields).await
+    }
+
+    async fn put_if(
+        &self,
+        partition: &str,
+        rows: Vec<(RowWrite, RowVersion)>,
+    ) -> Result<Vec<PutIfOutcome>> {
+        // Waits a little, so that racing updaters overlap, then writes
+        // whatever the version is now.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let rows = rows.into_iter().map(|(w, _)| w).collect();
+        let states = self.inner.put(partition, rows).await?;
+        Ok(states.into_iter().map(PutIfOutcome::Written).collect())
     }
 }
 
@@ -257,5 +288,30 @@ fn a_field_clear_that_is_not_atomic_is_caught() {
         "field clear not atomic",
         || broken(Fault::FieldClearIsNotAtomic),
         |f| async move { cases::c5_a_field_clear_is_atomic_per_row(&f).await }
+    ));
+}
+
+#[test]
+fn a_conditional_write_that_ignores_the_version_is_caught() {
+    assert!(fails(
+        "put_if ignores the version",
+        || broken(Fault::PutIfIgnoresTheVersion),
+        |f| async move { cases::u2_concurrent_updates_lose_nothing(&f).await }
+    ));
+    assert!(fails(
+        "put_if ignores the version",
+        || broken(Fault::PutIfIgnoresTheVersion),
+        |f| async move { cases::u3_an_update_racing_a_clear_never_mixes(&f).await }
+    ));
+}
+
+#[test]
+fn a_backend_without_conditional_writes_passes_the_update_cases_as_unsupported() {
+    // `Broken` with any other fault offers no conditional writes: the cases
+    // check that kv_update is Unsupported and writes nothing, and pass.
+    assert!(!fails(
+        "no conditional writes",
+        || broken(Fault::ClaimsAValueLimit),
+        |f| async move { cases::u2_concurrent_updates_lose_nothing(&f).await }
     ));
 }

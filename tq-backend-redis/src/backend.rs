@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use redis::Value as RV;
 use tq_core::{
-    Capabilities, Cells, Error, ErrorKind, Listing, Result, RowState, RowWrite, StorageBackend, Tag,
+    Capabilities, Cells, ConditionalBackend, Error, ErrorKind, Listing, Result, RowState, RowWrite,
+    StorageBackend, Tag,
 };
 
 use crate::cells::{
@@ -32,10 +33,10 @@ pub const FALLBACK_MAX_QUERY: u64 = 1024 * 1024 * 1024;
 /// Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct RedisBackend {
-    conn: Conn,
-    layout: KeyLayout,
-    max_bulk: u64,
-    max_query: u64,
+    pub(crate) conn: Conn,
+    pub(crate) layout: KeyLayout,
+    pub(crate) max_bulk: u64,
+    pub(crate) max_query: u64,
     config: RedisConfig,
 }
 
@@ -182,7 +183,7 @@ impl RedisBackend {
 
     /// `e` with any secret of the configuration scrubbed (see
     /// [`Secrets::redact_error`]); every error leaves through here.
-    fn redact(&self, e: Error) -> Error {
+    pub(crate) fn redact(&self, e: Error) -> Error {
         Secrets::of(&self.config).redact_error(e)
     }
 
@@ -211,7 +212,7 @@ impl RedisBackend {
 
     /// `n` fresh insertion sequence numbers for a cluster put (the counter
     /// lives in its own slot, so it cannot be taken inside the row scripts).
-    async fn reserve_seqs(&self, n: usize) -> redis::RedisResult<u64> {
+    pub(crate) async fn reserve_seqs(&self, n: usize) -> redis::RedisResult<u64> {
         let last = self
             .conn
             .query(redis::cmd("INCRBY").arg(self.layout.counter()).arg(n))
@@ -240,6 +241,11 @@ impl StorageBackend for RedisBackend {
             .with_atomic_batch(false)
             .with_zero_copy_put(false)
             .with_max_value_bytes(Some(self.max_bulk))
+            .with_conditional_write(true)
+    }
+
+    fn as_conditional(&self) -> Option<&dyn ConditionalBackend> {
+        Some(self)
     }
 
     async fn put(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
@@ -323,21 +329,11 @@ impl RedisBackend {
                 if first_seq.is_none() {
                     keys.push(&counter);
                 }
-                let creates = if row.creates { "1" } else { "" };
                 if is_small_row(row) {
                     // One EVALSHA does it all (EVAL after a NOSCRIPT).
-                    let mut put = PUT_ROW.invocation(by_text, &keys);
-                    put.arg(&seq).arg(&row.key).arg(partition).arg(creates);
-                    put.arg(row.removed.len().to_string());
-                    for name in &row.removed {
-                        put.arg(name);
-                    }
-                    for (name, value) in &row.pairs {
-                        put.arg(name);
-                        value.write_to(&mut put);
-                    }
-                    return Unit::Cmd(put);
+                    return Unit::Cmd(put_row_command(by_text, &keys, &seq, row, partition, ""));
                 }
+                let creates = if row.creates { "1" } else { "" };
                 // The values go with a plain HSET (never through Lua);
                 // the script runs after it in the same MULTI/EXEC, sent
                 // as EVAL (see `Unit::Tx`).
@@ -511,12 +507,36 @@ const SCRIPT_ROW_BYTES: usize = 8 * 1024;
 /// stack, which holds 8,000).
 const SCRIPT_ROW_PAIRS: usize = 512;
 
+/// The `put_row.lua` call writing `row`, with `expected` its version
+/// precondition (`""`: none; see the script).
+pub(crate) fn put_row_command(
+    by_text: bool,
+    keys: &[&[u8]],
+    seq: &str,
+    row: &EncodedRow,
+    partition: &str,
+    expected: &str,
+) -> Command {
+    let mut put = PUT_ROW.invocation(by_text, keys);
+    let creates = if row.creates { "1" } else { "" };
+    put.arg(seq).arg(&row.key).arg(partition).arg(creates);
+    put.arg(expected).arg(row.removed.len().to_string());
+    for name in &row.removed {
+        put.arg(name);
+    }
+    for (name, value) in &row.pairs {
+        put.arg(name);
+        value.write_to(&mut put);
+    }
+    put
+}
+
 fn is_small_row(row: &EncodedRow) -> bool {
     row.pairs.len() + row.removed.len() <= SCRIPT_ROW_PAIRS
         && row.pairs.iter().map(|(_, v)| v.len()).sum::<usize>() <= SCRIPT_ROW_BYTES
 }
 
-fn partial_put_error(
+pub(crate) fn partial_put_error(
     outcomes: Vec<std::result::Result<RV, ItemError>>,
     partition: &str,
     rows: &[EncodedRow],
@@ -557,7 +577,7 @@ fn partial_put_error(
 /// which of `rows` were written (the positions `written`), which may have
 /// been (`unknown`), and which were not (the rest): counts, up to ten keys
 /// each, and the written positions.
-fn put_error(
+pub(crate) fn put_error(
     e: redis::RedisError,
     partition: &str,
     rows: &[EncodedRow],
@@ -699,7 +719,7 @@ async fn check_policy(conn: &Conn, config: &RedisConfig) -> Result<()> {
 
 /// The put_meta script's `{ {'f<field>'...}, {'t<name>', json, ...} }`.
 /// The entries this put wrote are taken from `row`, never decoded.
-fn parse_state(answer: RV, partition: &str, row: &EncodedRow) -> Result<RowState> {
+pub(crate) fn parse_state(answer: RV, partition: &str, row: &EncodedRow) -> Result<RowState> {
     let bad = || bad_reply("the put script's answer", "redis::put");
     let mut parts = array(answer).ok_or_else(bad)?.into_iter();
     let (Some(fields), Some(tags), Some(existed)) = (parts.next(), parts.next(), parts.next())

@@ -208,6 +208,7 @@
 mod backend;
 mod cells;
 mod client;
+mod conditional;
 pub mod config;
 mod direct;
 mod error;

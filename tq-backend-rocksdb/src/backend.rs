@@ -5,7 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use tq_core::{
-    Capabilities, Cells, Error, Listing, Result, RowState, RowWrite, StorageBackend, async_trait,
+    Capabilities, Cells, ConditionalBackend, Error, Listing, PutIfOutcome, Result, RowState,
+    RowVersion, RowWrite, StorageBackend, VersionedRow, async_trait,
 };
 
 use crate::config::RocksDbConfig;
@@ -130,6 +131,11 @@ impl StorageBackend for RocksDbBackend {
             .with_persistent(true)
             .with_atomic_batch(true)
             .with_max_value_bytes(Some(MAX_VALUE_BYTES))
+            .with_conditional_write(true)
+    }
+
+    fn as_conditional(&self) -> Option<&dyn ConditionalBackend> {
+        Some(self)
     }
 
     async fn put(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
@@ -162,5 +168,43 @@ impl StorageBackend for RocksDbBackend {
     async fn clear(&self, partition: &str, keys: &[String]) -> Result<usize> {
         let (store, partition, keys) = (self.store.clone(), partition.to_owned(), keys.to_vec());
         blocking("rocksdb::clear", move || store.clear(&partition, &keys)).await
+    }
+}
+
+/// Versions are the records' sequence numbers and write counts
+/// ([`crate::record`]); a conditional write compares them under the rows'
+/// locks, which every write of a row takes.
+#[async_trait]
+impl ConditionalBackend for RocksDbBackend {
+    async fn get_versioned(
+        &self,
+        partition: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<VersionedRow>> {
+        let (store, partition) = (self.store.clone(), partition.to_owned());
+        let (keys, fields) = (keys.to_vec(), fields.map(<[String]>::to_vec));
+        blocking("rocksdb::get_versioned", move || {
+            store.get_versioned(&partition, &keys, fields.as_deref())
+        })
+        .await
+    }
+
+    async fn put_if(
+        &self,
+        partition: &str,
+        rows: Vec<(RowWrite, RowVersion)>,
+    ) -> Result<Vec<PutIfOutcome>> {
+        let (rows, expected): (Vec<RowWrite>, Vec<RowVersion>) = rows.into_iter().unzip();
+        let rows = RowWrites::new(rows);
+        let (store, partition) = (self.store.clone(), partition.to_owned());
+        let states = blocking("rocksdb::put_if", move || {
+            store.put_if(&partition, rows, &expected)
+        })
+        .await?;
+        Ok(states
+            .into_iter()
+            .map(|s| s.map_or(PutIfOutcome::Conflict, PutIfOutcome::Written))
+            .collect())
     }
 }

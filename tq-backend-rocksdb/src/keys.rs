@@ -25,17 +25,22 @@
 //!
 //! ```text
 //! offset  size       field
-//! 0       1          record version (currently 1)
+//! 0       1          record version (currently 2)
 //! 1       8          insertion sequence number, u64 big-endian
-//! 9       4          number of fields n, u32 big-endian
-//! 13      ...        n components C(f), the fields the row holds
+//! 9       8          write count, u64 big-endian (record version 2 only)
+//! 17      4          number of fields n, u32 big-endian
+//! 21      ...        n components C(f), the fields the row holds
 //! ...     rest       the tag, as JSON object text
 //! ```
 //!
 //! Everything before the tag is the record's *head*; it decodes without
 //! parsing the tag, so a row whose tag no longer parses can still be
-//! cleared the usual way. (This reading of layout version 1 changes no
-//! byte of it.)
+//! cleared the usual way. Records carry their own version byte: this build
+//! reads version 1 records (no write count, written before `kv_update`) and
+//! writes version 2, so a store of layout version 1 opens unchanged and its
+//! rows move to version 2 as they are written. A build from before version
+//! 2 reads such a row as `Corrupted` naming it: do not go back to one on a
+//! store this build has written.
 //!
 //! Because sequence numbers are big-endian, the [`CF_ORDER`] entries of a
 //! partition sort in insertion order: `kv_list` reads them with one range

@@ -2,12 +2,19 @@
 //!
 //! ```text
 //! offset  size       field
-//! 0       1          record version (currently 1)
+//! 0       1          record version (currently 2)
 //! 1       8          insertion sequence number, u64 big-endian
-//! 9       4          number of fields n, u32 big-endian
-//! 13      ...        n components, each u16be(len) ‖ field name (UTF-8)
+//! 9       8          write count, u64 big-endian (version 2 only)
+//! 17      4          number of fields n, u32 big-endian
+//! 21      ...        n components, each u16be(len) ‖ field name (UTF-8)
 //! ...     rest       the tag, as JSON object text
 //! ```
+//!
+//! Version 1 records (written before conditional writes) have no write
+//! count; they decode with a count of 0, and their next write stores them
+//! as version 2. The sequence number and the write count make the row's
+//! [`tq_core::RowVersion`]: a row cleared and put again gets a new
+//! sequence number, so it never gets back a version it had.
 //!
 //! The record is the row: a row exists exactly when its record does. The
 //! field list names every cell the row holds in [`crate::keys::CF_CELLS`], so
@@ -24,13 +31,17 @@ use tq_core::{Error, Result, Tag};
 
 use crate::keys::split_component;
 
-const RECORD_VERSION: u8 = 1;
+const RECORD_VERSION: u8 = 2;
+/// The record version before write counts, still read.
+const RECORD_VERSION_1: u8 = 1;
 
 /// One row's metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RowRecord {
     /// The insertion sequence number (its [`crate::keys::CF_ORDER`] entry).
     pub seq: u64,
+    /// How many times the row was written (0 for a version 1 record).
+    pub writes: u64,
     /// Every field the row holds, each once, in first-write order.
     pub fields: Vec<String>,
     /// The row's full tag.
@@ -42,6 +53,7 @@ impl RowRecord {
     pub fn new(seq: u64) -> Self {
         RowRecord {
             seq,
+            writes: 0,
             fields: Vec::new(),
             tag: Tag::new(),
         }
@@ -54,6 +66,11 @@ impl RowRecord {
         }
     }
 
+    /// The row's version: its sequence number and write count.
+    pub fn version(&self) -> tq_core::RowVersion {
+        tq_core::RowVersion::new((u128::from(self.seq) << 64) | u128::from(self.writes))
+    }
+
     /// Drops `field` from the field list, if it is there.
     pub fn remove_field(&mut self, field: &str) {
         self.fields.retain(|f| f != field);
@@ -64,6 +81,7 @@ impl RowRecord {
         let mut out = Vec::with_capacity(64);
         out.push(RECORD_VERSION);
         out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.writes.to_be_bytes());
         let n = u32::try_from(self.fields.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&n.to_be_bytes());
         for field in self.fields.iter().take(n as usize) {
@@ -86,6 +104,7 @@ impl RowRecord {
         })?;
         Ok(RowRecord {
             seq: head.seq,
+            writes: head.writes,
             fields: head.fields,
             tag,
         })
@@ -96,14 +115,23 @@ impl RowRecord {
     pub fn decode_head(bytes: &[u8]) -> Result<RecordHead> {
         let bad = |what: &str| Error::corrupted(format!("row record is corrupted: {what}"));
         let (&version, rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
-        if version != RECORD_VERSION {
+        if version != RECORD_VERSION && version != RECORD_VERSION_1 {
             return Err(bad(&format!(
-                "record version {version} is not supported (this build reads {RECORD_VERSION})"
+                "record version {version} is not supported (this build reads \
+                 {RECORD_VERSION_1} and {RECORD_VERSION})"
             )));
         }
         let (seq, rest) = rest
             .split_first_chunk::<8>()
             .ok_or_else(|| bad("truncated sequence number"))?;
+        let (writes, rest) = if version == RECORD_VERSION {
+            let (writes, rest) = rest
+                .split_first_chunk::<8>()
+                .ok_or_else(|| bad("truncated write count"))?;
+            (u64::from_be_bytes(*writes), rest)
+        } else {
+            (0, rest)
+        };
         let (n, mut rest) = rest
             .split_first_chunk::<4>()
             .ok_or_else(|| bad("truncated field count"))?;
@@ -123,6 +151,7 @@ impl RowRecord {
         }
         Ok(RecordHead {
             seq: u64::from_be_bytes(*seq),
+            writes,
             fields,
             tag_at: bytes.len() - rest.len(),
         })
@@ -134,6 +163,8 @@ impl RowRecord {
 pub(crate) struct RecordHead {
     /// The insertion sequence number.
     pub seq: u64,
+    /// How many times the row was written.
+    pub writes: u64,
     /// Every field the row holds.
     pub fields: Vec<String>,
     /// Where the tag's JSON text starts in the record.
@@ -151,9 +182,26 @@ mod tests {
         record.add_field("🦀\0:");
         record.add_field("input_ids");
         record.tag = tq_core::tag! {"status" => "running", "step" => 3};
+        record.writes = 5;
         let back = RowRecord::decode(&record.encode()).unwrap();
         assert_eq!(back, record);
         assert_eq!(back.fields, ["input_ids", "🦀\0:"]);
+    }
+
+    #[test]
+    fn a_version_1_record_decodes_with_no_writes() {
+        // Version 1: no write count between the sequence and the fields.
+        let mut bytes = vec![1u8];
+        bytes.extend_from_slice(&42u64.to_be_bytes());
+        bytes.extend_from_slice(&1u32.to_be_bytes());
+        bytes.extend_from_slice(&1u16.to_be_bytes());
+        bytes.extend_from_slice(b"x");
+        bytes.extend_from_slice(br#"{"s":1}"#);
+        let record = RowRecord::decode(&bytes).unwrap();
+        assert_eq!((record.seq, record.writes), (42, 0));
+        assert_eq!(record.fields, ["x"]);
+        assert_eq!(record.tag, tq_core::tag! {"s" => 1});
+        assert_eq!(record.version().get(), 42u128 << 64);
     }
 
     #[test]
@@ -170,7 +218,7 @@ mod tests {
         wrong_version[0] = 9;
         assert!(RowRecord::decode(&wrong_version).is_err());
         let mut huge_count = bytes;
-        huge_count[9..13].copy_from_slice(&u32::MAX.to_be_bytes());
+        huge_count[17..21].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(RowRecord::decode(&huge_count).is_err());
     }
 

@@ -12,7 +12,10 @@ use rocksdb::{
     ReadOptions, SnapshotWithThreadMode, WriteBatch, WriteOptions,
 };
 use tq_core::names::{check_field, check_key, check_partition};
-use tq_core::{CellWrite, Cells, Error, Listing, Result, RowState, Tag, codec, merge_tag};
+use tq_core::{
+    CellWrite, Cells, Error, Listing, Result, RowState, RowVersion, RowWrite, Tag, VersionedRow,
+    codec, merge_tag,
+};
 
 use crate::config::RocksDbConfig;
 use crate::error::{from_rocksdb, open_error};
@@ -206,6 +209,38 @@ impl Store {
     /// Behavior B2-B4: see [`crate`] docs, "Concurrency". The nesting check
     /// comes first ([`crate::nesting`]).
     pub fn put(&self, partition: &str, rows: RowWrites) -> Result<Vec<RowState>> {
+        let states = self.write_rows(partition, rows, None)?;
+        // Without expected versions no row conflicts.
+        Ok(states.into_iter().flatten().collect())
+    }
+
+    /// Conditional writes (tq-core's `ConditionalBackend`, V2): each row is
+    /// written only if its version is still `expected` (checked under the
+    /// row's lock, which every write of it takes); `None` for a row that
+    /// conflicted, of which nothing was written.
+    pub fn put_if(
+        &self,
+        partition: &str,
+        rows: RowWrites,
+        expected: &[RowVersion],
+    ) -> Result<Vec<Option<RowState>>> {
+        if expected.len() != rows.len() {
+            return Err(Error::unexpected(format!(
+                "{} expected versions for {} rows",
+                expected.len(),
+                rows.len()
+            )));
+        }
+        self.write_rows(partition, rows, Some(expected))
+    }
+
+    /// A put, or with `expected` a conditional put.
+    fn write_rows(
+        &self,
+        partition: &str,
+        rows: RowWrites,
+        expected: Option<&[RowVersion]>,
+    ) -> Result<Vec<Option<RowState>>> {
         check_depth(partition, &rows)?;
         check_partition(partition)?;
         let mut seen = HashSet::with_capacity(rows.len());
@@ -219,54 +254,33 @@ impl Store {
                 .with_context("partition", partition)
                 .with_context("key", row.key.clone()));
             }
-            for (field, _) in &row.cells {
-                check_field(field).map_err(|e| {
+            for (field, cell) in &row.cells {
+                let name = |e: Error| {
                     e.with_context("partition", partition)
                         .with_context("key", row.key.clone())
-                })?;
+                };
+                check_field(field).map_err(name)?;
+                if !matches!(cell, CellWrite::Set(_) | CellWrite::Remove) {
+                    return Err(name(Error::new(
+                        tq_core::ErrorKind::Unsupported,
+                        format!("the rocksdb backend does not know the cell write {cell:?}"),
+                    ))
+                    .with_context("field", field.clone()));
+                }
             }
         }
         let (rows_cf, order_cf, cells_cf) =
             (self.cf(CF_ROWS)?, self.cf(CF_ORDER)?, self.cf(CF_CELLS)?);
 
-        // Cells do not depend on what is stored: encode them before taking
-        // any lock. A value that is too large fails here, before any write.
+        // Cells do not depend on what is stored: a plain put encodes them
+        // before taking any lock (a value that is too large fails here,
+        // before any write). A conditional put encodes only the rows whose
+        // version matched, under their locks.
         let mut batch = WriteBatch::default();
         let mut buf = Vec::new();
-        for row in rows.iter() {
-            for (field, cell) in &row.cells {
-                let value = match cell {
-                    CellWrite::Set(value) => value,
-                    // A removal is a delete in the same batch (contract C5).
-                    CellWrite::Remove => {
-                        batch.delete_cf(cells_cf, cell_key(partition, &row.key, field));
-                        continue;
-                    }
-                    other => {
-                        return Err(Error::new(
-                            tq_core::ErrorKind::Unsupported,
-                            format!("the rocksdb backend does not know the cell write {other:?}"),
-                        )
-                        .with_context("partition", partition)
-                        .with_context("key", row.key.clone())
-                        .with_context("field", field.clone()));
-                    }
-                };
-                buf.clear();
-                codec::encode_into(value, &mut buf);
-                if buf.len() as u64 > MAX_VALUE_BYTES {
-                    return Err(Error::new(
-                        tq_core::ErrorKind::CapacityExceeded,
-                        format!(
-                            "the encoded value is {} bytes, rocksdb stores at most {MAX_VALUE_BYTES}",
-                            buf.len()
-                        ),
-                    )
-                    .with_context("partition", partition)
-                    .with_context("key", row.key.clone())
-                    .with_context("field", field.clone()));
-                }
-                batch.put_cf(cells_cf, cell_key(partition, &row.key, field), &buf);
+        if expected.is_none() {
+            for row in rows.iter() {
+                encode_cells(&mut batch, cells_cf, partition, row, &mut buf)?;
             }
         }
 
@@ -280,19 +294,32 @@ impl Store {
                 .batched_multi_get_cf_opt(rows_cf, &row_keys, false, &ReadOptions::default());
         let mut states = Vec::with_capacity(rows.len());
         let mut new_seqs: Option<(u64, u64)> = None;
-        for ((row, rkey), found) in rows.iter().zip(&row_keys).zip(found) {
+        for (i, ((row, rkey), found)) in rows.iter().zip(&row_keys).zip(found).enumerate() {
             let name = |e: Error| {
                 e.with_context("partition", partition)
                     .with_context("key", row.key.clone())
             };
             let found = found.map_err(|e| name(from_rocksdb(e, "read a row record")))?;
-            let existed = found.is_some();
-            let mut record = match found {
-                Some(bytes) => RowRecord::decode(&bytes).map_err(name)?,
+            let record = found
+                .map(|bytes| RowRecord::decode(&bytes).map_err(name))
+                .transpose()?;
+            if let Some(expected) = expected {
+                let now = record
+                    .as_ref()
+                    .map_or(RowVersion::ABSENT, RowRecord::version);
+                if expected.get(i) != Some(&now) {
+                    states.push(None);
+                    continue;
+                }
+                encode_cells(&mut batch, cells_cf, partition, row, &mut buf)?;
+            }
+            let existed = record.is_some();
+            let mut record = match record {
+                Some(record) => record,
                 // Removals only, of a missing row: it stays missing (its
-                // cell deletes above find nothing).
+                // cell deletes find nothing).
                 None if !row.creates() => {
-                    states.push(RowState::absent());
+                    states.push(Some(RowState::absent()));
                     continue;
                 }
                 None => {
@@ -305,6 +332,7 @@ impl Store {
                     RowRecord::new(seq)
                 }
             };
+            record.writes = record.writes.wrapping_add(1);
             for (field, cell) in &row.cells {
                 match cell {
                     CellWrite::Set(_) => record.add_field(field),
@@ -315,7 +343,7 @@ impl Store {
                 merge_tag(&mut record.tag, patch);
             }
             batch.put_cf(rows_cf, rkey, record.encode());
-            states.push(RowState::new(record.tag, record.fields, existed));
+            states.push(Some(RowState::new(record.tag, record.fields, existed)));
         }
         // New rows widen their partition's live band before they can be
         // seen, and the put counts as in flight until the write is done.
@@ -336,6 +364,38 @@ impl Store {
         keys: &[String],
         fields: Option<&[String]>,
     ) -> Result<Vec<Option<Cells>>> {
+        let rows = self.read_rows(partition, keys, fields)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.map(|(_, _, cells)| cells))
+            .collect())
+    }
+
+    /// Versioned reads (tq-core's `ConditionalBackend`, V1): each row's
+    /// version, cells and tag, from one snapshot.
+    pub fn get_versioned(
+        &self,
+        partition: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<VersionedRow>> {
+        let rows = self.read_rows(partition, keys, fields)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| match row {
+                Some((version, tag, cells)) => VersionedRow::new(version, cells, tag),
+                None => VersionedRow::absent(),
+            })
+            .collect())
+    }
+
+    /// Each row's version, tag and selected cells, from one snapshot.
+    fn read_rows(
+        &self,
+        partition: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<Option<(RowVersion, Tag, Cells)>>> {
         check_partition(partition)?;
         for key in keys {
             check_key(key).map_err(|e| e.with_context("partition", partition))?;
@@ -352,7 +412,7 @@ impl Store {
         let records = self
             .db
             .batched_multi_get_cf_opt(rows_cf, &row_keys, false, &read);
-        let mut out: Vec<Option<Cells>> = Vec::with_capacity(keys.len());
+        let mut out: Vec<Option<(RowVersion, Tag, Cells)>> = Vec::with_capacity(keys.len());
         // (row index, field) of every cell to read, and its RocksDB key.
         let mut wanted: Vec<(usize, String)> = Vec::new();
         let mut cell_keys: Vec<Vec<u8>> = Vec::new();
@@ -366,6 +426,7 @@ impl Store {
                 continue;
             };
             let record = RowRecord::decode(&bytes).map_err(name)?;
+            let version = record.version();
             let selected: Vec<String> = match fields {
                 None => record.fields,
                 Some(list) => {
@@ -376,7 +437,11 @@ impl Store {
                         .collect()
                 }
             };
-            out.push(Some(Vec::with_capacity(selected.len())));
+            out.push(Some((
+                version,
+                record.tag,
+                Vec::with_capacity(selected.len()),
+            )));
             for field in selected {
                 cell_keys.push(cell_key(partition, key, &field));
                 wanted.push((i, field));
@@ -400,7 +465,7 @@ impl Store {
                     )))
                 })?;
             let value = codec::decode(Bytes::from(value.to_vec())).map_err(name)?;
-            if let Some(Some(cells)) = out.get_mut(i) {
+            if let Some(Some((_, _, cells))) = out.get_mut(i) {
                 cells.push((field, value));
             }
         }
@@ -742,6 +807,40 @@ impl Store {
         }
         it.status().map_err(|e| from_rocksdb(e, "scan"))
     }
+}
+
+/// Adds `row`'s cell writes to `batch`: a put of each set cell (refused,
+/// with nothing written, when its encoding is over [`MAX_VALUE_BYTES`]) and
+/// a delete of each removed one (contract C5).
+fn encode_cells(
+    batch: &mut WriteBatch,
+    cells_cf: &ColumnFamily,
+    partition: &str,
+    row: &RowWrite,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    for (field, cell) in &row.cells {
+        let CellWrite::Set(value) = cell else {
+            batch.delete_cf(cells_cf, cell_key(partition, &row.key, field));
+            continue;
+        };
+        buf.clear();
+        codec::encode_into(value, buf);
+        if buf.len() as u64 > MAX_VALUE_BYTES {
+            return Err(Error::new(
+                tq_core::ErrorKind::CapacityExceeded,
+                format!(
+                    "the encoded value is {} bytes, rocksdb stores at most {MAX_VALUE_BYTES}",
+                    buf.len()
+                ),
+            )
+            .with_context("partition", partition)
+            .with_context("key", row.key.clone())
+            .with_context("field", field.clone()));
+        }
+        batch.put_cf(cells_cf, cell_key(partition, &row.key, field), &*buf);
+    }
+    Ok(())
 }
 
 fn name_row_key(e: Error, row_key: &[u8]) -> Error {

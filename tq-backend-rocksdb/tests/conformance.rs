@@ -31,6 +31,7 @@ fn claims() -> Capabilities {
         .with_persistent(true)
         .with_atomic_batch(true)
         .with_max_value_bytes(Some(MAX_VALUE_BYTES))
+        .with_conditional_write(true)
 }
 
 /// A fixture over the store in `dir` (created if missing), with the hooks.

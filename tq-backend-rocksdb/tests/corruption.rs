@@ -190,8 +190,8 @@ fn too_deep_tag_json(levels: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn any_bytes_in_a_row_record_are_contained_and_the_row_clears() {
-    // The record of row "a" as written: version 1, sequence number, field
-    // count, fields, tag.
+    // The record of row "a" as written: version 2, sequence number, write
+    // count, field count, fields, tag.
     let dir = tempfile::tempdir().unwrap();
     three_rows(&dir).await;
     let good = peek(&dir, CF_ROWS, &row_key("p", "a")).unwrap();
@@ -201,7 +201,7 @@ async fn any_bytes_in_a_row_record_are_contained_and_the_row_clears() {
         ("empty", vec![]),
         ("version only", vec![1]),
         ("garbage", b"\xff\x00garbage\x13\x37".to_vec()),
-        ("newer version", [&[2u8][..], &good[1..]].concat()),
+        ("newer version", [&[3u8][..], &good[1..]].concat()),
         ("truncated head", good[..11].to_vec()),
         ("truncated tag", good[..good.len() - 3].to_vec()),
         ("tag not JSON", [head, b"\xffnot json"].concat()),
@@ -217,7 +217,7 @@ async fn any_bytes_in_a_row_record_are_contained_and_the_row_clears() {
         ),
     ];
     let mut huge_count = good.clone();
-    huge_count[9..13].copy_from_slice(&u32::MAX.to_be_bytes());
+    huge_count[17..21].copy_from_slice(&u32::MAX.to_be_bytes());
     variants.push(("huge field count", huge_count));
     for (what, bytes) in variants {
         let dir = tempfile::tempdir().unwrap();

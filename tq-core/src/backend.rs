@@ -7,6 +7,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+use crate::conditional::ConditionalBackend;
 use crate::error::Result;
 use crate::meta::Listing;
 use crate::tag::Tag;
@@ -157,6 +158,11 @@ pub struct Capabilities {
     pub zero_copy_put: bool,
     /// The largest single encoded value the backend accepts, if limited.
     pub max_value_bytes: Option<u64>,
+    /// The backend offers conditional writes
+    /// ([`StorageBackend::as_conditional`]), so `kv_update` works on it.
+    /// The engine reports what the accessor returns, whatever the backend
+    /// claims here, and the suite checks that the two agree.
+    pub conditional_write: bool,
 }
 
 impl Capabilities {
@@ -168,6 +174,7 @@ impl Capabilities {
             atomic_batch: false,
             zero_copy_put: false,
             max_value_bytes: None,
+            conditional_write: false,
         }
     }
 
@@ -192,6 +199,12 @@ impl Capabilities {
     /// Sets [`Capabilities::zero_copy_put`].
     pub const fn with_zero_copy_put(mut self, yes: bool) -> Self {
         self.zero_copy_put = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::conditional_write`].
+    pub const fn with_conditional_write(mut self, yes: bool) -> Self {
+        self.conditional_write = yes;
         self
     }
 
@@ -286,4 +299,11 @@ pub trait StorageBackend: Send + Sync + fmt::Debug + 'static {
 
     /// Removes rows (Behavior B7). `keys` are distinct.
     async fn clear(&self, partition: &str, keys: &[String]) -> Result<usize>;
+
+    /// The conditional-write ability, if this backend has it. `None` unless
+    /// overridden; a backend that implements [`ConditionalBackend`] returns
+    /// `Some(self)` (and reports [`Capabilities::conditional_write`]).
+    fn as_conditional(&self) -> Option<&dyn ConditionalBackend> {
+        None
+    }
 }

@@ -30,6 +30,10 @@ pub enum ErrorKind {
     Unavailable,
     /// Stored bytes failed to decode: truncated, wrong version, bad header.
     Corrupted,
+    /// A conditional write found the row changed since it was read (contract
+    /// U1-U4): `kv_update` ran out of retries. Temporary: calling again may
+    /// succeed. The error names the key and says which rows were written.
+    Conflict,
     /// Anything else: a bug or an unexpected backend answer.
     Unexpected,
 }
@@ -46,6 +50,7 @@ impl ErrorKind {
             ErrorKind::Config => "config",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Corrupted => "corrupted",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::Unexpected => "unexpected",
         }
     }
@@ -79,7 +84,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// A new error of `kind` with a human-readable message. It is permanent
-    /// unless the kind is [`ErrorKind::Unavailable`]; use
+    /// unless the kind is [`ErrorKind::Unavailable`] or [`ErrorKind::Conflict`]; use
     /// [`Error::set_temporary`] to say otherwise.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
@@ -87,7 +92,7 @@ impl Error {
             message: message.into(),
             operations: Vec::new(),
             context: Vec::new(),
-            temporary: kind == ErrorKind::Unavailable,
+            temporary: matches!(kind, ErrorKind::Unavailable | ErrorKind::Conflict),
             source: None,
         }
     }

@@ -20,6 +20,7 @@ mod batch;
 pub mod buffer;
 pub mod codec;
 mod column;
+mod conditional;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod dtype;
@@ -32,6 +33,7 @@ pub mod names;
 mod row;
 mod tag;
 mod tensor;
+mod update;
 mod value;
 
 pub use async_trait::async_trait;
@@ -39,6 +41,7 @@ pub use backend::{Capabilities, CellWrite, Cells, RowState, RowWrite, StorageBac
 pub use batch::{Batch, Column};
 pub use bytes::Bytes;
 pub use column::TensorColumn;
+pub use conditional::{ConditionalBackend, PutIfOutcome, RowVersion, VersionedRow};
 pub use dtype::{ALL_DTYPES, DType, Element};
 pub use error::{Error, ErrorKind, Result};
 pub use fields::FieldNames;
@@ -47,6 +50,7 @@ pub use meta::{KvBatchMeta, Listing};
 pub use row::Row;
 pub use tag::{Tag, merge_tag};
 pub use tensor::{MAX_NDIM, Tensor, tensor_nbytes};
+pub use update::{CurrentRow, MergeFn, RowChange, UpdatePolicy};
 pub use value::{NonTensor, Value};
 
 /// Re-exports for macros; not part of the public API.

@@ -1,6 +1,8 @@
 //! The KV API tutorial: the flow of the Python TransferQueue's
 //! `tutorial/02_kv_interface.py`, step by step, on the embedded default
-//! backend (or whatever `TQ_CONFIG` / `TQ_BACKEND` select).
+//! backend (or whatever `TQ_CONFIG` / `TQ_BACKEND` select), then what its
+//! newer KV API added: field-level `kv_clear`, `kv_batch_update` and the
+//! `KvBatchMeta` helpers.
 //!
 //! Run it with `cargo run -p tq-facade --example kv_tutorial`.
 //!
@@ -8,7 +10,7 @@
 //! async twin of the same name and arguments on `tq_facade::TransferQueue`.
 
 use tq_facade::blocking::TransferQueue;
-use tq_facade::{Batch, Column, Listing, Result, Row, Tensor, tag};
+use tq_facade::{Batch, Column, CurrentRow, Listing, Result, Row, RowChange, Tensor, tag};
 
 const PARTITION: &str = "Train";
 
@@ -79,6 +81,44 @@ fn main() -> Result<()> {
     let removed = tq.kv_clear(&all_keys[..2], PARTITION, None)?;
     println!("  ✓ kv_clear removed {removed} rows: {:?}", &all_keys[..2]);
     print_listing(&tq.kv_list(Some(PARTITION))?);
+
+    step(
+        9,
+        "Clear one field of a row with kv_clear(.., Some(fields))",
+    );
+    let rows = tq.kv_clear(&["2_0"], PARTITION, Some(&["response"]))?;
+    let got = tq.kv_batch_get(&["2_0"], PARTITION, None)?;
+    println!(
+        "  ✓ cleared 'response' of {rows} row: '2_0' stays listed, now with {:?}",
+        got.field_names().collect::<Vec<_>>()
+    );
+
+    step(10, "Update rows atomically with kv_batch_update");
+    // The merge function sees each row's current tag (and the fields asked
+    // for) and returns what to write; a concurrent writer never loses an
+    // update: the write lands only if the row did not change meanwhile.
+    let remaining: Vec<String> = tq.kv_list(Some(PARTITION))?[PARTITION]
+        .keys()
+        .cloned()
+        .collect();
+    let meta = tq.kv_batch_update(&remaining, PARTITION, None, |row: &CurrentRow| {
+        let steps = row.tag.get("global_steps").and_then(|v| v.as_i64())?;
+        Some(RowChange::new().with_tag(tag! {"global_steps" => steps + 1}))
+    })?;
+    for (key, tag) in meta.keys.iter().zip(&meta.tags) {
+        println!("  ✓ {key:<4} tag {}", json(tag));
+    }
+
+    step(11, "Split the work with the meta helpers");
+    let halves = meta.chunk(2)?;
+    for (i, half) in halves.iter().enumerate() {
+        let got = tq.kv_batch_get_by_meta(half, Some(&["input_ids"]))?;
+        println!(
+            "  ✓ chunk {i}: {:?}, {} rows read by meta",
+            half.keys,
+            got.num_rows()
+        );
+    }
 
     banner("Tutorial complete");
     Ok(())

@@ -29,8 +29,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tq_core::{
-    Batch, Capabilities, Error, ErrorKind, FieldNames, KvBatchMeta, Listing, Result, Row,
-    StorageBackend, Tag,
+    Batch, Capabilities, CurrentRow, Error, ErrorKind, FieldNames, KvBatchMeta, Listing, Result,
+    Row, RowChange, StorageBackend, Tag,
 };
 
 use crate::config::Config;
@@ -128,7 +128,7 @@ impl TransferQueue {
         }
     }
 
-    /// Inserts or updates one row; see [`KvStore::kv_put`].
+    /// Inserts or updates one row; see [`crate::KvStore::kv_put`].
     pub fn kv_put(
         &self,
         key: &str,
@@ -139,7 +139,7 @@ impl TransferQueue {
         self.block_on("kv_put", self.inner.kv_put(key, partition_id, fields, tag))
     }
 
-    /// Inserts or updates many rows; see [`KvStore::kv_batch_put`].
+    /// Inserts or updates many rows; see [`crate::KvStore::kv_batch_put`].
     pub fn kv_batch_put<K: AsRef<str> + Sync>(
         &self,
         keys: &[K],
@@ -153,7 +153,7 @@ impl TransferQueue {
         )
     }
 
-    /// Reads rows as a batch; see [`KvStore::kv_batch_get`].
+    /// Reads rows as a batch; see [`crate::KvStore::kv_batch_get`].
     pub fn kv_batch_get<K: AsRef<str> + Sync>(
         &self,
         keys: &[K],
@@ -166,7 +166,7 @@ impl TransferQueue {
         )
     }
 
-    /// Reads what a meta names; see [`KvStore::kv_batch_get_by_meta`].
+    /// Reads what a meta names; see [`crate::KvStore::kv_batch_get_by_meta`].
     pub fn kv_batch_get_by_meta(
         &self,
         meta: &KvBatchMeta,
@@ -178,12 +178,12 @@ impl TransferQueue {
         )
     }
 
-    /// Lists partitions, keys and tags; see [`KvStore::kv_list`].
+    /// Lists partitions, keys and tags; see [`crate::KvStore::kv_list`].
     pub fn kv_list(&self, partition_id: Option<&str>) -> Result<Listing> {
         self.block_on("kv_list", self.inner.kv_list(partition_id))
     }
 
-    /// Removes rows or fields of rows; see [`KvStore::kv_clear`].
+    /// Removes rows or fields of rows; see [`crate::KvStore::kv_clear`].
     pub fn kv_clear<K: AsRef<str> + Sync>(
         &self,
         keys: &[K],
@@ -191,6 +191,42 @@ impl TransferQueue {
         fields: Option<&dyn FieldNames>,
     ) -> Result<usize> {
         self.block_on("kv_clear", self.inner.kv_clear(keys, partition_id, fields))
+    }
+
+    /// Atomically reads, merges and writes one row; see [`crate::KvStore::kv_update`].
+    pub fn kv_update<F>(
+        &self,
+        key: &str,
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+        merge_fn: F,
+    ) -> Result<KvBatchMeta>
+    where
+        F: Fn(&CurrentRow) -> Option<RowChange> + Send + Sync,
+    {
+        self.block_on(
+            "kv_update",
+            self.inner.kv_update(key, partition_id, fields, merge_fn),
+        )
+    }
+
+    /// Atomically reads, merges and writes rows; see [`crate::KvStore::kv_batch_update`].
+    pub fn kv_batch_update<K, F>(
+        &self,
+        keys: &[K],
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+        merge_fn: F,
+    ) -> Result<KvBatchMeta>
+    where
+        K: AsRef<str> + Sync,
+        F: Fn(&CurrentRow) -> Option<RowChange> + Send + Sync,
+    {
+        self.block_on(
+            "kv_batch_update",
+            self.inner
+                .kv_batch_update(keys, partition_id, fields, merge_fn),
+        )
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! The front door of tq-rs: a [`TransferQueue`] with the kv_* API of the
 //! Python TransferQueue (`kv_put`, `kv_batch_put`, `kv_batch_get`,
-//! `kv_batch_get_by_meta`, `kv_list`, `kv_clear`) over a backend chosen at
+//! `kv_batch_get_by_meta`, `kv_list`, `kv_clear` of rows or of fields,
+//! `kv_update`, `kv_batch_update`) over a backend chosen at
 //! run time from a [`Config`] (a TOML file, usually), async or
 //! [`blocking`].
 //!
@@ -28,7 +29,9 @@ pub use registry::{BackendFactory, BackendRegistry};
 /// The core crate, for what the re-exports above leave out (codec, names).
 pub use tq_core as core;
 pub use tq_core::{
-    Batch, Bytes, Capabilities, CellWrite, Cells, Column, DType, Element, Error, ErrorKind,
-    FieldNames, KvApi, KvBatchMeta, KvStore, Listing, NonTensor, Result, Row, RowState, RowWrite,
-    StorageBackend, Tag, Tensor, TensorColumn, Value, async_trait, merge_tag, tag,
+    Batch, Bytes, Capabilities, CellWrite, Cells, Column, ConditionalBackend, CurrentRow, DType,
+    Element, Error, ErrorKind, FieldNames, KvApi, KvBatchMeta, KvStore, Listing, MergeFn,
+    NonTensor, PutIfOutcome, Result, Row, RowChange, RowState, RowVersion, RowWrite,
+    StorageBackend, Tag, Tensor, TensorColumn, UpdatePolicy, Value, VersionedRow, async_trait,
+    merge_tag, tag,
 };

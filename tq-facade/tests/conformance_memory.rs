@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tq_facade::core::conformance::Fixture;
 use tq_facade::{
-    BackendRegistry, Batch, Capabilities, Config, FieldNames, KvApi, KvBatchMeta, Listing, Result,
-    Row, StorageBackend, Tag, TransferQueue, async_trait, blocking,
+    BackendRegistry, Batch, Capabilities, Config, FieldNames, KvApi, KvBatchMeta, Listing, MergeFn,
+    Result, Row, StorageBackend, Tag, TransferQueue, async_trait, blocking,
 };
 
 /// The memory backend the registry opens from a TOML config.
@@ -26,7 +26,8 @@ fn fixture<K: KvApi + 'static>(
 ) -> Result<Fixture> {
     let claims = Capabilities::new()
         .with_atomic_batch(true)
-        .with_zero_copy_put(true);
+        .with_zero_copy_put(true)
+        .with_conditional_write(true);
     Ok(Fixture::wrapping(backend, build)?
         .claims(claims)
         .without_stored_bytes()
@@ -102,6 +103,24 @@ impl KvApi for Blocking {
         fields: Option<&dyn FieldNames>,
     ) -> Result<usize> {
         on_thread(|| self.0.kv_clear(keys, partition_id, fields))
+    }
+    async fn kv_update(
+        &self,
+        key: &str,
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+        merge_fn: MergeFn<'_>,
+    ) -> Result<KvBatchMeta> {
+        on_thread(|| self.0.kv_update(key, partition_id, fields, merge_fn))
+    }
+    async fn kv_batch_update(
+        &self,
+        keys: &[String],
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+        merge_fn: MergeFn<'_>,
+    ) -> Result<KvBatchMeta> {
+        on_thread(|| self.0.kv_batch_update(keys, partition_id, fields, merge_fn))
     }
 }
 

@@ -66,7 +66,8 @@ fn with_hooks(fixture: Fixture, toml: String, redis: RedisConfig) -> Fixture {
     let claims = Capabilities::new()
         .with_persistent(true)
         .with_shared_across_processes(true)
-        .with_max_value_bytes(Some(FALLBACK_MAX_BULK));
+        .with_max_value_bytes(Some(FALLBACK_MAX_BULK))
+        .with_conditional_write(true);
     let corrupt_config = redis.clone();
     fixture
         .claims(claims)

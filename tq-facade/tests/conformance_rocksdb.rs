@@ -52,7 +52,8 @@ fn fixture(
         let claims = Capabilities::new()
             .with_persistent(true)
             .with_atomic_batch(true)
-            .with_max_value_bytes(Some(MAX_VALUE_BYTES));
+            .with_max_value_bytes(Some(MAX_VALUE_BYTES))
+            .with_conditional_write(true);
         Ok(Fixture::wrapping(backend, |b| {
             Ok(TransferQueue::from_backend(b).store().clone())
         })?

@@ -1,24 +1,47 @@
--- A whole small row write in one script: the HDEL of removed cells and the
--- HSET of its cells and tag entries, then the same bookkeeping as
--- put_meta.lua. Only for rows of a few KiB (`SCRIPT_ROW_BYTES` in
--- backend.rs): Redis hashes every string that enters Lua, which costs
--- little here and saves the MULTI, the EXEC and the script text that the
--- transaction of a large row sends.
--- KEYS and ARGV[1..4] as in put_meta.lua; ARGV[5] the number R of cells to
--- remove, ARGV[6..5+R] their hash fields, then field, value, ... to set.
+-- A whole row write in one script: an optional version check, the HDEL of
+-- removed cells, the HSET of its cells and tag entries, then the same
+-- bookkeeping as put_meta.lua. Used for rows of a few KiB
+-- (`SCRIPT_ROW_BYTES` in backend.rs): Redis hashes every string that enters
+-- Lua, which costs little there and saves the MULTI, the EXEC and the
+-- script text that the transaction of a large row sends; and for every
+-- conditional write (kv_update), whatever its size, since the check and
+-- the write must be one step.
+-- KEYS and ARGV[1..4] as in put_meta.lua; ARGV[5] the expected version:
+-- '' for none, '0' for "the row must not exist", else '<s>:<v>'; ARGV[6]
+-- the number R of cells to remove, ARGV[7..6+R] their hash fields, then
+-- field, value, ... to set.
+-- Returns as put_meta.lua, or { {}, {}, -1 } if the version did not match.
 local row = KEYS[1]
-local existed = redis.call('HEXISTS', row, 's') == 1
+local seq_now = redis.call('HGET', row, 's')
+local existed = seq_now ~= false
+local expected = ARGV[5]
+if expected ~= '' then
+  local now = '0'
+  if existed then
+    now = seq_now .. ':' .. (redis.call('HGET', row, 'v') or '0')
+  end
+  if now ~= expected then
+    return { {}, {}, -1 }
+  end
+end
 if not existed and ARGV[4] == '' then
   -- Removals only, of a missing row: it stays missing.
   return { {}, {}, 0 }
 end
-local removed = tonumber(ARGV[5])
-if removed > 0 then
-  redis.call('HDEL', row, unpack(ARGV, 6, 5 + removed))
+local removed = tonumber(ARGV[6])
+local i, last = 7, 6 + removed
+while i <= last do
+  local upto = math.min(i + 999, last)
+  redis.call('HDEL', row, unpack(ARGV, i, upto))
+  i = upto + 1
 end
-if #ARGV > 5 + removed then
-  redis.call('HSET', row, unpack(ARGV, 6 + removed))
+last = #ARGV
+while i <= last do
+  local upto = math.min(i + 999, last)
+  redis.call('HSET', row, unpack(ARGV, i, upto))
+  i = upto + 1
 end
+redis.call('HINCRBY', row, 'v', 1)
 if not existed then
   local seq = ARGV[1]
   if seq == '' then
@@ -38,4 +61,8 @@ for _, name in ipairs(redis.call('HKEYS', row)) do
     tags[#tags + 1] = redis.call('HGET', row, name)
   end
 end
-return { fields, tags, existed and 1 or 0 }
+local was = 0
+if existed then
+  was = 1
+end
+return { fields, tags, was }

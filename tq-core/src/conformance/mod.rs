@@ -52,6 +52,7 @@ mod cases_list;
 mod cases_meta;
 mod cases_names;
 mod cases_put;
+mod cases_update;
 mod fixture;
 mod instrument;
 mod support;
@@ -84,6 +85,7 @@ pub mod cases {
     pub use super::cases_meta::*;
     pub use super::cases_names::*;
     pub use super::cases_put::*;
+    pub use super::cases_update::*;
 }
 
 /// Builds a fresh fixture for each case.
@@ -204,6 +206,12 @@ macro_rules! conformance_tests {
             c5_empty_or_repeated_field_list_is_invalid,
             c5_a_field_clear_is_atomic_per_row,
             c6_a_row_without_fields_still_exists,
+            u1_update_writes_what_the_merge_function_returns,
+            u1_bad_updates_are_invalid_and_write_nothing,
+            u2_concurrent_updates_lose_nothing,
+            u3_update_of_a_missing_row_creates_it,
+            u3_an_update_racing_a_clear_never_mixes,
+            u4_retries_are_bounded_and_the_error_says_what_was_written,
             x1_concurrent_puts_of_different_fields_lose_nothing,
             x2_concurrent_tag_merges_lose_nothing,
             x3_concurrent_put_and_clear_never_mix_rows,

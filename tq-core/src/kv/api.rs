@@ -12,6 +12,7 @@ use crate::fields::FieldNames;
 use crate::meta::{KvBatchMeta, Listing};
 use crate::row::Row;
 use crate::tag::Tag;
+use crate::update::MergeFn;
 
 /// The kv_* operations with the semantics of the contract, as one trait the
 /// conformance suite drives.
@@ -72,6 +73,24 @@ pub trait KvApi: Send + Sync {
         partition_id: &str,
         fields: Option<&dyn FieldNames>,
     ) -> Result<usize>;
+
+    /// See [`KvStore::kv_update`].
+    async fn kv_update(
+        &self,
+        key: &str,
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+        merge_fn: MergeFn<'_>,
+    ) -> Result<KvBatchMeta>;
+
+    /// See [`KvStore::kv_batch_update`].
+    async fn kv_batch_update(
+        &self,
+        keys: &[String],
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+        merge_fn: MergeFn<'_>,
+    ) -> Result<KvBatchMeta>;
 }
 
 /// The store forwards to its inherent methods. (Not a blanket impl over
@@ -139,6 +158,26 @@ impl KvApi for KvStore {
         fields: Option<&dyn FieldNames>,
     ) -> Result<usize> {
         KvStore::kv_clear(self, keys, partition_id, fields).await
+    }
+
+    async fn kv_update(
+        &self,
+        key: &str,
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+        merge_fn: MergeFn<'_>,
+    ) -> Result<KvBatchMeta> {
+        KvStore::kv_update(self, key, partition_id, fields, merge_fn).await
+    }
+
+    async fn kv_batch_update(
+        &self,
+        keys: &[String],
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+        merge_fn: MergeFn<'_>,
+    ) -> Result<KvBatchMeta> {
+        KvStore::kv_batch_update(self, keys, partition_id, fields, merge_fn).await
     }
 }
 

@@ -149,7 +149,7 @@ fn cell<'a>(row: &'a Cells, field: &str) -> Option<&'a Value> {
     row.iter().find(|(f, _)| f == field).map(|(_, v)| v)
 }
 
-fn checked_fields(select: &[&str], partition: &str) -> Result<Vec<String>> {
+pub(super) fn checked_fields(select: &[&str], partition: &str) -> Result<Vec<String>> {
     let mut seen = HashSet::with_capacity(select.len());
     for field in select {
         check_field(field).map_err(|e| e.with_context("partition", partition))?;

@@ -6,6 +6,7 @@ mod clear;
 mod get;
 mod nesting;
 mod put;
+mod update;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::backend::{Capabilities, StorageBackend};
 use crate::error::{Error, Result};
 use crate::meta::Listing;
 use crate::names::{check_key, check_partition, list_names};
+use crate::update::UpdatePolicy;
 
 /// The kv_* API over a backend: validates every call before anything is
 /// written, splits batches into rows without copying tensor bytes, and
@@ -36,12 +38,16 @@ use crate::names::{check_key, check_partition, list_names};
 #[derive(Clone, Debug)]
 pub struct KvStore {
     backend: Arc<dyn StorageBackend>,
+    update_policy: UpdatePolicy,
 }
 
 impl KvStore {
     /// The kv_* API over `backend`.
     pub fn new(backend: Arc<dyn StorageBackend>) -> Self {
-        KvStore { backend }
+        KvStore {
+            backend,
+            update_policy: UpdatePolicy::default(),
+        }
     }
 
     /// The backend underneath.
@@ -49,9 +55,13 @@ impl KvStore {
         &self.backend
     }
 
-    /// What the backend promises.
+    /// What the backend promises. `conditional_write` is what the backend's
+    /// [`as_conditional`](StorageBackend::as_conditional) answers, whatever
+    /// the backend's own report says (the suite checks that they agree).
     pub fn capabilities(&self) -> Capabilities {
-        self.backend.capabilities()
+        self.backend
+            .capabilities()
+            .with_conditional_write(self.backend.as_conditional().is_some())
     }
 
     /// Lists partitions, keys and tags (contract L1-L3): `Some(p)` gives

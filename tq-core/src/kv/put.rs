@@ -95,7 +95,11 @@ impl KvStore {
 /// Refuses, before the backend sees it, any cell whose encoding exceeds the
 /// backend's `max_value_bytes` (Capabilities): `CapacityExceeded`, as the
 /// backends themselves answer.
-fn check_value_sizes(rows: &[RowWrite], limit: u64, backend: &str) -> Result<()> {
+pub(super) fn check_value_sizes<'a>(
+    rows: impl IntoIterator<Item = &'a RowWrite>,
+    limit: u64,
+    backend: &str,
+) -> Result<()> {
     for row in rows {
         for (field, value) in row.set_cells() {
             let len = codec::encoded_len(value) as u64;
@@ -115,7 +119,7 @@ fn check_value_sizes(rows: &[RowWrite], limit: u64, backend: &str) -> Result<()>
     Ok(())
 }
 
-fn check_put(
+pub(super) fn check_put(
     key: &str,
     partition: &str,
     fields: Option<Row>,
@@ -200,7 +204,11 @@ fn check_batch_put<K: AsRef<str>>(
 
 /// The meta of a put: keys in call order, full tags, and the fields every key
 /// now holds, sorted (contract P7).
-fn meta_from_states(keys: Vec<String>, partition: &str, states: Vec<RowState>) -> KvBatchMeta {
+pub(super) fn meta_from_states(
+    keys: Vec<String>,
+    partition: &str,
+    states: Vec<RowState>,
+) -> KvBatchMeta {
     let mut fields: Vec<String> = match states.split_first() {
         None => Vec::new(),
         Some((first, rest)) => {
