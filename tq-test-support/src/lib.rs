@@ -23,6 +23,11 @@
 //!
 //! Everything here gives plain data (ports, URLs, file paths) and depends
 //! on no tq-rs crate, so a backend can dev-depend on it without a cycle.
+//! What needs a backend's own types stays with that backend: the Redis
+//! tests' `corrupt_row` (`tq-backend-redis/tests/support/corrupt.rs`, also
+//! used by the facade's Redis conformance test) and RocksDB's
+//! `corrupt_row_for_tests` (tq-backend-rocksdb's `testing` feature, which
+//! needs the open store).
 //!
 //! # Missing tools fail, never skip
 //!
