@@ -35,5 +35,6 @@ if [ "${1:-}" = "--install-only" ]; then
 fi
 
 # Every feature: the facade's optional backends (rocksdb, redis), the
-# benchmarks' baselines, the Redis test servers.
+# benchmarks' baselines, RocksDB's corruption hook for the conformance suite
+# (`testing`). The Redis test servers need no feature (tq-test-support).
 cargo test --workspace --all-features

@@ -2,7 +2,7 @@
 //! (`redis-benchmark`) on the same throwaway server(s), in the same run.
 //!
 //! ```text
-//! cargo run -p tq-backend-redis --release --features testing --example throughput -- \
+//! cargo run -p tq-backend-redis --release --example throughput -- \
 //!     [standalone|cluster] [big|small|list|rss] [reps] [rows ...]
 //! ```
 //!
@@ -23,9 +23,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tq_backend_redis::testing::{RedisCluster, RedisServer, redis_cli, unique_prefix};
 use tq_backend_redis::{RedisBackend, RedisConfig};
 use tq_core::{Batch, KvStore, Row, Tensor};
+use tq_test_support::{RedisCluster, RedisServer, redis_cli, unique_prefix};
 
 const FIELDS: usize = 9;
 const SEQ: usize = 8192;

@@ -95,8 +95,8 @@
 //!   decodes nothing), which repairs the store. A put to a row whose stored
 //!   tag does not decode is applied, then `Corrupted` ("the put was
 //!   written, but ..."), since its answer carries the full tag.
-//!   `testing::corrupt_row` (feature `testing`) damages a row this way
-//!   for tests.
+//!   The tests' `corrupt_row` (`tests/support/corrupt.rs`) damages a row
+//!   this way.
 //! - **Tag entries** are separate hash fields, so a tag comes back as a map
 //!   whose entry order is Redis' hash order (insertion order for small
 //!   hashes, unspecified for large ones); tags compare equal regardless.
@@ -216,8 +216,6 @@ pub mod keys;
 mod reply;
 mod scripts;
 mod slots;
-#[cfg(feature = "testing")]
-pub mod testing;
 mod wire;
 
 pub use backend::{FALLBACK_MAX_BULK, FALLBACK_MAX_QUERY, RedisBackend, SAFE_POLICIES};

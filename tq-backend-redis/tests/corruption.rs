@@ -1,6 +1,6 @@
 //! One bad row does not take the store down: with a row's cells or tag
 //! overwritten with garbage behind the backend's back
-//! (`testing::corrupt_row`), a get of that row is `Corrupted` naming its
+//! (`support::corrupt::corrupt_row`), a get of that row is `Corrupted` naming its
 //! partition and key, other rows and partitions read and list as before,
 //! a list of the partition holding a corrupted tag is `Corrupted` naming
 //! the key, and clearing the bad row brings everything back.
@@ -10,7 +10,7 @@ mod support;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tq_backend_redis::testing::{Corruption, corrupt_row};
+use support::corrupt::{Corruption, corrupt_row};
 use tq_backend_redis::{RedisBackend, RedisConfig};
 use tq_core::{ErrorKind, KvStore, NonTensor, Row, Tensor, tag};
 

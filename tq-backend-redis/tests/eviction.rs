@@ -9,9 +9,9 @@ mod support;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tq_backend_redis::testing::{RedisCluster, RedisServer, redis_cli, unique_prefix};
 use tq_backend_redis::{RedisBackend, RedisConfig};
 use tq_core::{ErrorKind, KvStore, Row, Tag, tag};
+use tq_test_support::{RedisCluster, RedisServer, redis_cli, unique_prefix};
 
 fn start(extra: &[&str]) -> RedisServer {
     RedisServer::start_with(extra).unwrap_or_else(|e| panic!("{e}"))

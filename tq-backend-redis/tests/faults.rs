@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tq_backend_redis::testing::{RedisServer, unique_prefix};
 use tq_backend_redis::{RedisBackend, RedisConfig};
 use tq_core::{Batch, ErrorKind, KvStore, NonTensor, Row, Tensor, tag};
+use tq_test_support::{RedisServer, unique_prefix};
 
 fn start(extra: &[&str]) -> RedisServer {
     RedisServer::start_with(extra).unwrap_or_else(|e| panic!("{e}"))
@@ -234,8 +234,7 @@ async fn open_against_a_stopped_server_honours_the_timeouts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_open_against_stopped_nodes_honours_the_timeouts() {
-    let cluster =
-        tq_backend_redis::testing::RedisCluster::start(3).unwrap_or_else(|e| panic!("{e}"));
+    let cluster = tq_test_support::RedisCluster::start(3).unwrap_or_else(|e| panic!("{e}"));
     let mut config = RedisConfig::cluster(cluster.urls()).with_key_prefix(unique_prefix("stopped"));
     config.connect_timeout_ms = 500;
     config.command_timeout_ms = 500;

@@ -8,9 +8,9 @@ mod support;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use tq_backend_redis::testing::unique_prefix;
 use tq_backend_redis::{RedisBackend, RedisConfig};
 use tq_core::{Batch, KvStore, Tag, Tensor};
+use tq_test_support::unique_prefix;
 
 const PROCESSES: usize = 4;
 const ROUNDS: usize = 15;

@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tq_backend_redis::testing::{RedisCluster, RedisServer, unique_prefix};
 use tq_backend_redis::{RedisBackend, RedisConfig};
 use tq_core::{Batch, ErrorKind, KvStore, NonTensor, Row, Tag, tag};
+use tq_test_support::{RedisCluster, RedisServer, unique_prefix};
 
 /// `"<n> of <total> rows..."` from an error's context value.
 fn count_of(value: &str) -> usize {

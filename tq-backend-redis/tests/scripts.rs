@@ -9,8 +9,8 @@ mod support;
 
 use std::sync::Arc;
 
-use tq_backend_redis::testing::redis_cli;
 use tq_core::{Batch, KvStore, Row, Tensor, tag};
+use tq_test_support::redis_cli;
 
 fn flush_scripts(ports: &[u16]) {
     for &port in ports {

@@ -8,8 +8,8 @@ use std::error::Error as _;
 
 use futures::future::join_all;
 
-use tq_backend_redis::testing::RedisServer;
 use tq_backend_redis::{RedisBackend, RedisConfig};
+use tq_test_support::RedisServer;
 
 /// The distinctive part every test password contains.
 const MARK: &str = "Zq9SECRETxK";

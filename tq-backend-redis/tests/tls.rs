@@ -9,9 +9,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tq_backend_redis::testing::{RedisServer, TestCa, unique_prefix};
 use tq_backend_redis::{RedisBackend, RedisConfig};
 use tq_core::{ErrorKind, KvStore, Row, Tensor, tag};
+use tq_test_support::{RedisServer, TestCa, unique_prefix};
 
 fn tls_server() -> (TestCa, RedisServer) {
     let ca = TestCa::generate().unwrap_or_else(|e| panic!("{e}"));

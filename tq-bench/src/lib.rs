@@ -23,8 +23,6 @@ pub mod memory_probe;
 pub mod open;
 #[cfg(feature = "redis")]
 pub mod redis_nodes;
-#[cfg(feature = "redis")]
-pub mod redis_server;
 pub mod report;
 pub mod run;
 mod small;

@@ -134,7 +134,8 @@ pub async fn open(spec: &BackendSpec, opts: &Options) -> Result<Opened, String> 
             let url = match &opts.redis_url {
                 Some(url) => url.clone(),
                 None => {
-                    let server = crate::redis_server::RedisServer::start()?;
+                    let server = tq_test_support::RedisServer::start()
+                        .map_err(|e| format!("{e} (or pass --redis-url)"))?;
                     let url = server.url();
                     guards.push(Box::new(server));
                     url
@@ -146,10 +147,9 @@ pub async fn open(spec: &BackendSpec, opts: &Options) -> Result<Opened, String> 
         #[cfg(feature = "redis")]
         BackendSpec::RedisCluster => {
             crate::engine::check_installed()?;
-            let cluster =
-                tokio::task::spawn_blocking(|| tq_backend_redis::testing::RedisCluster::start(3))
-                    .await
-                    .map_err(|e| format!("cluster start task: {e}"))??;
+            let cluster = tokio::task::spawn_blocking(|| tq_test_support::RedisCluster::start(3))
+                .await
+                .map_err(|e| format!("cluster start task: {e}"))??;
             let target = RedisTarget::cluster(&cluster.urls()).await?;
             let guards: Vec<Box<dyn std::any::Any>> = vec![Box::new(cluster)];
             open_redis("redis-cluster", spec, target, "tqbench", guards, true).await

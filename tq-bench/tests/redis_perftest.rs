@@ -106,7 +106,7 @@ fn redis_cluster_against_the_engine() {
 
 #[test]
 fn cluster_tags_land_on_their_masters() {
-    let cluster = tq_backend_redis::testing::RedisCluster::start(3).unwrap();
+    let cluster = tq_test_support::RedisCluster::start(3).unwrap();
     let target = runtime()
         .block_on(RedisTarget::cluster(&cluster.urls()))
         .unwrap();

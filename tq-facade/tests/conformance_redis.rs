@@ -3,21 +3,24 @@
 //! the Redis backend, whose `[redis]` table the registry deserializes into
 //! `tq_backend_redis::RedisConfig`.
 //!
-//! The servers are `tq_backend_redis::testing`'s: started on first use on
-//! random 127.0.0.1 ports, shared by the cases of this process (each case
-//! under its own key prefix, so it sees an empty store), killed when the
-//! process ends. A missing `redis-server` fails every case with the install
-//! hint; nothing is skipped.
+//! The servers are `tq_test_support`'s: started on first use on random
+//! 127.0.0.1 ports, shared by the cases of this process (each case under
+//! its own key prefix, so it sees an empty store), killed when the process
+//! ends. A missing `redis-server` fails every case with the install hint;
+//! nothing is skipped.
 #![cfg(feature = "redis")]
+
+/// The Redis backend's tests' corruption hook, one copy for both crates.
+#[path = "../../tq-backend-redis/tests/support/corrupt.rs"]
+mod corrupt;
 
 use std::sync::OnceLock;
 
-use tq_backend_redis::testing::{
-    Corruption, RedisCluster, RedisServer, corrupt_row, unique_prefix,
-};
+use corrupt::corrupt_row;
 use tq_backend_redis::{FALLBACK_MAX_BULK, RedisConfig};
-use tq_facade::core::conformance::{self, Fixture};
+use tq_facade::core::conformance::Fixture;
 use tq_facade::{BackendRegistry, Capabilities, Config, Error, ErrorKind, Result, TransferQueue};
+use tq_test_support::{RedisCluster, RedisServer, unique_prefix};
 
 fn started<T>(
     cell: &'static OnceLock<std::result::Result<T, String>>,
@@ -73,12 +76,8 @@ fn with_hooks(fixture: Fixture, toml: String, redis: RedisConfig) -> Fixture {
         .claims(claims)
         .with_corruptor(move |partition, key, what| {
             let config = corrupt_config.clone();
-            let what = match what {
-                conformance::Corruption::Tag => Corruption::Tag,
-                _ => Corruption::Cells,
-            };
             async move {
-                corrupt_row(&config, &partition, &key, what)
+                corrupt_row(&config, &partition, &key, what.into())
                     .await
                     .map_err(Error::unexpected)
             }

@@ -1,15 +1,17 @@
 //! Shared test support: one standalone server and one 3-master cluster per
 //! test process, started on first use (synchronously, so no Tokio runtime
-//! owns them) and killed when the process ends (see
-//! `tq_backend_redis::testing`). Each case gets its own key prefix, so it
-//! sees an empty store.
+//! owns them) and killed when the process ends (see `tq_test_support`).
+//! Each case gets its own key prefix, so it sees an empty store.
+//! [`corrupt`] damages stored rows behind the backend's back.
 #![allow(dead_code)]
+
+pub mod corrupt;
 
 use std::sync::OnceLock;
 
-use tq_backend_redis::testing::{RedisCluster, RedisServer, unique_prefix};
 use tq_backend_redis::{RedisBackend, RedisConfig};
 use tq_core::{Error, Result};
+use tq_test_support::{RedisCluster, RedisServer, unique_prefix};
 
 fn setup_error(what: &str, e: &str) -> Error {
     Error::config(format!("cannot start the test {what}: {e}"))
@@ -56,7 +58,7 @@ pub async fn clustered() -> Result<RedisBackend> {
 /// Every Redis key of `backend`'s store on a node (SCAN through redis-cli).
 pub fn keys_on(port: u16, backend: &RedisBackend) -> Vec<String> {
     let pattern = backend.layout().scan_pattern();
-    tq_backend_redis::testing::redis_cli(port, &["--scan", "--pattern", &pattern])
+    tq_test_support::redis_cli(port, &["--scan", "--pattern", &pattern])
         .unwrap_or_else(|e| panic!("{e}"))
         .lines()
         .map(str::to_owned)
@@ -74,14 +76,13 @@ pub async fn fixture(config: RedisConfig) -> Result<tq_core::conformance::Fixtur
 }
 
 /// The suite's hooks for a store of `config`: corruption through a fresh
-/// connection (`testing::corrupt_row`), reopen as a new backend on the same
+/// connection ([`corrupt::corrupt_row`]), reopen as a new backend on the same
 /// server and key prefix, and no capacity setting of our own (the server's
 /// `maxmemory` is not one).
 pub fn with_hooks(
     fixture: tq_core::conformance::Fixture,
     config: RedisConfig,
 ) -> tq_core::conformance::Fixture {
-    use tq_backend_redis::testing::{Corruption, corrupt_row};
     let corrupt_config = config.clone();
     let claims = tq_core::Capabilities::new()
         .with_persistent(true)
@@ -93,12 +94,8 @@ pub fn with_hooks(
         .claims(claims)
         .with_corruptor(move |partition, key, what| {
             let config = corrupt_config.clone();
-            let what = match what {
-                tq_core::conformance::Corruption::Tag => Corruption::Tag,
-                _ => Corruption::Cells,
-            };
             async move {
-                corrupt_row(&config, &partition, &key, what)
+                corrupt::corrupt_row(&config, &partition, &key, what.into())
                     .await
                     .map_err(Error::unexpected)
             }
