@@ -9,7 +9,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use tq_backend_redis::testing::unique_prefix;
+use tq_test_support::unique_prefix;
 use tq_backend_redis::{RedisBackend, RedisConfig};
 use tq_core::{CurrentRow, KvStore, RowChange, Tensor, Value, tag};
 
