@@ -9,9 +9,9 @@ mod support;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use tq_test_support::unique_prefix;
 use tq_backend_redis::{RedisBackend, RedisConfig};
 use tq_core::{CurrentRow, KvStore, RowChange, Tensor, Value, tag};
+use tq_test_support::unique_prefix;
 
 const PROCESSES: usize = 4;
 const TASKS: usize = 4;

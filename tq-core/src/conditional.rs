@@ -13,8 +13,8 @@
 
 use async_trait::async_trait;
 
-use crate::backend::{Cells, RowState, RowWrite, StorageBackend};
 use crate::error::Result;
+use crate::row_write::{Cells, RowState, RowWrite};
 use crate::tag::Tag;
 
 /// A row's version: changes with every write of the row, and never repeats
@@ -89,10 +89,11 @@ pub enum PutIfOutcome {
 /// # Behavior
 ///
 /// - **V1.** [`get_versioned`](Self::get_versioned) returns, aligned with
-///   `keys`, each row's version, cells (as [`StorageBackend::get`]) and tag,
+///   `keys`, each row's version, cells (as
+///   [`StorageBackend::get`](crate::StorageBackend::get)) and tag,
 ///   read at one instant per row.
 /// - **V2.** [`put_if`](Self::put_if) applies each row write exactly as
-///   [`StorageBackend::put`] would (B2-B4) if, at the moment it is applied,
+///   [`StorageBackend::put`](crate::StorageBackend::put) would (B2-B4) if, at the moment it is applied,
 ///   the row's version equals the expected one ([`RowVersion::ABSENT`]:
 ///   the row must not exist); otherwise that row gets
 ///   [`PutIfOutcome::Conflict`] and nothing of it is written. Rows are
@@ -101,7 +102,7 @@ pub enum PutIfOutcome {
 ///   it a new version; a row cleared and put again never gets back a
 ///   version it had.
 #[async_trait]
-pub trait ConditionalBackend: StorageBackend {
+pub trait ConditionalBackend: Send + Sync {
     /// Reads `keys` (distinct) with their versions (V1).
     async fn get_versioned(
         &self,

@@ -10,10 +10,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::backend::{Capabilities, Cells, RowState, RowWrite, StorageBackend};
+use crate::backend::{Capabilities, StorageBackend};
 use crate::conditional::{ConditionalBackend, PutIfOutcome, RowVersion, VersionedRow};
 use crate::error::{Error, Result};
 use crate::meta::Listing;
+use crate::row_write::{Cells, RowState, RowWrite};
 
 /// How many times each backend method was called.
 #[derive(Debug, Default)]

@@ -3,10 +3,10 @@
 use std::collections::HashSet;
 
 use super::{KvStore, annotate, checked_keys};
-use crate::backend::{CellWrite, RowWrite};
 use crate::error::{Error, Result};
 use crate::fields::FieldNames;
 use crate::names::check_field;
+use crate::row_write::{CellWrite, RowWrite};
 
 impl KvStore {
     /// Removes rows, or fields of rows.

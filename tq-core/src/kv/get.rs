@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{KvStore, annotate, checked_keys, keys_not_found};
-use crate::backend::Cells;
+use crate::row_write::Cells;
 use crate::batch::{Batch, Column};
 use crate::column::{TensorColumn, common_dtype};
 use crate::error::{Error, Result};

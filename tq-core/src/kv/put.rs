@@ -3,13 +3,13 @@
 use std::collections::HashSet;
 
 use super::{KvStore, annotate, checked_keys, nesting};
-use crate::backend::{CellWrite, RowState, RowWrite};
 use crate::batch::Batch;
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::meta::KvBatchMeta;
 use crate::names::{check_field, check_key, check_partition};
 use crate::row::Row;
+use crate::row_write::{CellWrite, RowState, RowWrite};
 use crate::tag::Tag;
 use crate::value::Value;
 

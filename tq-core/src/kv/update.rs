@@ -8,12 +8,12 @@ use std::time::Duration;
 use super::get::checked_fields;
 use super::put::{check_put, check_value_sizes, meta_from_states};
 use super::{KvStore, annotate, checked_keys, nesting};
-use crate::backend::{RowState, RowWrite};
 use crate::conditional::{PutIfOutcome, RowVersion};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fields::FieldNames;
 use crate::meta::KvBatchMeta;
 use crate::names::list_names;
+use crate::row_write::{RowState, RowWrite};
 use crate::update::{CurrentRow, MergeFn, RowChange, UpdatePolicy};
 
 impl KvStore {
