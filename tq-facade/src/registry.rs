@@ -124,7 +124,9 @@ impl BackendRegistry {
 
     /// Registers a backend whose settings table deserializes into `C` (use
     /// `#[serde(deny_unknown_fields)]` so typos are errors) and which
-    /// `open` builds from it.
+    /// `open` builds from it. A `C` that also derives `Serialize` can be
+    /// given in code as well as in the file:
+    /// [`Config::with_typed_settings`](crate::Config::with_typed_settings).
     ///
     /// ```
     /// # use tq_facade::BackendRegistry;
