@@ -160,11 +160,12 @@ impl Tensor {
     /// The elements as a typed slice, without copying.
     ///
     /// Never copies, so it needs the bytes aligned for `T`. Tensors built by
-    /// [`Tensor::from_vec`] or [`Tensor::zeros`], kept by the memory backend,
-    /// or decoded by the [`codec`](crate::codec) from an 8-aligned buffer
-    /// are; bytes sliced at an odd offset out of a larger buffer (a network
-    /// reply, a file) may not be. For those, [`Tensor::to_cow`] borrows when
-    /// it can and copies when it must, and [`Tensor::to_vec`] always copies.
+    /// [`Tensor::from_vec`] or [`Tensor::zeros`], or decoded by the
+    /// [`codec`](crate::codec) from an 8-aligned buffer, are; bytes sliced
+    /// out of a larger buffer (a network reply, a file) at an offset that is
+    /// not a multiple of the alignment are not. Where that may happen,
+    /// [`Tensor::to_cow`] borrows when it can and copies when it must, and
+    /// [`Tensor::to_vec`] always copies.
     ///
     /// # Errors
     ///
