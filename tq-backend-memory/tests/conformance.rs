@@ -7,9 +7,7 @@ use tq_core::conformance::Fixture;
 
 /// A memory store holding at most `capacity` payload bytes, if given.
 fn store(capacity: Option<u64>) -> Fixture {
-    let config = MemoryConfig {
-        capacity_bytes: capacity,
-    };
+    let config = MemoryConfig::new().with_capacity_bytes(capacity);
     Fixture::from_backend(MemoryBackend::with_config(config))
         .claims(
             Capabilities::new()

@@ -45,9 +45,9 @@ fn put_stores_slices_of_the_callers_buffer() {
 #[test]
 fn capacity_limit_rejects_whole_puts_and_is_freed_by_clears() {
     rt().block_on(async {
-        let backend = Arc::new(MemoryBackend::with_config(MemoryConfig {
-            capacity_bytes: Some(1000),
-        }));
+        let backend = Arc::new(MemoryBackend::with_config(
+            MemoryConfig::new().with_capacity_bytes(1000),
+        ));
         let kv = KvStore::new(backend.clone());
         let bytes = |n: usize| Tensor::from_vec(vec![7u8; n], [n]).unwrap();
         kv.kv_put(

@@ -73,7 +73,9 @@ impl StorageBackend for Broken {
                 let mut states = Vec::new();
                 for row in rows {
                     states.extend(self.inner.put(partition, vec![row]).await?);
-                    tokio::task::yield_now().await;
+                    // Long enough between rows that a reader surely sees a
+                    // partial batch, however the machine is loaded.
+                    tokio::time::sleep(Duration::from_micros(200)).await;
                 }
                 return Ok(states);
             }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tq_core::{Error, Result};
 
 /// Default [`RedisConfig::key_prefix`].
@@ -41,32 +41,53 @@ pub const MAX_KEY_PREFIX_BYTES: usize = 256;
 /// # allow_evicting_policy = false     # true is LOSSY: see the setting
 /// ```
 ///
+/// In code: [`RedisConfig::standalone`] or [`RedisConfig::cluster`], then
+/// the `with_*` methods for the settings to change:
+///
+/// ```
+/// use tq_backend_redis::RedisConfig;
+///
+/// let config = RedisConfig::standalone("redis://10.0.0.5:6379/0")
+///     .with_password("secret")
+///     .with_key_prefix("run-42")
+///     .with_command_timeout_ms(120_000);
+/// assert!(config.validate().is_ok());
+/// assert!(!format!("{config:?}").contains("secret"));
+/// ```
+///
 /// `Debug` never shows the password, neither the setting nor one inside a URL.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+///
+/// `Serialize` writes the settings a TOML table would hold, by the same
+/// names (settings that are `None` or an empty list are left out), so the
+/// facade can check and open a config built in code exactly as one read
+/// from a file. **It writes the password**, as given: never log serialized
+/// settings.
+#[derive(Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RedisConfig {
     /// The URL of a standalone server:
     /// `redis://[[username]:password@]host[:port][/db]`, or `rediss://...`
     /// for TLS (certificates checked against the Mozilla roots, or against
     /// [`tls_ca_file`](Self::tls_ca_file)). Default: none. Exactly one of
     /// `url` and `cluster_nodes` must be set.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 
     /// Seed nodes of a Redis Cluster, each a URL as in [`url`](Self::url)
     /// (all `redis://` or all `rediss://`); the other masters are discovered.
     /// Default: empty (standalone mode).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cluster_nodes: Vec<String>,
 
     /// The ACL user name. Default: none (the URL's, else the `default`
     /// user). Overrides a user name given in the URL(s).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
 
     /// The password. Default: none (the URL's, if any). Overrides a
     /// password given in the URL(s). Never printed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
 
     /// A PEM file of CA certificates to trust for `rediss://` servers
@@ -75,7 +96,7 @@ pub struct RedisConfig {
     /// `rediss://` URLs; applies to every cluster node. A missing,
     /// unreadable or certificate-less file is a `Config` error at open.
     /// Default: none (the built-in public roots).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ca_file: Option<PathBuf>,
 
     /// Prepended to every Redis key this backend writes, so several stores
@@ -105,7 +126,7 @@ pub struct RedisConfig {
     /// clients of one store must use the same value (it is recorded in the
     /// store at the first open and checked at every open). 1 to 16384.
     /// Default: 256 for a cluster, 1 for a standalone server.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buckets: Option<u16>,
 
     /// **LOSSY when `true`: acknowledged rows can vanish silently.** Opens
@@ -196,6 +217,32 @@ impl RedisConfig {
     /// Sets [`command_timeout_ms`](Self::command_timeout_ms).
     pub fn with_command_timeout_ms(mut self, ms: u64) -> Self {
         self.command_timeout_ms = ms;
+        self
+    }
+
+    /// Sets [`username`](Self::username).
+    pub fn with_username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Sets [`connect_timeout_ms`](Self::connect_timeout_ms).
+    pub fn with_connect_timeout_ms(mut self, ms: u64) -> Self {
+        self.connect_timeout_ms = ms;
+        self
+    }
+
+    /// Sets [`buckets`](Self::buckets): a count, or `None` for the mode's
+    /// default. Checked by [`validate`](Self::validate) (1 to 16384).
+    pub fn with_buckets(mut self, buckets: impl Into<Option<u16>>) -> Self {
+        self.buckets = buckets.into();
+        self
+    }
+
+    /// Sets [`allow_evicting_policy`](Self::allow_evicting_policy).
+    /// **`true` is LOSSY**: read that setting's documentation first.
+    pub fn with_allow_evicting_policy(mut self, allow: bool) -> Self {
+        self.allow_evicting_policy = allow;
         self
     }
 
@@ -680,6 +727,57 @@ mod tests {
                 .and_then(|s| s.downcast_ref::<std::io::Error>())
                 .is_some()
         );
+    }
+
+    /// A config with every setting away from its default.
+    fn everything_set() -> RedisConfig {
+        RedisConfig::standalone("rediss://alice:hunter2@db.example:6380/1")
+            .with_username("bob")
+            .with_password("s3cret")
+            .with_tls_ca_file("/etc/ca.pem")
+            .with_key_prefix("run-7")
+            .with_connect_timeout_ms(1234)
+            .with_command_timeout_ms(0)
+            .with_buckets(16)
+            .with_allow_evicting_policy(true)
+    }
+
+    #[test]
+    fn builders_set_each_setting() {
+        let cfg = everything_set();
+        assert_eq!(cfg.username.as_deref(), Some("bob"));
+        assert_eq!(cfg.password.as_deref(), Some("s3cret"));
+        assert_eq!(cfg.tls_ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+        assert_eq!(cfg.key_prefix, "run-7");
+        assert_eq!(cfg.connect_timeout_ms, 1234);
+        assert_eq!(cfg.command_timeout_ms, 0);
+        assert_eq!(cfg.buckets, Some(16));
+        assert!(cfg.allow_evicting_policy);
+        assert_eq!(cfg.with_buckets(None).effective_buckets(), 1);
+    }
+
+    #[test]
+    fn serialized_settings_read_back_as_the_same_config() {
+        for cfg in [
+            RedisConfig::standalone("redis://h:1"),
+            RedisConfig::cluster(["redis://a:1", "redis://b:2"]).with_buckets(64),
+            everything_set(),
+        ] {
+            let text = toml::to_string(&cfg).unwrap();
+            let back: RedisConfig = toml::from_str(&text).unwrap();
+            assert_eq!(back, cfg, "{text}");
+        }
+        // Unset settings are left out, as a file would leave them out.
+        let text = toml::to_string(&RedisConfig::standalone("redis://h:1")).unwrap();
+        for absent in [
+            "cluster_nodes",
+            "username",
+            "password",
+            "tls_ca_file",
+            "buckets",
+        ] {
+            assert!(!text.contains(absent), "{absent}: {text}");
+        }
     }
 
     #[test]

@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tq_core::{Error, Result};
 
 /// Block compression of the backend's SST and blob files.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// No compression.
@@ -42,10 +42,26 @@ impl Compression {
 /// compression = "zstd"
 /// ```
 ///
+/// In code, the same settings: [`RocksDbConfig::new`] and the `with_*`
+/// methods.
+///
+/// ```
+/// use tq_backend_rocksdb::{Compression, RocksDbConfig};
+///
+/// let config = RocksDbConfig::new("/var/lib/tq/store")
+///     .with_sync_writes(false)
+///     .with_compression(Compression::Zstd);
+/// assert!(config.validate().is_ok());
+/// ```
+///
 /// Unknown settings are rejected (`deny_unknown_fields`), and
 /// [`RocksDbBackend::open`](crate::RocksDbBackend::open) checks every value,
 /// failing with [`tq_core::ErrorKind::Config`] naming the setting.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+///
+/// `Serialize` writes the settings a TOML table would hold, by the same
+/// names, so the facade checks and opens a config built in code exactly as
+/// one read from a file. (A `path` that is not UTF-8 cannot be serialized.)
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RocksDbConfig {
@@ -140,6 +156,60 @@ impl RocksDbConfig {
         }
     }
 
+    /// Sets [`create_if_missing`](Self::create_if_missing).
+    pub fn with_create_if_missing(mut self, yes: bool) -> Self {
+        self.create_if_missing = yes;
+        self
+    }
+
+    /// Sets [`sync_writes`](Self::sync_writes).
+    pub fn with_sync_writes(mut self, yes: bool) -> Self {
+        self.sync_writes = yes;
+        self
+    }
+
+    /// Sets [`compression`](Self::compression).
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Sets [`block_cache_bytes`](Self::block_cache_bytes).
+    pub fn with_block_cache_bytes(mut self, bytes: u64) -> Self {
+        self.block_cache_bytes = bytes;
+        self
+    }
+
+    /// Sets [`write_buffer_bytes`](Self::write_buffer_bytes).
+    pub fn with_write_buffer_bytes(mut self, bytes: u64) -> Self {
+        self.write_buffer_bytes = bytes;
+        self
+    }
+
+    /// Sets [`max_background_jobs`](Self::max_background_jobs).
+    pub fn with_max_background_jobs(mut self, jobs: u32) -> Self {
+        self.max_background_jobs = jobs;
+        self
+    }
+
+    /// Sets [`max_open_files`](Self::max_open_files).
+    pub fn with_max_open_files(mut self, files: i32) -> Self {
+        self.max_open_files = files;
+        self
+    }
+
+    /// Sets [`blob_files`](Self::blob_files).
+    pub fn with_blob_files(mut self, yes: bool) -> Self {
+        self.blob_files = yes;
+        self
+    }
+
+    /// Sets [`blob_min_bytes`](Self::blob_min_bytes).
+    pub fn with_blob_min_bytes(mut self, bytes: u64) -> Self {
+        self.blob_min_bytes = bytes;
+        self
+    }
+
     /// Checks every setting; a bad one is a `Config` error naming it.
     pub fn validate(&self) -> Result<()> {
         if self.path.as_os_str().is_empty() {
@@ -207,6 +277,37 @@ mod tests {
                 .unwrap_err()
                 .contains("path")
         );
+    }
+
+    #[test]
+    fn builders_set_each_setting_and_serialized_settings_read_back() {
+        let config = RocksDbConfig::new("/tmp/x")
+            .with_create_if_missing(false)
+            .with_sync_writes(false)
+            .with_compression(Compression::Zstd)
+            .with_block_cache_bytes(0)
+            .with_write_buffer_bytes(1 << 20)
+            .with_max_background_jobs(4)
+            .with_max_open_files(100)
+            .with_blob_files(false)
+            .with_blob_min_bytes(4096);
+        assert!(!config.create_if_missing && !config.sync_writes && !config.blob_files);
+        assert_eq!(config.compression, Compression::Zstd);
+        assert_eq!(config.block_cache_bytes, 0);
+        assert_eq!(config.write_buffer_bytes, 1 << 20);
+        assert_eq!(config.max_background_jobs, 4);
+        assert_eq!(config.max_open_files, 100);
+        assert_eq!(config.blob_min_bytes, 4096);
+        for config in [RocksDbConfig::new("/tmp/y"), config] {
+            let text = toml::to_string(&config).unwrap();
+            assert_eq!(
+                toml::from_str::<RocksDbConfig>(&text).unwrap(),
+                config,
+                "{text}"
+            );
+        }
+        let text = toml::to_string(&RocksDbConfig::new("/p")).unwrap();
+        assert!(text.contains("compression = \"lz4\""), "{text}");
     }
 
     #[test]

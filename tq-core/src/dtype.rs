@@ -151,8 +151,16 @@ impl FromStr for DType {
 
 /// A Rust type whose values are the elements of a tensor of [`Element::DTYPE`].
 ///
-/// Implemented for the primitive numeric types. 16-bit floats have no stable
-/// Rust type; build them from raw bytes with [`crate::Tensor::new`].
+/// Implemented for the primitive numeric types, which
+/// [`Tensor::from_vec`](crate::Tensor::from_vec),
+/// [`Tensor::as_slice`](crate::Tensor::as_slice) and
+/// [`Tensor::to_vec`](crate::Tensor::to_vec) take. The other dtypes have
+/// their own methods: `bool` tensors
+/// [`Tensor::from_bools`](crate::Tensor::from_bools) and
+/// [`Tensor::as_bools`](crate::Tensor::as_bools); 16-bit floats, which have
+/// no stable Rust type, are built from raw bytes with
+/// [`Tensor::new`](crate::Tensor::new) and read with
+/// [`Tensor::to_f32_vec`](crate::Tensor::to_f32_vec).
 pub trait Element: bytemuck::Pod + Send + Sync + 'static {
     /// The dtype of this element type.
     const DTYPE: DType;

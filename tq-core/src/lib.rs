@@ -46,10 +46,24 @@ pub use conditional::{ConditionalBackend, PutIfOutcome, RowVersion, VersionedRow
 pub use dtype::{ALL_DTYPES, DType, Element};
 pub use error::{Error, ErrorKind, Result};
 pub use fields::FieldNames;
+/// The map crate of [`Listing`] (partition -> key -> tag, in insertion order).
+pub use indexmap;
 pub use kv::{KvApi, KvStore};
 pub use meta::{KvBatchMeta, Listing};
 pub use row::Row;
 pub use row_write::{CellWrite, Cells, RowState, RowWrite};
+/// The JSON crate of [`Tag`] and [`NonTensor::Json`]: build and read tags
+/// with `tq_core::serde_json::{json, Value, Map}`, no extra dependency.
+///
+/// ```
+/// use tq_core::serde_json::{Value, json};
+/// use tq_core::{Tag, tag};
+///
+/// let tag: Tag = tag! {"status" => "running", "scores" => json!([0.5, 0.25])};
+/// assert_eq!(tag.get("status").and_then(Value::as_str), Some("running"));
+/// assert_eq!(tag["scores"][1], json!(0.25));
+/// ```
+pub use serde_json;
 pub use tag::{Tag, merge_tag};
 pub use tensor::{MAX_NDIM, Tensor, tensor_nbytes};
 pub use update::{CurrentRow, MergeFn, RowChange, UpdatePolicy};

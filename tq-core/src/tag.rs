@@ -1,6 +1,21 @@
 //! Per-row tags: small JSON objects for status tracking.
 
 /// A row's tag: a JSON object such as `{"status": "running", "global_steps": 3}`.
+///
+/// Build one with [`tag!`](crate::tag!); read its entries with the methods of
+/// [`serde_json::Value`], whose crate tq-core re-exports as
+/// [`tq_core::serde_json`](crate::serde_json), so no extra dependency is
+/// needed:
+///
+/// ```
+/// use tq_core::serde_json::Value;
+/// use tq_core::{Tag, tag};
+///
+/// fn status(tag: &Tag) -> Option<&str> {
+///     tag.get("status").and_then(Value::as_str)
+/// }
+/// assert_eq!(status(&tag! {"status" => "done", "global_steps" => 3}), Some("done"));
+/// ```
 pub type Tag = serde_json::Map<String, serde_json::Value>;
 
 /// Shallow-merges `patch` into `tag` (contract P5): entries of `patch` replace

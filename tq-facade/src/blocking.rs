@@ -81,9 +81,10 @@ fn refuse_inside_runtime(op: &'static str) -> Result<()> {
 }
 
 impl TransferQueue {
-    /// Opens the backend `config` selects, from the built-in registry.
-    pub fn open(config: Config) -> Result<Self> {
-        Self::open_with_registry(&BackendRegistry::default(), config)
+    /// Opens the backend `config` selects, from the built-in registry (a
+    /// [`Config`], or a typed config of a built-in backend).
+    pub fn open(config: impl Into<Config>) -> Result<Self> {
+        Self::open_with_registry(&BackendRegistry::default(), config.into())
     }
 
     /// Opens what the environment says; see [`Config::from_env`].

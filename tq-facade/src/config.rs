@@ -1,9 +1,13 @@
 //! The configuration: which backend, and its settings.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use serde::Serialize;
 use tq_core::{Error, Result};
+
+use crate::registry::without_values;
 
 /// Environment variable naming the TOML config file.
 pub const ENV_CONFIG: &str = "TQ_CONFIG";
@@ -30,12 +34,41 @@ pub const DEFAULT_BACKEND: &str = "memory";
 /// capacity_bytes = 8589934592
 /// ```
 ///
+/// In code, a built-in backend's typed settings give the same
+/// configuration (`Config::memory`, `Config::rocksdb`, `Config::redis`,
+/// each behind its backend's cargo feature, or `From`), as do a custom
+/// backend's ([`Config::with_typed_settings`]):
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> tq_facade::Result<()> {
+/// use tq_facade::{Config, MemoryConfig, TransferQueue};
+///
+/// let config = Config::memory(MemoryConfig::new().with_capacity_bytes(8 << 30));
+/// assert_eq!(
+///     config,
+///     Config::from_toml_str("backend = \"memory\"\n[memory]\ncapacity_bytes = 8589934592")?
+/// );
+/// let tq = TransferQueue::open(config).await?;
+/// # let _ = tq; Ok(()) }
+/// ```
+///
+/// Typed settings are stored as the settings table a file would hold for
+/// them (serialized to TOML text and parsed back), so they are checked and
+/// opened exactly as a file's, by the same code. A value TOML cannot hold
+/// (an integer above `i64::MAX`, a path that is not UTF-8) makes
+/// [`BackendRegistry::validate`](crate::BackendRegistry::validate) and so
+/// every open fail with a `Config` error naming the setting.
+///
 /// `Debug` shows the backend and the names of the settings, never their
 /// values, so passwords in URLs or settings cannot leak into logs.
 #[derive(Clone, PartialEq)]
 pub struct Config {
     backend: String,
     sections: toml::Table,
+    /// Typed settings that could not be written as a settings table, by
+    /// backend: the setting, when known, and why (never its value).
+    unwritable: BTreeMap<String, (Option<String>, String)>,
 }
 
 impl Default for Config {
@@ -51,13 +84,63 @@ impl Config {
         Config {
             backend: backend.into(),
             sections: toml::Table::new(),
+            unwritable: BTreeMap::new(),
         }
     }
 
     /// Sets the settings table of `backend` (any backend, selected or not).
     pub fn with_settings(mut self, backend: impl Into<String>, settings: toml::Table) -> Self {
-        self.sections
-            .insert(backend.into(), toml::Value::Table(settings));
+        let backend = backend.into();
+        self.unwritable.remove(&backend);
+        self.sections.insert(backend, toml::Value::Table(settings));
+        self
+    }
+
+    /// Sets the settings of `backend` (any backend, selected or not) from
+    /// typed settings: the table a config file would hold for them, so a
+    /// backend registered with
+    /// [`BackendRegistry::register_typed`](crate::BackendRegistry::register_typed)
+    /// reads back exactly `settings`. Use it for a custom backend's
+    /// settings type (it needs `Serialize` as well as `Deserialize`); the
+    /// built-ins have `Config::memory`, `Config::rocksdb` and
+    /// `Config::redis`.
+    ///
+    /// Never fails here: settings TOML cannot hold (an integer above
+    /// `i64::MAX`, a non-UTF-8 path, a value that is not a table of named
+    /// settings) make every later
+    /// [`validate`](crate::BackendRegistry::validate) and open a `Config`
+    /// error naming the setting.
+    ///
+    /// ```
+    /// use tq_facade::Config;
+    /// use tq_facade::serde::Serialize;
+    ///
+    /// #[derive(Serialize)]
+    /// #[serde(crate = "tq_facade::serde")]
+    /// struct TinyConfig {
+    ///     max_rows: usize,
+    /// }
+    ///
+    /// let config = Config::new("tiny").with_typed_settings("tiny", &TinyConfig { max_rows: 10 });
+    /// assert_eq!(config, Config::from_toml_str("backend = \"tiny\"\n[tiny]\nmax_rows = 10")?);
+    /// # Ok::<(), tq_facade::Error>(())
+    /// ```
+    pub fn with_typed_settings<S: Serialize + ?Sized>(
+        mut self,
+        backend: impl Into<String>,
+        settings: &S,
+    ) -> Self {
+        let backend = backend.into();
+        match settings_table(settings) {
+            Ok(table) => {
+                self.unwritable.remove(&backend);
+                self.sections.insert(backend, toml::Value::Table(table));
+            }
+            Err(why) => {
+                self.sections.remove(&backend);
+                self.unwritable.insert(backend, why);
+            }
+        }
         self
     }
 
@@ -94,6 +177,7 @@ impl Config {
         Ok(Config {
             backend,
             sections: table,
+            unwritable: BTreeMap::new(),
         })
     }
 
@@ -142,6 +226,158 @@ impl Config {
     pub fn sections(&self) -> impl Iterator<Item = &str> {
         self.sections.keys().map(String::as_str)
     }
+
+    /// A `Config` error naming the first backend (and setting) whose typed
+    /// settings could not be written as a table, if any.
+    pub(crate) fn check_unwritable(&self) -> Result<()> {
+        let Some((backend, (setting, why))) = self.unwritable.iter().next() else {
+            return Ok(());
+        };
+        let err = match setting {
+            None => Error::config(format!("invalid [{backend}] settings: {why}")),
+            Some(setting) => Error::config(format!(
+                "invalid [{backend}] settings: setting `{setting}`: {why}"
+            ))
+            .with_context("setting", setting.clone()),
+        };
+        Err(err.with_context("backend", backend.clone()))
+    }
+}
+
+/// The built-in backends' typed settings, each behind its cargo feature.
+impl Config {
+    /// Selects the in-memory backend (`"memory"`) with `settings`. Also
+    /// `Config::from(settings)`.
+    ///
+    /// ```
+    /// use tq_facade::{Config, MemoryConfig};
+    ///
+    /// let config = Config::memory(MemoryConfig::new().with_capacity_bytes(1 << 30));
+    /// assert_eq!(config.backend(), "memory");
+    /// ```
+    #[cfg(feature = "memory")]
+    pub fn memory(settings: tq_backend_memory::MemoryConfig) -> Self {
+        Config::new(crate::builtin::MEMORY).with_typed_settings(crate::builtin::MEMORY, &settings)
+    }
+
+    /// Selects the RocksDB backend (`"rocksdb"`) with `settings`. Also
+    /// `Config::from(settings)`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "rocksdb")] {
+    /// use tq_facade::{Config, RocksDbConfig};
+    ///
+    /// let config = Config::rocksdb(RocksDbConfig::new("/var/lib/tq").with_sync_writes(false));
+    /// assert_eq!(config.backend(), "rocksdb");
+    /// # }
+    /// ```
+    #[cfg(feature = "rocksdb")]
+    pub fn rocksdb(settings: tq_backend_rocksdb::RocksDbConfig) -> Self {
+        Config::new(crate::builtin::ROCKSDB).with_typed_settings(crate::builtin::ROCKSDB, &settings)
+    }
+
+    /// Selects the Redis backend (`"redis"`) with `settings`. Also
+    /// `Config::from(settings)`. The password stays out of `Debug` and of
+    /// every error.
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis")] {
+    /// use tq_facade::{Config, RedisConfig};
+    ///
+    /// let config = Config::redis(RedisConfig::standalone("redis://:secret@10.0.0.5:6379"));
+    /// assert_eq!(config.backend(), "redis");
+    /// assert!(!format!("{config:?}").contains("secret"));
+    /// # }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis(settings: tq_backend_redis::RedisConfig) -> Self {
+        Config::new(crate::builtin::REDIS).with_typed_settings(crate::builtin::REDIS, &settings)
+    }
+}
+
+#[cfg(feature = "memory")]
+impl From<tq_backend_memory::MemoryConfig> for Config {
+    /// `Config::memory`.
+    fn from(settings: tq_backend_memory::MemoryConfig) -> Self {
+        Config::memory(settings)
+    }
+}
+
+#[cfg(feature = "rocksdb")]
+impl From<tq_backend_rocksdb::RocksDbConfig> for Config {
+    /// `Config::rocksdb`.
+    fn from(settings: tq_backend_rocksdb::RocksDbConfig) -> Self {
+        Config::rocksdb(settings)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl From<tq_backend_redis::RedisConfig> for Config {
+    /// `Config::redis`.
+    fn from(settings: tq_backend_redis::RedisConfig) -> Self {
+        Config::redis(settings)
+    }
+}
+
+/// `settings` as the table a config file would hold: written as TOML text
+/// and parsed back, so it is exactly what the file path would read, and
+/// whatever TOML cannot hold is an error rather than a setting quietly
+/// dropped. The error names the setting where it can, never its value.
+fn settings_table<S: Serialize + ?Sized>(
+    settings: &S,
+) -> std::result::Result<toml::Table, (Option<String>, String)> {
+    let why = match toml::to_string(settings) {
+        Ok(text) => match text.parse::<toml::Table>() {
+            Ok(table) => return Ok(table),
+            Err(e) => e.message().trim().to_owned(),
+        },
+        Err(e) => e.to_string(),
+    };
+    let mut why = without_values(&why).replace('\n', "; ");
+    if why.contains("too large") {
+        why.push_str(&format!(" (a config integer is at most {})", i64::MAX));
+    }
+    Err((unwritable_setting(settings), why))
+}
+
+/// Where in `settings` TOML fails, as a path like `nodes[2]`, for the
+/// message of [`settings_table`] (whose TOML serializer does not say): the
+/// setting `serde_json` cannot write either (a non-UTF-8 path, an error of
+/// the type's own), else the first integer above `i64::MAX` or none inside
+/// a list.
+fn unwritable_setting<S: Serialize + ?Sized>(settings: &S) -> Option<String> {
+    use serde_json::Value as Json;
+    let json = match serde_path_to_error::serialize(settings, serde_json::value::Serializer) {
+        Ok(json) => json,
+        Err(e) => {
+            let path = e.path().to_string();
+            return (path != "." && !path.is_empty()).then_some(path);
+        }
+    };
+    let mut stack = vec![(String::new(), &json, false)];
+    while let Some((path, value, in_list)) = stack.pop() {
+        match value {
+            Json::Number(n) if n.is_u64() && n.as_i64().is_none() => return Some(path),
+            Json::Null if in_list => return Some(path),
+            Json::Array(items) => stack.extend(
+                items
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(i, v)| (format!("{path}[{i}]"), v, true)),
+            ),
+            Json::Object(map) => stack.extend(map.iter().rev().map(|(k, v)| {
+                let path = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                (path, v, false)
+            })),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Words that mark a line of the file as holding a secret: a password
@@ -188,9 +424,12 @@ impl fmt::Debug for Config {
                 map.finish()
             }
         }
-        f.debug_struct("Config")
-            .field("backend", &self.backend)
-            .field("settings", &Names(&self.sections))
-            .finish()
+        let mut out = f.debug_struct("Config");
+        out.field("backend", &self.backend)
+            .field("settings", &Names(&self.sections));
+        if !self.unwritable.is_empty() {
+            out.field("unwritable", &self.unwritable.keys().collect::<Vec<_>>());
+        }
+        out.finish()
     }
 }

@@ -32,9 +32,11 @@ pub struct TransferQueue {
 }
 
 impl TransferQueue {
-    /// Opens the backend `config` selects, from the built-in registry.
-    pub async fn open(config: Config) -> Result<Self> {
-        Self::open_with_registry(&BackendRegistry::default(), config).await
+    /// Opens the backend `config` selects, from the built-in registry:
+    /// a [`Config`] (from a file, say), or a typed config of a built-in
+    /// backend (`MemoryConfig`, `RocksDbConfig`, `RedisConfig`).
+    pub async fn open(config: impl Into<Config>) -> Result<Self> {
+        Self::open_with_registry(&BackendRegistry::default(), config.into()).await
     }
 
     /// Opens what the environment says ([`Config::from_env`]): the file

@@ -47,7 +47,7 @@ fn parse<C: DeserializeOwned>(settings: toml::Table) -> Result<C> {
 /// A `serde` message with the offending value taken out: "invalid type:
 /// string \"hunter2\", expected u64" becomes "invalid type: string,
 /// expected u64", since the value may be a secret given in the wrong place.
-fn without_values(message: &str) -> String {
+pub(crate) fn without_values(message: &str) -> String {
     for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
         if let Some(rest) = message.strip_prefix(prefix)
             && let Some((unexpected, expected)) = rest.split_once(", expected ")
@@ -124,7 +124,9 @@ impl BackendRegistry {
 
     /// Registers a backend whose settings table deserializes into `C` (use
     /// `#[serde(deny_unknown_fields)]` so typos are errors) and which
-    /// `open` builds from it.
+    /// `open` builds from it. A `C` that also derives `Serialize` can be
+    /// given in code as well as in the file:
+    /// [`Config::with_typed_settings`](crate::Config::with_typed_settings).
     ///
     /// ```
     /// # use tq_facade::BackendRegistry;
@@ -161,6 +163,7 @@ impl BackendRegistry {
     /// settings parse.
     pub fn validate(&self, config: &Config) -> Result<()> {
         self.factory(config.backend())?;
+        config.check_unwritable()?;
         for section in config.sections() {
             let factory = self.factories.get(section).ok_or_else(|| {
                 Error::config(format!(

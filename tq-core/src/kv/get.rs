@@ -3,13 +3,13 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{KvStore, annotate, checked_keys, keys_not_found};
-use crate::row_write::Cells;
 use crate::batch::{Batch, Column};
 use crate::column::{TensorColumn, common_dtype};
 use crate::error::{Error, Result};
 use crate::fields::FieldNames;
 use crate::meta::KvBatchMeta;
 use crate::names::check_field;
+use crate::row_write::Cells;
 use crate::value::{NonTensor, Value};
 
 impl KvStore {
