@@ -143,7 +143,7 @@ impl Capabilities {
 ///
 /// # Implementing
 ///
-/// The trait uses [`async_trait`] so that `Arc<dyn StorageBackend>` works:
+/// The trait uses [`async_trait`](macro@crate::async_trait) so that `Arc<dyn StorageBackend>` works:
 /// annotate your impl with `#[async_trait::async_trait]` (re-exported as
 /// [`crate::async_trait`]).
 #[async_trait]

@@ -76,3 +76,10 @@ pub mod __private {
     #[cfg(feature = "conformance")]
     pub use tokio;
 }
+
+/// The KV contract, the repository's `docs/CONTRACT.md`: every rule the
+/// kv_* operations, the engine and the backends follow, each with the
+/// conformance test that checks it. The kv_* methods of [`KvStore`] link
+/// their rules here.
+#[doc = include_str!("../CONTRACT.md")]
+pub mod contract {}

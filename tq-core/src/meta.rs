@@ -31,7 +31,7 @@ pub struct KvBatchMeta {
 /// name; keys are in first-insertion order (contract L1-L3).
 pub type Listing = IndexMap<String, IndexMap<String, Tag>>;
 
-/// The helpers of the Python `KVBatchMeta` (contract M1): select, reorder,
+/// The helpers of the Python `KVBatchMeta` ([contract M1](crate::contract#meta-helpers)): select, reorder,
 /// split and join metas, keeping keys and tags aligned.
 impl KvBatchMeta {
     /// The number of keys.

@@ -5,9 +5,10 @@ use std::fmt;
 use std::path::Path;
 
 use serde::Serialize;
-use tq_core::{Error, Result};
+use tq_core::{Error, Result, UpdatePolicy};
 
 use crate::registry::without_values;
+use crate::update_settings::{UPDATE_TABLE, parse_update_table};
 
 /// Environment variable naming the TOML config file.
 pub const ENV_CONFIG: &str = "TQ_CONFIG";
@@ -19,7 +20,10 @@ pub const DEFAULT_BACKEND: &str = "memory";
 /// Which backend to open, and the settings of each backend.
 ///
 /// The TOML form: a top-level `backend` naming a registered backend
-/// (default `"memory"`), and one table per backend holding its settings.
+/// (default `"memory"`), one table per backend holding its settings, and
+/// an optional `[update]` table: how `kv_update` retries, whatever the
+/// backend (`max_attempts`, `initial_backoff_us`, `max_backoff_us`; so no
+/// backend can be named `update`).
 /// Tables of backends other than the selected one may be present (so one
 /// file can serve several deployments through `TQ_BACKEND`); they are
 /// checked too. Any other top-level key is an error naming it.
@@ -69,6 +73,8 @@ pub struct Config {
     /// Typed settings that could not be written as a settings table, by
     /// backend: the setting, when known, and why (never its value).
     unwritable: BTreeMap<String, (Option<String>, String)>,
+    /// How `kv_update` retries (the `[update]` table).
+    update: UpdatePolicy,
 }
 
 impl Default for Config {
@@ -85,7 +91,20 @@ impl Config {
             backend: backend.into(),
             sections: toml::Table::new(),
             unwritable: BTreeMap::new(),
+            update: UpdatePolicy::default(),
         }
+    }
+
+    /// How `kv_update` retries on the opened queue (contract U4); the
+    /// `[update]` table of a file.
+    pub fn update_policy(&self) -> UpdatePolicy {
+        self.update
+    }
+
+    /// Sets [`Config::update_policy`].
+    pub fn with_update_policy(mut self, policy: UpdatePolicy) -> Self {
+        self.update = policy;
+        self
     }
 
     /// Sets the settings table of `backend` (any backend, selected or not).
@@ -166,10 +185,22 @@ impl Config {
                 .with_context("setting", "backend"));
             }
         };
+        let update = match table.remove(UPDATE_TABLE) {
+            None => UpdatePolicy::default(),
+            Some(toml::Value::Table(t)) => parse_update_table(t)?,
+            Some(other) => {
+                return Err(Error::config(format!(
+                    "`{UPDATE_TABLE}` must be a table, got {}",
+                    other.type_str()
+                ))
+                .with_context("setting", UPDATE_TABLE));
+            }
+        };
         for (name, value) in &table {
             if !value.is_table() {
                 return Err(Error::config(format!(
-                    "unknown setting `{name}`: the top level holds only `backend` and one table per backend"
+                    "unknown setting `{name}`: the top level holds only `backend`, the \
+                     `[update]` table and one table per backend"
                 ))
                 .with_context("setting", name.clone()));
             }
@@ -178,6 +209,7 @@ impl Config {
             backend,
             sections: table,
             unwritable: BTreeMap::new(),
+            update,
         })
     }
 
@@ -426,7 +458,8 @@ impl fmt::Debug for Config {
         }
         let mut out = f.debug_struct("Config");
         out.field("backend", &self.backend)
-            .field("settings", &Names(&self.sections));
+            .field("settings", &Names(&self.sections))
+            .field("update", &self.update);
         if !self.unwritable.is_empty() {
             out.field("unwritable", &self.unwritable.keys().collect::<Vec<_>>());
         }

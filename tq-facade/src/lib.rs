@@ -46,6 +46,7 @@ mod builtin;
 mod config;
 mod queue;
 mod registry;
+mod update_settings;
 
 pub use config::{Config, DEFAULT_BACKEND, ENV_BACKEND, ENV_CONFIG};
 pub use queue::TransferQueue;

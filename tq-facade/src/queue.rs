@@ -48,7 +48,8 @@ impl TransferQueue {
     /// Opens the backend `config` selects from `registry` (which may hold
     /// custom backends).
     pub async fn open_with_registry(registry: &BackendRegistry, config: Config) -> Result<Self> {
-        Ok(Self::from_backend(registry.open(&config).await?))
+        let queue = Self::from_backend(registry.open(&config).await?);
+        Ok(queue.with_update_policy(config.update_policy()))
     }
 
     /// Wraps a backend built in code.
@@ -56,6 +57,13 @@ impl TransferQueue {
         TransferQueue {
             store: KvStore::new(backend),
         }
+    }
+
+    /// This queue with another [`UpdatePolicy`](tq_core::UpdatePolicy) for
+    /// `kv_update` (a config file's `[update]` table sets it at open).
+    pub fn with_update_policy(mut self, policy: tq_core::UpdatePolicy) -> Self {
+        self.store = self.store.with_update_policy(policy);
+        self
     }
 
     /// The KV engine underneath.

@@ -31,7 +31,7 @@ struct TypedFactory<C, F> {
 }
 
 /// Deserializes a settings table; errors name the setting's path.
-fn parse<C: DeserializeOwned>(settings: toml::Table) -> Result<C> {
+pub(crate) fn parse<C: DeserializeOwned>(settings: toml::Table) -> Result<C> {
     serde_path_to_error::deserialize(toml::Value::Table(settings)).map_err(|e| {
         let path = e.path().to_string();
         let message = without_values(e.inner().message());

@@ -249,3 +249,56 @@ fn a_redis_password_of_the_wrong_type_is_not_echoed() {
         "names the setting: {err}"
     );
 }
+
+#[test]
+fn the_update_table_sets_how_kv_update_retries() {
+    let config = Config::from_toml_str(
+        "[update]\nmax_attempts = 3\ninitial_backoff_us = 50\nmax_backoff_us = 800\n",
+    )
+    .unwrap();
+    let policy = config.update_policy();
+    assert_eq!(policy.max_attempts, 3);
+    assert_eq!(policy.initial_backoff, std::time::Duration::from_micros(50));
+    assert_eq!(policy.max_backoff, std::time::Duration::from_micros(800));
+    let tq = rt().block_on(TransferQueue::open(config.clone())).unwrap();
+    assert_eq!(
+        tq.store().update_policy(),
+        policy,
+        "the queue got the policy"
+    );
+    // Unset settings keep the defaults; no table is the default policy.
+    let partial = Config::from_toml_str("[update]\nmax_attempts = 9\n").unwrap();
+    assert_eq!(
+        partial.update_policy(),
+        tq_facade::UpdatePolicy::default().with_max_attempts(9)
+    );
+    assert_eq!(
+        Config::from_toml_str("").unwrap().update_policy(),
+        tq_facade::UpdatePolicy::default()
+    );
+}
+
+#[test]
+fn a_bad_update_table_is_a_config_error_naming_the_setting() {
+    for (toml, setting) in [
+        ("[update]\nbogus = 1\n", None),
+        (
+            "[update]\nmax_attempts = \"s3cret\"\n",
+            Some("update.max_attempts"),
+        ),
+        ("[update]\nmax_attempts = 0\n", Some("update.max_attempts")),
+        (
+            "[update]\ninitial_backoff_us = 10\nmax_backoff_us = 5\n",
+            Some("update.max_backoff_us"),
+        ),
+        ("update = 3\n", Some("update")),
+    ] {
+        let err = Config::from_toml_str(toml).expect_err(toml);
+        assert_eq!(err.kind(), ErrorKind::Config, "{toml}: {err}");
+        if let Some(setting) = setting {
+            assert_eq!(err.context_value("setting"), Some(setting), "{toml}: {err}");
+        }
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(err.to_string().contains("update"), "{err}");
+    }
+}

@@ -1,4 +1,4 @@
-//! `kv_clear` of whole rows (contract C1-C4) and of fields (C5-C6).
+//! `kv_clear` of whole rows ([contract C1-C4](crate::contract#clear)) and of fields ([C5-C6](crate::contract#clear)).
 
 use std::collections::HashSet;
 

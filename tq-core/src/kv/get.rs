@@ -13,7 +13,7 @@ use crate::row_write::Cells;
 use crate::value::{NonTensor, Value};
 
 impl KvStore {
-    /// Reads rows as a batch, in the order requested (contract G1-G6).
+    /// Reads rows as a batch, in the order requested ([contract G1-G6](crate::contract#get)).
     ///
     /// A key may be requested more than once. Every requested key must exist,
     /// else `NotFound` naming the missing keys (no partial batch). With
@@ -36,7 +36,7 @@ impl KvStore {
             .map_err(|e| e.with_operation(OP))
     }
 
-    /// Reads the rows and fields a [`KvBatchMeta`] names (contract G7):
+    /// Reads the rows and fields a [`KvBatchMeta`] names ([contract G7](crate::contract#get)):
     /// `select_fields = None` reads `meta.fields`; `Some(list)` must be a
     /// subset of `meta.fields`, else `InvalidArgument`.
     pub async fn kv_batch_get_by_meta(

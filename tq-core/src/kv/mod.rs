@@ -64,7 +64,7 @@ impl KvStore {
             .with_conditional_write(self.backend.as_conditional().is_some())
     }
 
-    /// Lists partitions, keys and tags (contract L1-L3): `Some(p)` gives
+    /// Lists partitions, keys and tags ([contract L1-L3](crate::contract#list)): `Some(p)` gives
     /// `{p: {key: tag}}` with keys in first-insertion order, or an empty map
     /// when `p` holds no key; `None` gives every partition holding a key,
     /// sorted by name.

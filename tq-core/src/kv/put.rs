@@ -1,4 +1,4 @@
-//! `kv_put` and `kv_batch_put` (contract P1-P9).
+//! `kv_put` and `kv_batch_put` ([contract P1-P9](crate::contract#put)).
 
 use std::collections::HashSet;
 
@@ -14,7 +14,7 @@ use crate::tag::Tag;
 use crate::value::Value;
 
 impl KvStore {
-    /// Inserts or updates one row (contract P1-P7): each given field replaces that
+    /// Inserts or updates one row ([contract P1-P7](crate::contract#put)): each given field replaces that
     /// field's value, other fields are kept; `tag` is shallow-merged into the
     /// row's tag. Fails with `InvalidArgument`, writing nothing, when both
     /// `fields` and `tag` are `None` (or `fields` is empty and `tag` is `None`),

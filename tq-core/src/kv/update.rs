@@ -17,7 +17,7 @@ use crate::row_write::{RowState, RowWrite};
 use crate::update::{CurrentRow, MergeFn, RowChange, UpdatePolicy};
 
 impl KvStore {
-    /// Atomically reads, merges and writes one row (contract U1-U4); see
+    /// Atomically reads, merges and writes one row ([contract U1-U4](crate::contract#update-atomic-read-modify-write)); see
     /// [`kv_batch_update`](Self::kv_batch_update).
     ///
     /// ```
@@ -48,7 +48,8 @@ impl KvStore {
             .map_err(|e| annotate(e, OP, Some(partition_id)))
     }
 
-    /// Atomically reads, merges and writes rows (contract U1-U4).
+    /// Atomically reads, merges and writes rows ([contract
+    /// U1-U4](crate::contract#update-atomic-read-modify-write)).
     ///
     /// For each key, `merge_fn` gets the row's current values of `fields`
     /// (`None`: all its fields; a field the row lacks is simply absent) and
