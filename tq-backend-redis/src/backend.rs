@@ -21,6 +21,7 @@ use tq_core::names::list_names;
 use crate::error::{bad_reply, classify, from_redis, is_oom, position_ranges};
 use crate::keys::{CELL_MARK, KeyLayout, SEQ_FIELD, cell_field};
 use crate::scripts::{CLEAR, LIST, PUT_META, PUT_ROW};
+use crate::write_stamp::{STAMP_FIELD, next_stamp};
 
 /// `proto-max-bulk-len` when the server does not say (Redis' default).
 pub const FALLBACK_MAX_BULK: u64 = 512 * 1024 * 1024;
@@ -357,6 +358,7 @@ impl RedisBackend {
                 }
                 let mut meta = PUT_META.invocation(true, &keys);
                 meta.arg(&seq).arg(&row.key).arg(partition).arg(creates);
+                meta.arg(next_stamp());
                 cmds.push(meta);
                 Unit::Tx(cmds)
             })
@@ -528,6 +530,7 @@ pub(crate) fn put_row_command(
         put.arg(name);
         value.write_to(&mut put);
     }
+    put.arg(STAMP_FIELD).arg(next_stamp());
     put
 }
 

@@ -1,7 +1,7 @@
 //! Conditional writes for `kv_update` (contract U1-U4): a row's version is
-//! its insertion sequence `s` with its write count `v` (bumped by every put
-//! script), so a row cleared and put again never gets back an old version
-//! (it gets a new `s`). A versioned read is one `HGETALL` (cells, tag, `s`
+//! its insertion sequence `s` with the stamp `v` of its last write
+//! ([`crate::write_stamp`]), so a row cleared and put again never gets back
+//! an old version (it gets a new `s`). A versioned read is one `HGETALL` (cells, tag, `s`
 //! and `v` at one instant); a conditional write is one `put_row.lua` whose
 //! first step compares the version, so the check and the write are atomic
 //! on the row's node, also across processes and cluster nodes (a row's
@@ -11,8 +11,8 @@
 //! transaction (a multiplexed connection would share the watch), and a
 //! failing guard inside `MULTI` does not abort the rest, so a script it is.
 //! Every value of a conditional write passes through Lua (which hashes it);
-//! updates write small rows, so that costs little, and ordinary puts are
-//! untouched but for one `HINCRBY` inside their script.
+//! updates write small rows, so that costs little, and ordinary puts pay
+//! only the stamp's two arguments.
 
 use async_trait::async_trait;
 use redis::Value as RV;
@@ -28,9 +28,7 @@ use crate::client::Order;
 use crate::error::bad_reply;
 use crate::keys::{CELL_MARK, TAG_MARK};
 use crate::wire::Command;
-
-/// The hash field counting a row's writes.
-const VERSION_FIELD: &[u8] = b"v";
+use crate::write_stamp::STAMP_FIELD;
 
 #[async_trait]
 impl ConditionalBackend for RedisBackend {
@@ -173,7 +171,7 @@ fn parse_versioned(
 ) -> Result<VersionedRow> {
     let bad = || bad_reply("HGETALL answer", "redis::get_versioned");
     let items = array(answer).ok_or_else(bad)?;
-    let (mut seq, mut writes) = (None, 0u64);
+    let (mut seq, mut stamp) = (None, 0u64);
     let mut cells = Vec::new();
     let mut tags = Vec::new();
     let mut it = items.into_iter();
@@ -183,8 +181,8 @@ fn parse_versioned(
         };
         if name == crate::keys::SEQ_FIELD {
             seq = Some(counter(&value, "insertion sequence", partition, key)?);
-        } else if name == VERSION_FIELD {
-            writes = counter(&value, "write count", partition, key)?;
+        } else if name == STAMP_FIELD {
+            stamp = counter(&value, "write stamp", partition, key)?;
         } else if name.first() == Some(&TAG_MARK) {
             tags.push(RV::BulkString(name));
             tags.push(RV::BulkString(value));
@@ -204,6 +202,6 @@ fn parse_versioned(
         cells.sort_by_key(|(f, _)| want.iter().position(|w| w == f));
     }
     let tag: Tag = decode_tag(tags, partition, key, None)?;
-    let version = RowVersion::new((u128::from(seq) << 64) | u128::from(writes));
+    let version = RowVersion::new((u128::from(seq) << 64) | u128::from(stamp));
     Ok(VersionedRow::new(version, cells, tag))
 }

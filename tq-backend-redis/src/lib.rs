@@ -217,6 +217,7 @@ mod reply;
 mod scripts;
 mod slots;
 mod wire;
+mod write_stamp;
 
 pub use backend::{FALLBACK_MAX_BULK, FALLBACK_MAX_QUERY, RedisBackend, SAFE_POLICIES};
 pub use cells::MAX_JSON_DEPTH;

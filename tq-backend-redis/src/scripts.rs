@@ -95,8 +95,8 @@ mod tests {
             assert_eq!(script.sha.len(), 40);
         }
         // The put script never gets a value: its only arguments are the
-        // sequence, the key, the partition and the creates flag.
-        assert!(!PUT_META.code.contains("ARGV[5]"));
+        // sequence, the key, the partition, the creates flag and the stamp.
+        assert!(!PUT_META.code.contains("ARGV[6]"));
         assert!(!PUT_META.code.contains("unpack"));
         assert!(PUT_META.code.len() < 700, "{}", PUT_META.code.len());
     }

@@ -10,15 +10,15 @@
 -- A row without 's' did not exist before this write (an HSET just before
 -- may have created its hash): it gets a sequence, an index entry and a
 -- partition entry, unless the write only removes cells.
--- Every write bumps the row's version 'v' (with 's', the version a
--- conditional write checks; see put_row.lua).
+-- ARGV[5] the write's stamp, stored as 'v': with 's', the row's version
+-- (see put_row.lua and src/write_stamp.rs).
 -- Returns { {'f<field>', ...}, {'t<name>', json, ...}, existed (1 or 0) }.
 local row = KEYS[1]
 local existed = redis.call('HEXISTS', row, 's') == 1
 if not existed and ARGV[4] == '' then
   return { {}, {}, 0 }
 end
-redis.call('HINCRBY', row, 'v', 1)
+redis.call('HSET', row, 'v', ARGV[5])
 if not existed then
   local seq = ARGV[1]
   if seq == '' then

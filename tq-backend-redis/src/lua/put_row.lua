@@ -9,7 +9,8 @@
 -- KEYS and ARGV[1..4] as in put_meta.lua; ARGV[5] the expected version:
 -- '' for none, '0' for "the row must not exist", else '<s>:<v>'; ARGV[6]
 -- the number R of cells to remove, ARGV[7..6+R] their hash fields, then
--- field, value, ... to set.
+-- field, value, ... to set, the last pair always 'v' and the write's stamp
+-- (src/write_stamp.rs), which changes the row's version.
 -- Returns as put_meta.lua, or { {}, {}, -1 } if the version did not match.
 local row = KEYS[1]
 local seq_now = redis.call('HGET', row, 's')
@@ -41,7 +42,6 @@ while i <= last do
   redis.call('HSET', row, unpack(ARGV, i, upto))
   i = upto + 1
 end
-redis.call('HINCRBY', row, 'v', 1)
 if not existed then
   local seq = ARGV[1]
   if seq == '' then
