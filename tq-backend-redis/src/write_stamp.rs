@@ -5,8 +5,8 @@
 //! A stamp is a fresh pseudo-random non-zero `u64` sent with the write
 //! rather than a counter the script increments: it rides in the `HSET`
 //! that writes the row's cells anyway, so an ordinary put pays no extra
-//! command for its row's version (an `HINCRBY` per put cost 10% of
-//! 16-task single-row put throughput; BENCHMARKS.md). Two writes of one
+//! command for its row's version (BENCHMARKS.md, "What field-level clear
+//! and kv_update's versions cost"). Two writes of one
 //! row get the same stamp with probability 2^-64: the stamps of one
 //! process are SipHash outputs of a counter under keys drawn at start, and
 //! those of different processes use different keys.
