@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use redis::Value as RV;
 use tq_core::{
-    Capabilities, Cells, ConditionalBackend, Error, ErrorKind, Listing, Result, RowState, RowWrite,
-    StorageBackend, Tag,
+    Capabilities, Cells, ConditionalBackend, Error, ErrorKind, Listing, Result, RowState,
+    RowVersion, RowWrite, StorageBackend, Tag,
 };
 
 use crate::cells::{
@@ -18,6 +18,7 @@ use crate::config::{RedisConfig, Secrets};
 use crate::wire::Command;
 use tq_core::names::list_names;
 
+use crate::conditional::version_text;
 use crate::error::{bad_reply, classify, from_redis, is_oom, position_ranges};
 use crate::keys::{CELL_MARK, KeyLayout, SEQ_FIELD, cell_field};
 use crate::scripts::{CLEAR, LIST, PUT_META, PUT_ROW};
@@ -281,12 +282,38 @@ impl StorageBackend for RedisBackend {
 impl RedisBackend {
     async fn put_rows(&self, partition: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
         const OP: &str = "redis::put";
-        // Encode and check every row before anything is sent (B3).
-        let rows: Vec<EncodedRow> = rows
-            .into_iter()
-            .map(|r| encode_row(r, partition, self.max_bulk, self.max_query))
-            .collect::<Result<_>>()
+        let rows = self
+            .encode_rows(rows, partition)
             .map_err(|e| e.with_operation(OP))?;
+        let answers = self.send_row_writes(partition, &rows, None).await?;
+        rows.iter()
+            .zip(answers)
+            .map(|(row, answer)| parse_state(answer, partition, row))
+            .collect::<Result<_>>()
+            .map_err(|e| e.with_operation(OP))
+    }
+
+    /// Encodes and checks every row before anything is sent (B3).
+    pub(crate) fn encode_rows(
+        &self,
+        rows: Vec<RowWrite>,
+        partition: &str,
+    ) -> Result<Vec<EncodedRow>> {
+        rows.into_iter()
+            .map(|r| encode_row(r, partition, self.max_bulk, self.max_query))
+            .collect()
+    }
+
+    /// Sends the row writes of one put, or with `expected` (each row's
+    /// version) of one conditional put, and returns each row's answer from
+    /// its script. A conditional write always goes as one `put_row.lua`
+    /// (the check and the write must be one step) and is never split.
+    pub(crate) async fn send_row_writes(
+        &self,
+        partition: &str,
+        rows: &[EncodedRow],
+        expected: Option<&[RowVersion]>,
+    ) -> Result<Vec<RV>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -299,12 +326,16 @@ impl RedisBackend {
             .sum();
         // A large put is split over several connections, whose rows then
         // run interleaved: they take their sequence from the call's order,
-        // reserved up front, instead of from the order they run in.
-        let split = rows.len() > 1 && (bytes > SPLIT_BYTES || rows.len() >= 2 * SPLIT_ITEMS);
+        // reserved up front, instead of from the order they run in. A
+        // cluster node has no insertion counter of its own: there every
+        // new row takes a reserved sequence.
+        let split = expected.is_none()
+            && rows.len() > 1
+            && (bytes > SPLIT_BYTES || rows.len() >= 2 * SPLIT_ITEMS);
         let first_seq = if self.conn.is_cluster() || split {
             // Nothing is written yet if this fails.
             let seqs = self.reserve_seqs(rows.len()).await;
-            Some(seqs.map_err(|e| put_error(e, partition, &rows, &[], &[]))?)
+            Some(seqs.map_err(|e| put_error(e, partition, rows, &[], &[]))?)
         } else {
             None
         };
@@ -329,6 +360,13 @@ impl RedisBackend {
                 let mut keys: Vec<&[u8]> = vec![&row_key, &index, &parts];
                 if first_seq.is_none() {
                     keys.push(&counter);
+                }
+                if let Some(expected) = expected {
+                    let version = expected.get(i).copied().unwrap_or_default();
+                    let expected = version_text(version);
+                    return Unit::Cmd(put_row_command(
+                        by_text, &keys, &seq, row, partition, &expected,
+                    ));
                 }
                 if is_small_row(row) {
                     // One EVALSHA does it all (EVAL after a NOSCRIPT).
@@ -364,13 +402,9 @@ impl RedisBackend {
             })
             .await;
         if outcomes.iter().any(|o| o.is_err()) {
-            return Err(partial_put_error(outcomes, partition, &rows));
+            return Err(partial_put_error(outcomes, partition, rows));
         }
-        rows.iter()
-            .zip(outcomes)
-            .map(|(row, answer)| parse_state(answer.unwrap_or(RV::Nil), partition, row))
-            .collect::<Result<_>>()
-            .map_err(|e| e.with_operation(OP))
+        Ok(outcomes.into_iter().map(|o| o.unwrap_or(RV::Nil)).collect())
     }
 
     async fn get_rows(
@@ -511,7 +545,7 @@ const SCRIPT_ROW_PAIRS: usize = 512;
 
 /// The `put_row.lua` call writing `row`, with `expected` its version
 /// precondition (`""`: none; see the script).
-pub(crate) fn put_row_command(
+fn put_row_command(
     by_text: bool,
     keys: &[&[u8]],
     seq: &str,
@@ -539,7 +573,7 @@ fn is_small_row(row: &EncodedRow) -> bool {
         && row.pairs.iter().map(|(_, v)| v.len()).sum::<usize>() <= SCRIPT_ROW_BYTES
 }
 
-pub(crate) fn partial_put_error(
+fn partial_put_error(
     outcomes: Vec<std::result::Result<RV, ItemError>>,
     partition: &str,
     rows: &[EncodedRow],
@@ -580,7 +614,7 @@ pub(crate) fn partial_put_error(
 /// which of `rows` were written (the positions `written`), which may have
 /// been (`unknown`), and which were not (the rest): counts, up to ten keys
 /// each, and the written positions.
-pub(crate) fn put_error(
+fn put_error(
     e: redis::RedisError,
     partition: &str,
     rows: &[EncodedRow],

@@ -20,11 +20,8 @@ use tq_core::{
     ConditionalBackend, Error, PutIfOutcome, Result, RowVersion, RowWrite, Tag, VersionedRow,
 };
 
-use crate::backend::{RedisBackend, parse_state, partial_put_error, put_error, put_row_command};
-use crate::cells::{
-    EncodedRow, array, bulk, decode_cell, decode_tag, encode_row, in_row, split_field, utf8,
-};
-use crate::client::Order;
+use crate::backend::{RedisBackend, parse_state};
+use crate::cells::{array, bulk, decode_cell, decode_tag, in_row, split_field, utf8};
 use crate::error::bad_reply;
 use crate::keys::{CELL_MARK, TAG_MARK};
 use crate::wire::Command;
@@ -72,54 +69,16 @@ impl ConditionalBackend for RedisBackend {
     ) -> Result<Vec<PutIfOutcome>> {
         const OP: &str = "redis::put_if";
         let (rows, expected): (Vec<RowWrite>, Vec<RowVersion>) = rows.into_iter().unzip();
-        let rows: Vec<EncodedRow> = rows
-            .into_iter()
-            .map(|r| encode_row(r, partition, self.max_bulk, self.max_query))
-            .collect::<Result<_>>()
+        let rows = self
+            .encode_rows(rows, partition)
             .map_err(|e| e.with_operation(OP))?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let buckets = self
-            .layout
-            .buckets_of(partition, rows.iter().map(|r| r.key.as_str()));
-        // A cluster node has no insertion counter of its own: new rows take
-        // reserved sequences, as a cluster put does.
-        let first_seq = if self.conn.is_cluster() {
-            let seqs = self.reserve_seqs(rows.len()).await;
-            Some(seqs.map_err(|e| self.redact(put_error(e, partition, &rows, &[], &[])))?)
-        } else {
-            None
-        };
-        let counter = self.layout.counter();
-        let order = if first_seq.is_some() {
-            Order::Free
-        } else {
-            Order::Kept
-        };
-        let outcomes = self
-            .conn
-            .run_items_each(&buckets, order, |i, by_text| {
-                let b = buckets[i];
-                let row_key = self.layout.row(b, partition, &rows[i].key);
-                let index = self.layout.index(b, partition);
-                let parts = self.layout.partitions(b);
-                let mut keys: Vec<&[u8]> = vec![&row_key, &index, &parts];
-                if first_seq.is_none() {
-                    keys.push(&counter);
-                }
-                let seq = first_seq.map_or(String::new(), |s| (s + i as u64).to_string());
-                let expected = version_text(expected[i]);
-                put_row_command(by_text, &keys, &seq, &rows[i], partition, &expected)
-            })
-            .await;
-        if outcomes.iter().any(|o| o.is_err()) {
-            return Err(self.redact(partial_put_error(outcomes, partition, &rows)));
-        }
+        let answers = self
+            .send_row_writes(partition, &rows, Some(&expected))
+            .await
+            .map_err(|e| self.redact(e))?;
         rows.iter()
-            .zip(outcomes)
+            .zip(answers)
             .map(|(row, answer)| {
-                let answer = answer.unwrap_or(RV::Nil);
                 if is_conflict(&answer) {
                     return Ok(PutIfOutcome::Conflict);
                 }
@@ -132,7 +91,7 @@ impl ConditionalBackend for RedisBackend {
 
 /// The version as `put_row.lua` compares it: `0` for a missing row, else
 /// `<s>:<v>`.
-fn version_text(version: RowVersion) -> String {
+pub(crate) fn version_text(version: RowVersion) -> String {
     if version.is_absent() {
         return "0".to_owned();
     }

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use tq_backend_redis::{RedisBackend, RedisConfig};
@@ -72,41 +71,8 @@ fn child_writer() {
 
 fn run_children(mode: &str, nodes: &[String]) -> String {
     let prefix = unique_prefix("mp");
-    let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = (0..PROCESSES)
-        .map(|id| {
-            Command::new(&exe)
-                .args([
-                    "--exact",
-                    "child_writer",
-                    "--nocapture",
-                    "--test-threads",
-                    "1",
-                ])
-                .env(
-                    "TQ_REDIS_CHILD",
-                    format!("{id}|{mode}|{prefix}|{}", nodes.join(",")),
-                )
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "a child failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            stdout.contains("1 passed"),
-            "the child ran no test: {stdout}"
-        );
-    }
+    let specs = (0..PROCESSES).map(|id| format!("{id}|{mode}|{prefix}|{}", nodes.join(",")));
+    support::children::run_children("child_writer", "TQ_REDIS_CHILD", specs);
     prefix
 }
 

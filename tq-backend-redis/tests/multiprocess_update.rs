@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use tq_backend_redis::{RedisBackend, RedisConfig};
@@ -79,41 +78,8 @@ fn child_updater() {
 
 fn run_children(mode: &str, nodes: &[String]) -> String {
     let prefix = unique_prefix("mpu");
-    let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = (0..PROCESSES)
-        .map(|_| {
-            Command::new(&exe)
-                .args([
-                    "--exact",
-                    "child_updater",
-                    "--nocapture",
-                    "--test-threads",
-                    "1",
-                ])
-                .env(
-                    "TQ_REDIS_UPDATER",
-                    format!("{mode}|{prefix}|{}", nodes.join(",")),
-                )
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "a child failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            stdout.contains("1 passed"),
-            "the child ran no test: {stdout}"
-        );
-    }
+    let specs = (0..PROCESSES).map(|_| format!("{mode}|{prefix}|{}", nodes.join(",")));
+    support::children::run_children("child_updater", "TQ_REDIS_UPDATER", specs);
     prefix
 }
 

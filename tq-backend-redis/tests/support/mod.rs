@@ -5,6 +5,7 @@
 //! [`corrupt`] damages stored rows behind the backend's back.
 #![allow(dead_code)]
 
+pub mod children;
 pub mod corrupt;
 
 use std::sync::OnceLock;

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{KvStore, annotate, checked_keys};
+use super::{KvStore, annotate, check_count, checked_keys};
 use crate::error::{Error, Result};
 use crate::fields::FieldNames;
 use crate::names::check_field;
@@ -65,16 +65,8 @@ impl KvStore {
             .put(partition_id, rows)
             .await
             .map_err(|e| annotate(e, OP, Some(partition_id)))?;
-        if states.len() != keys.len() {
-            return Err(Error::unexpected(format!(
-                "backend {} returned {} row states for {} rows",
-                self.backend.name(),
-                states.len(),
-                keys.len()
-            ))
-            .with_operation(OP)
-            .with_context("partition", partition_id));
-        }
+        check_count(&*self.backend, "row states", states.len(), keys.len())
+            .map_err(|e| e.with_operation(OP).with_context("partition", partition_id))?;
         Ok(states.iter().filter(|s| s.existed).count())
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{KvStore, annotate, checked_keys, keys_not_found};
+use super::{KvStore, annotate, check_count, checked_keys, keys_not_found};
 use crate::batch::{Batch, Column};
 use crate::column::{TensorColumn, common_dtype};
 use crate::error::{Error, Result};
@@ -90,14 +90,7 @@ impl KvStore {
             .get(partition, &unique, select.as_deref())
             .await
             .map_err(|e| annotate(e, op, Some(partition)))?;
-        if fetched.len() != unique.len() {
-            return Err(Error::unexpected(format!(
-                "backend {} returned {} rows for {} keys",
-                self.backend.name(),
-                fetched.len(),
-                unique.len()
-            )));
-        }
+        check_count(&*self.backend, "rows", fetched.len(), unique.len())?;
         let missing: Vec<&str> = unique
             .iter()
             .zip(&fetched)

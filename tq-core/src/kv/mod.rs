@@ -116,6 +116,18 @@ fn annotate(e: Error, op: &'static str, partition: Option<&str>) -> Error {
     }
 }
 
+/// `Unexpected` unless `backend` answered as many `what` as it was asked
+/// for: the engine pairs answers with requests by position.
+fn check_count(backend: &dyn StorageBackend, what: &str, got: usize, asked: usize) -> Result<()> {
+    if got == asked {
+        return Ok(());
+    }
+    Err(Error::unexpected(format!(
+        "backend {} returned {got} {what} for {asked} asked",
+        backend.name()
+    )))
+}
+
 /// An error naming keys that were not found.
 fn keys_not_found<'a>(partition: &str, missing: impl IntoIterator<Item = &'a str>) -> Error {
     let missing: Vec<&str> = missing.into_iter().collect();

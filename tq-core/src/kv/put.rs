@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{KvStore, annotate, checked_keys, nesting};
+use super::{KvStore, annotate, check_count, checked_keys, nesting};
 use crate::batch::Batch;
 use crate::codec;
 use crate::error::{Error, Result};
@@ -11,7 +11,6 @@ use crate::names::{check_field, check_key, check_partition};
 use crate::row::Row;
 use crate::row_write::{CellWrite, RowState, RowWrite};
 use crate::tag::Tag;
-use crate::value::Value;
 
 impl KvStore {
     /// Inserts or updates one row ([contract P1-P7](crate::contract#put)): each given field replaces that
@@ -78,16 +77,8 @@ impl KvStore {
             .put(partition, rows)
             .await
             .map_err(|e| annotate(e, op, Some(partition)))?;
-        if states.len() != keys.len() {
-            return Err(Error::unexpected(format!(
-                "backend {} returned {} row states for {} rows",
-                self.backend.name(),
-                states.len(),
-                keys.len()
-            ))
-            .with_operation(op)
-            .with_context("partition", partition));
-        }
+        check_count(&*self.backend, "row states", states.len(), keys.len())
+            .map_err(|e| e.with_operation(op).with_context("partition", partition))?;
         Ok(meta_from_states(keys, partition, states))
     }
 }
@@ -127,25 +118,25 @@ pub(super) fn check_put(
 ) -> Result<RowWrite> {
     check_partition(partition)?;
     check_key(key).map_err(|e| e.with_context("partition", partition))?;
-    let cells: Vec<(String, Value)> = fields.map(|r| r.into_iter().collect()).unwrap_or_default();
-    for (field, _) in &cells {
+    let mut row = RowWrite::new(key);
+    row.cells = fields
+        .into_iter()
+        .flatten()
+        .map(|(field, value)| (field, CellWrite::Set(value)))
+        .collect();
+    for (field, _) in &row.cells {
         check_field(field).map_err(|e| {
             e.with_context("partition", partition)
                 .with_context("key", key)
         })?;
     }
-    if cells.is_empty() && tag.is_none() {
+    if row.cells.is_empty() && tag.is_none() {
         return Err(
             Error::invalid_argument("a put needs fields or a tag, got neither")
                 .with_context("partition", partition)
                 .with_context("key", key),
         );
     }
-    let mut row = RowWrite::new(key);
-    row.cells = cells
-        .into_iter()
-        .map(|(field, value)| (field, CellWrite::Set(value)))
-        .collect();
     row.tag = tag;
     Ok(row)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::get::checked_fields;
 use super::put::{check_put, check_value_sizes, meta_from_states};
-use super::{KvStore, annotate, checked_keys, nesting};
+use super::{KvStore, annotate, check_count, checked_keys, nesting};
 use crate::conditional::{PutIfOutcome, RowVersion};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fields::FieldNames;
@@ -140,18 +140,8 @@ impl KvStore {
                 .get_versioned(partition, &asked, fields.as_deref())
                 .await
                 .map_err(|e| with_written(e, &keys, &written))?;
-            if rows.len() != asked.len() {
-                return Err(with_written(
-                    Error::unexpected(format!(
-                        "backend {} returned {} versioned rows for {} keys",
-                        self.backend.name(),
-                        rows.len(),
-                        asked.len()
-                    )),
-                    &keys,
-                    &written,
-                ));
-            }
+            check_count(&*self.backend, "versioned rows", rows.len(), asked.len())
+                .map_err(|e| with_written(e, &keys, &written))?;
             let mut writes: Vec<(RowWrite, RowVersion)> = Vec::new();
             let mut targets: Vec<usize> = Vec::new();
             for (&i, row) in pending.iter().zip(rows) {
@@ -183,18 +173,13 @@ impl KvStore {
                 .put_if(partition, writes)
                 .await
                 .map_err(|e| with_written(e, &keys, &written))?;
-            if outcomes.len() != targets.len() {
-                return Err(with_written(
-                    Error::unexpected(format!(
-                        "backend {} returned {} outcomes for {} conditional writes",
-                        self.backend.name(),
-                        outcomes.len(),
-                        targets.len()
-                    )),
-                    &keys,
-                    &written,
-                ));
-            }
+            check_count(
+                &*self.backend,
+                "write outcomes",
+                outcomes.len(),
+                targets.len(),
+            )
+            .map_err(|e| with_written(e, &keys, &written))?;
             pending.clear();
             for (i, outcome) in targets.into_iter().zip(outcomes) {
                 match outcome {
