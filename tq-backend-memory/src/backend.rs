@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use parking_lot::RwLock;
 use tq_core::{
-    Capabilities, CellWrite, Cells, ConditionalBackend, Error, ErrorKind, Listing, PutIfOutcome,
-    Result, RowState, RowVersion, RowWrite, StorageBackend, Tag, Value, VersionedRow, merge_tag,
+    Capabilities, CellWrite, Cells, ConditionalBackend, Error, ErrorKind, Listing, Notifications,
+    PutIfOutcome, Result, RowState, RowVersion, RowWrite, StorageBackend, Tag, Value, VersionedRow,
+    WatchBackend, WatchHub, WatchStream, WrittenRow, merge_tag,
 };
 
 use crate::config::MemoryConfig;
@@ -30,6 +31,9 @@ pub struct MemoryBackend {
     used: AtomicU64,
     /// The last row version handed out (0 is `RowVersion::ABSENT`).
     versions: AtomicU64,
+    /// Watchers by partition; writes publish into it under their shard
+    /// locks, so events of a key leave in apply order.
+    watchers: WatchHub,
 }
 
 fn internal(key: &str) -> Error {
@@ -45,6 +49,7 @@ impl MemoryBackend {
     /// An empty store with the given settings.
     pub fn with_config(config: MemoryConfig) -> Self {
         MemoryBackend {
+            watchers: WatchHub::with_capacity(config.watch_buffer),
             config,
             ..Self::default()
         }
@@ -239,9 +244,14 @@ impl StorageBackend for MemoryBackend {
             .with_atomic_batch(true)
             .with_zero_copy_put(true)
             .with_conditional_write(true)
+            .with_notifications(Notifications::InProcess)
     }
 
     fn as_conditional(&self) -> Option<&dyn ConditionalBackend> {
+        Some(self)
+    }
+
+    fn as_watch(&self) -> Option<&dyn WatchBackend> {
         Some(self)
     }
 
@@ -257,9 +267,23 @@ impl StorageBackend for MemoryBackend {
             let delta = put_delta(&mut locked, &rows)?;
             self.reserve(delta, capacity, partition_name)?;
         }
-        rows.into_iter()
+        // Looked up under the shard locks: a watcher subscribing after this
+        // reads the rows after these locks are released, so it sees the write.
+        let publisher = self.watchers.publisher(partition_name);
+        let written: Vec<WrittenRow> = match publisher {
+            Some(_) => rows.iter().map(WrittenRow::of).collect(),
+            None => Vec::new(),
+        };
+        let states = rows
+            .into_iter()
             .map(|row| apply(&partition, &mut locked, row, self.next_version()))
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(publisher) = publisher {
+            for (row, state) in written.into_iter().zip(&states) {
+                publisher.written(row, state);
+            }
+        }
+        Ok(states)
     }
 
     async fn get(
@@ -320,6 +344,7 @@ impl StorageBackend for MemoryBackend {
         };
         let (removed, freed, now_empty) = {
             let mut locked = partition.lock(keys);
+            let publisher = self.watchers.publisher(partition_name);
             let mut removed = 0usize;
             let mut freed = 0u64;
             for key in keys {
@@ -327,6 +352,9 @@ impl StorageBackend for MemoryBackend {
                 if let Some(row) = shard.remove(key) {
                     removed += 1;
                     freed += row_bytes(row.cells.iter().map(|(_, v)| v));
+                    if let Some(publisher) = &publisher {
+                        publisher.rows_cleared([key.as_str()]);
+                    }
                 }
             }
             (removed, freed, removed > 0 && locked.is_empty())
@@ -403,14 +431,31 @@ impl ConditionalBackend for MemoryBackend {
             let delta = put_delta(&mut locked, landing.map(|((w, _), _)| w))?;
             self.reserve(delta, capacity, partition_name)?;
         }
+        let publisher = self.watchers.publisher(partition_name);
         rows.into_iter()
             .zip(current)
-            .map(|((write, _), ok)| match ok {
-                true => apply(&partition, &mut locked, write, self.next_version())
-                    .map(PutIfOutcome::Written),
-                false => Ok(PutIfOutcome::Conflict),
+            .map(|((write, _), ok)| {
+                if !ok {
+                    return Ok(PutIfOutcome::Conflict);
+                }
+                let written = publisher.as_ref().map(|_| WrittenRow::of(&write));
+                let state = apply(&partition, &mut locked, write, self.next_version())?;
+                if let (Some(publisher), Some(written)) = (&publisher, written) {
+                    publisher.written(written, &state);
+                }
+                Ok(PutIfOutcome::Written(state))
             })
             .collect()
+    }
+}
+
+/// Events are published under the shard locks of the rows written (see
+/// [`WatchHub`]); each watcher buffers [`MemoryConfig::watch_buffer`]
+/// events before it lags.
+#[async_trait]
+impl WatchBackend for MemoryBackend {
+    async fn watch(&self, partition: &str) -> Result<WatchStream> {
+        Ok(self.watchers.subscribe(partition))
     }
 }
 

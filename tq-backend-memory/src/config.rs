@@ -22,12 +22,13 @@ use serde::{Deserialize, Serialize};
 ///
 /// [memory]
 /// capacity_bytes = 17179869184  # 16 GiB
+/// watch_buffer = 4096            # events a watcher may fall behind by
 /// ```
 ///
 /// `Serialize` writes the settings a TOML table would hold, by the same
 /// names (a setting left at `None` is left out), so a config built in code
 /// and one read from a file go through the same checks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct MemoryConfig {
@@ -35,10 +36,37 @@ pub struct MemoryConfig {
     /// `CapacityExceeded` and writes nothing. Default: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_bytes: Option<u64>,
+    /// How many events a `kv_watch` stream (or a waiting `kv_wait`) may
+    /// fall behind by before it loses the oldest and reads a `Lagged` item
+    /// (contract W2). Default: 4096 (`WatchHub::DEFAULT_CAPACITY`); 0
+    /// counts as 1.
+    #[serde(
+        default = "default_watch_buffer",
+        skip_serializing_if = "is_default_watch_buffer"
+    )]
+    pub watch_buffer: usize,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            capacity_bytes: None,
+            watch_buffer: default_watch_buffer(),
+        }
+    }
+}
+
+fn default_watch_buffer() -> usize {
+    tq_core::WatchHub::DEFAULT_CAPACITY
+}
+
+fn is_default_watch_buffer(events: &usize) -> bool {
+    *events == default_watch_buffer()
 }
 
 impl MemoryConfig {
-    /// Every setting at its default: no capacity limit.
+    /// Every setting at its default: no capacity limit, watchers buffer
+    /// 4096 events.
     pub fn new() -> Self {
         Self::default()
     }
@@ -47,6 +75,12 @@ impl MemoryConfig {
     /// `None` for no limit.
     pub fn with_capacity_bytes(mut self, limit: impl Into<Option<u64>>) -> Self {
         self.capacity_bytes = limit.into();
+        self
+    }
+
+    /// Sets [`watch_buffer`](Self::watch_buffer), in events.
+    pub fn with_watch_buffer(mut self, events: usize) -> Self {
+        self.watch_buffer = events;
         self
     }
 }
@@ -65,7 +99,12 @@ mod tests {
             limited.clone().with_capacity_bytes(None),
             MemoryConfig::new()
         );
-        for config in [MemoryConfig::new(), limited] {
+        let small_buffer = MemoryConfig::new().with_watch_buffer(8);
+        assert_eq!(
+            serde_json::to_value(&small_buffer).unwrap(),
+            serde_json::json!({"watch_buffer": 8})
+        );
+        for config in [MemoryConfig::new(), limited, small_buffer] {
             let json = serde_json::to_value(&config).unwrap();
             assert_eq!(
                 serde_json::from_value::<MemoryConfig>(json).unwrap(),

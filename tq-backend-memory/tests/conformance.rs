@@ -2,8 +2,8 @@
 //! capacity limit (the limit path must not change any rule).
 
 use tq_backend_memory::{MemoryBackend, MemoryConfig};
-use tq_core::Capabilities;
 use tq_core::conformance::Fixture;
+use tq_core::{Capabilities, Notifications};
 
 /// A memory store holding at most `capacity` payload bytes, if given.
 fn store(capacity: Option<u64>) -> Fixture {
@@ -13,7 +13,8 @@ fn store(capacity: Option<u64>) -> Fixture {
             Capabilities::new()
                 .with_atomic_batch(true)
                 .with_zero_copy_put(true)
-                .with_conditional_write(true),
+                .with_conditional_write(true)
+                .with_notifications(Notifications::InProcess),
         )
         // Values stay as given; nothing is ever decoded.
         .without_stored_bytes()

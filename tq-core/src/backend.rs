@@ -11,6 +11,7 @@ use crate::conditional::ConditionalBackend;
 use crate::error::Result;
 use crate::meta::Listing;
 use crate::row_write::{Cells, RowState, RowWrite};
+use crate::watch::{Notifications, WatchBackend};
 
 /// What a backend promises beyond the Behavior list of [`StorageBackend`].
 ///
@@ -34,6 +35,12 @@ pub struct Capabilities {
     /// The engine reports what the accessor returns, whatever the backend
     /// claims here, and the suite checks that the two agree.
     pub conditional_write: bool,
+    /// How `kv_wait` and `kv_watch` learn of writes (contract W3): pushed
+    /// in process, pushed across processes, or polled (the default). The
+    /// engine reports [`Notifications::Polling`] whenever
+    /// [`StorageBackend::as_watch`] is `None`, whatever the backend claims,
+    /// and the suite checks that the two agree.
+    pub notifications: Notifications,
 }
 
 impl Capabilities {
@@ -46,6 +53,9 @@ impl Capabilities {
             zero_copy_put: false,
             max_value_bytes: None,
             conditional_write: false,
+            notifications: Notifications::Polling {
+                interval: Notifications::DEFAULT_POLL_INTERVAL,
+            },
         }
     }
 
@@ -76,6 +86,12 @@ impl Capabilities {
     /// Sets [`Capabilities::conditional_write`].
     pub const fn with_conditional_write(mut self, yes: bool) -> Self {
         self.conditional_write = yes;
+        self
+    }
+
+    /// Sets [`Capabilities::notifications`].
+    pub const fn with_notifications(mut self, notifications: Notifications) -> Self {
+        self.notifications = notifications;
         self
     }
 
@@ -175,6 +191,17 @@ pub trait StorageBackend: Send + Sync + fmt::Debug + 'static {
     /// overridden; a backend that implements [`ConditionalBackend`] returns
     /// `Some(self)` (and reports [`Capabilities::conditional_write`]).
     fn as_conditional(&self) -> Option<&dyn ConditionalBackend> {
+        None
+    }
+
+    /// The watch ability, if this backend pushes events of its writes.
+    /// `None` unless overridden; then `kv_wait` polls and `kv_watch` is
+    /// `Unsupported`. A backend that implements [`WatchBackend`] returns
+    /// `Some(self)` and reports [`Capabilities::notifications`] as
+    /// [`Notifications::InProcess`] or [`Notifications::CrossProcess`]. A
+    /// backend shared by processes must not offer an in-process broadcast
+    /// here: a waiter would never hear of another process's writes.
+    fn as_watch(&self) -> Option<&dyn WatchBackend> {
         None
     }
 }

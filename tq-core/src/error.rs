@@ -34,6 +34,9 @@ pub enum ErrorKind {
     /// U1-U4): `kv_update` ran out of retries. Temporary: calling again may
     /// succeed. The error names the key and says which rows were written.
     Conflict,
+    /// A wait ran out of time (contract W1): the error names the keys and
+    /// fields still missing. Temporary: waiting again may succeed.
+    Timeout,
     /// Anything else: a bug or an unexpected backend answer.
     Unexpected,
 }
@@ -51,6 +54,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Corrupted => "corrupted",
             ErrorKind::Conflict => "conflict",
+            ErrorKind::Timeout => "timeout",
             ErrorKind::Unexpected => "unexpected",
         }
     }
@@ -84,7 +88,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// A new error of `kind` with a human-readable message. It is permanent
-    /// unless the kind is [`ErrorKind::Unavailable`] or [`ErrorKind::Conflict`]; use
+    /// unless the kind is [`ErrorKind::Unavailable`], [`ErrorKind::Conflict`] or
+    /// [`ErrorKind::Timeout`]; use
     /// [`Error::set_temporary`] to say otherwise.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
@@ -92,7 +97,10 @@ impl Error {
             message: message.into(),
             operations: Vec::new(),
             context: Vec::new(),
-            temporary: matches!(kind, ErrorKind::Unavailable | ErrorKind::Conflict),
+            temporary: matches!(
+                kind,
+                ErrorKind::Unavailable | ErrorKind::Conflict | ErrorKind::Timeout
+            ),
             source: None,
         }
     }

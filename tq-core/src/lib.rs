@@ -36,6 +36,9 @@ mod tag;
 mod tensor;
 mod update;
 mod value;
+mod watch;
+mod watch_hub;
+mod watch_layer;
 
 pub use async_trait::async_trait;
 pub use backend::{Capabilities, StorageBackend};
@@ -68,6 +71,9 @@ pub use tag::{Tag, merge_tag};
 pub use tensor::{MAX_NDIM, Tensor, tensor_nbytes};
 pub use update::{CurrentRow, MergeFn, RowChange, UpdatePolicy};
 pub use value::{NonTensor, Value};
+pub use watch::{Notifications, WatchBackend, WatchEvent, WatchStream};
+pub use watch_hub::{Publisher, WatchHub, WrittenRow};
+pub use watch_layer::WatchLayer;
 
 /// Re-exports for macros; not part of the public API.
 #[doc(hidden)]

@@ -94,7 +94,7 @@ pub mod backends {
 pub use tq_core::{
     Batch, Bytes, Capabilities, CellWrite, Cells, Column, ConditionalBackend, CurrentRow, DType,
     Element, Error, ErrorKind, FieldNames, KvApi, KvBatchMeta, KvStore, Listing, MergeFn,
-    NonTensor, PutIfOutcome, Result, Row, RowChange, RowState, RowVersion, RowWrite,
-    StorageBackend, Tag, Tensor, TensorColumn, UpdatePolicy, Value, VersionedRow, async_trait,
-    merge_tag, tag,
+    NonTensor, Notifications, PutIfOutcome, Result, Row, RowChange, RowState, RowVersion, RowWrite,
+    StorageBackend, Tag, Tensor, TensorColumn, UpdatePolicy, Value, VersionedRow, WatchBackend,
+    WatchEvent, WatchHub, WatchLayer, WatchStream, async_trait, merge_tag, tag,
 };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tq_facade::core::conformance::Fixture;
 use tq_facade::{
     BackendRegistry, Batch, Capabilities, Config, FieldNames, KvApi, KvBatchMeta, Listing, MergeFn,
-    Result, Row, StorageBackend, Tag, TransferQueue, async_trait, blocking,
+    Notifications, Result, Row, StorageBackend, Tag, TransferQueue, async_trait, blocking,
 };
 
 /// The memory backend the registry opens from a TOML config.
@@ -27,7 +27,8 @@ fn fixture<K: KvApi + 'static>(
     let claims = Capabilities::new()
         .with_atomic_batch(true)
         .with_zero_copy_put(true)
-        .with_conditional_write(true);
+        .with_conditional_write(true)
+        .with_notifications(Notifications::InProcess);
     Ok(Fixture::wrapping(backend, build)?
         .claims(claims)
         .without_stored_bytes()

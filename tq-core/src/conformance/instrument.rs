@@ -15,6 +15,7 @@ use crate::conditional::{ConditionalBackend, PutIfOutcome, RowVersion, Versioned
 use crate::error::{Error, Result};
 use crate::meta::Listing;
 use crate::row_write::{Cells, RowState, RowWrite};
+use crate::watch::WatchBackend;
 
 /// How many times each backend method was called.
 #[derive(Debug, Default)]
@@ -117,6 +118,10 @@ impl StorageBackend for Instrumented {
     fn as_conditional(&self) -> Option<&dyn ConditionalBackend> {
         self.inner.as_conditional()?;
         Some(self)
+    }
+
+    fn as_watch(&self) -> Option<&dyn WatchBackend> {
+        self.inner.as_watch()
     }
 }
 

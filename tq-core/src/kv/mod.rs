@@ -7,9 +7,11 @@ mod get;
 mod nesting;
 mod put;
 mod update;
+mod wait;
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use api::KvApi;
 
@@ -18,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::meta::Listing;
 use crate::names::{check_key, check_partition, list_names};
 use crate::update::UpdatePolicy;
+use crate::watch::Notifications;
 
 /// The kv_* API over a backend: validates every call before anything is
 /// written, splits batches into rows without copying tensor bytes, and
@@ -39,6 +42,7 @@ use crate::update::UpdatePolicy;
 pub struct KvStore {
     backend: Arc<dyn StorageBackend>,
     update_policy: UpdatePolicy,
+    poll_interval: Duration,
 }
 
 impl KvStore {
@@ -47,6 +51,7 @@ impl KvStore {
         KvStore {
             backend,
             update_policy: UpdatePolicy::default(),
+            poll_interval: Notifications::DEFAULT_POLL_INTERVAL,
         }
     }
 
@@ -57,11 +62,24 @@ impl KvStore {
 
     /// What the backend promises. `conditional_write` is what the backend's
     /// [`as_conditional`](StorageBackend::as_conditional) answers, whatever
-    /// the backend's own report says (the suite checks that they agree).
+    /// the backend's own report says (the suite checks that they agree);
+    /// likewise `notifications` is [`Notifications::Polling`] at this
+    /// store's [`poll_interval`](Self::poll_interval) whenever the backend's
+    /// [`as_watch`](StorageBackend::as_watch) is `None`.
     pub fn capabilities(&self) -> Capabilities {
-        self.backend
-            .capabilities()
+        let claimed = self.backend.capabilities();
+        let notifications = match self.backend.as_watch() {
+            Some(_) if claimed.notifications.pushes() => claimed.notifications,
+            // A watch the backend does not describe: it pushes, at least in
+            // process.
+            Some(_) => Notifications::InProcess,
+            None => Notifications::Polling {
+                interval: self.poll_interval,
+            },
+        };
+        claimed
             .with_conditional_write(self.backend.as_conditional().is_some())
+            .with_notifications(notifications)
     }
 
     /// Lists partitions, keys and tags ([contract L1-L3](crate::contract#list)): `Some(p)` gives
