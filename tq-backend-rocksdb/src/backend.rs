@@ -5,8 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use tq_core::{
-    Capabilities, Cells, ConditionalBackend, Error, Listing, PutIfOutcome, Result, RowState,
-    RowVersion, RowWrite, StorageBackend, VersionedRow, async_trait,
+    Capabilities, Cells, ConditionalBackend, Error, Listing, Notifications, PutIfOutcome, Result,
+    RowState, RowVersion, RowWrite, StorageBackend, VersionedRow, WatchBackend, WatchStream,
+    async_trait,
 };
 
 use crate::config::RocksDbConfig;
@@ -132,9 +133,16 @@ impl StorageBackend for RocksDbBackend {
             .with_atomic_batch(true)
             .with_max_value_bytes(Some(MAX_VALUE_BYTES))
             .with_conditional_write(true)
+            .with_notifications(Notifications::InProcess)
     }
 
     fn as_conditional(&self) -> Option<&dyn ConditionalBackend> {
+        Some(self)
+    }
+
+    /// One process opens a RocksDB store at a time, so an in-process
+    /// broadcast reaches every watcher there can be.
+    fn as_watch(&self) -> Option<&dyn WatchBackend> {
         Some(self)
     }
 
@@ -206,5 +214,14 @@ impl ConditionalBackend for RocksDbBackend {
             .into_iter()
             .map(|s| s.map_or(PutIfOutcome::Conflict, PutIfOutcome::Written))
             .collect())
+    }
+}
+
+/// Writes publish under the rows' locks, after the write batch is applied
+/// (see `Store::watch`).
+#[async_trait]
+impl WatchBackend for RocksDbBackend {
+    async fn watch(&self, partition: &str) -> Result<WatchStream> {
+        Ok(self.store.watch(partition))
     }
 }

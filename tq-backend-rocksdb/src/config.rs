@@ -107,6 +107,12 @@ pub struct RocksDbConfig {
     /// files. Default 64 KiB.
     #[serde(default = "defaults::blob_min_bytes")]
     pub blob_min_bytes: u64,
+    /// How many events a `kv_watch` stream (or a waiting `kv_wait`) may
+    /// fall behind by before it loses the oldest and reads a `Lagged` item
+    /// (contract W2). Default 4096 (`tq_core::WatchHub::DEFAULT_CAPACITY`);
+    /// at least 1.
+    #[serde(default = "defaults::watch_buffer")]
+    pub watch_buffer: usize,
 }
 
 mod defaults {
@@ -134,6 +140,9 @@ mod defaults {
     pub fn blob_min_bytes() -> u64 {
         64 << 10
     }
+    pub fn watch_buffer() -> usize {
+        tq_core::WatchHub::DEFAULT_CAPACITY
+    }
 }
 
 /// Smallest accepted `write_buffer_bytes`.
@@ -153,6 +162,7 @@ impl RocksDbConfig {
             max_open_files: defaults::max_open_files(),
             blob_files: defaults::blob_files(),
             blob_min_bytes: defaults::blob_min_bytes(),
+            watch_buffer: defaults::watch_buffer(),
         }
     }
 
@@ -210,6 +220,12 @@ impl RocksDbConfig {
         self
     }
 
+    /// Sets [`watch_buffer`](Self::watch_buffer), in events.
+    pub fn with_watch_buffer(mut self, events: usize) -> Self {
+        self.watch_buffer = events;
+        self
+    }
+
     /// Checks every setting; a bad one is a `Config` error naming it.
     pub fn validate(&self) -> Result<()> {
         if self.path.as_os_str().is_empty() {
@@ -237,6 +253,9 @@ impl RocksDbConfig {
                 self.max_background_jobs,
                 "must be between 1 and 256",
             ));
+        }
+        if self.watch_buffer == 0 {
+            return Err(bad("watch_buffer", 0, "must be at least 1 event"));
         }
         if self.max_open_files != -1 && self.max_open_files < 16 {
             return Err(bad(

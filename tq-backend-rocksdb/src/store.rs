@@ -14,7 +14,7 @@ use rocksdb::{
 use tq_core::names::{check_field, check_key, check_partition};
 use tq_core::{
     CellWrite, Cells, Error, Listing, Result, RowState, RowVersion, RowWrite, Tag, VersionedRow,
-    codec, merge_tag,
+    WatchHub, WatchStream, codec, merge_tag,
 };
 
 use crate::config::RocksDbConfig;
@@ -43,6 +43,8 @@ pub(crate) struct Store {
     /// The next insertion sequence number to hand out.
     next_seq: AtomicU64,
     write_opts: WriteOptions,
+    /// Watchers by partition; writes publish into it under the rows' locks.
+    watchers: WatchHub,
     config: RocksDbConfig,
 }
 
@@ -191,6 +193,7 @@ impl Store {
             live: LiveRanges::default(),
             next_seq: AtomicU64::new(next),
             write_opts,
+            watchers: WatchHub::with_capacity(config.watch_buffer),
             config,
         })
     }
@@ -354,7 +357,22 @@ impl Store {
         self.db
             .write_opt(batch, &self.write_opts)
             .map_err(|e| from_rocksdb(e, "write the batch").with_context("partition", partition))?;
+        // After the write and under the rows' locks: a watcher subscribed
+        // before this lookup gets the events in apply order; one subscribed
+        // after it reads rows that already hold the write.
+        if let Some(publisher) = self.watchers.publisher(partition) {
+            for (row, state) in rows.iter().zip(&states) {
+                if let Some(state) = state {
+                    publisher.row_written(row, state);
+                }
+            }
+        }
         Ok(states)
+    }
+
+    /// A watcher of `partition`'s writes (tq-core's `WatchBackend`).
+    pub fn watch(&self, partition: &str) -> WatchStream {
+        self.watchers.subscribe(partition)
     }
 
     /// Behavior B5.
@@ -630,6 +648,7 @@ impl Store {
                 .batched_multi_get_cf_opt(rows_cf, &row_keys, false, &ReadOptions::default());
         let mut batch = WriteBatch::default();
         let mut removed = 0;
+        let mut removed_keys: Vec<&str> = Vec::new();
         // Rows whose record head decodes, and rows to remove without it.
         let mut known: Vec<(&str, RecordHead)> = Vec::new();
         let mut lost: Vec<&str> = Vec::new();
@@ -644,6 +663,7 @@ impl Store {
             };
             batch.delete_cf(rows_cf, rkey);
             removed += 1;
+            removed_keys.push(key);
             match RowRecord::decode_head(&bytes) {
                 Ok(head) => known.push((key, head)),
                 Err(_) => lost.push(key),
@@ -678,6 +698,10 @@ impl Store {
             self.db.write_opt(batch, &self.write_opts).map_err(|e| {
                 from_rocksdb(e, "write the batch").with_context("partition", partition)
             })?;
+            // As in `write_rows`: after the write, under the locks.
+            if let Some(publisher) = self.watchers.publisher(partition) {
+                publisher.rows_cleared(removed_keys);
+            }
         }
         Ok(removed)
     }

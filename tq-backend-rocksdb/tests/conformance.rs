@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, Weak};
 use tempfile::TempDir;
 use tq_backend_rocksdb::{MAX_VALUE_BYTES, RocksDbBackend, RocksDbConfig};
 use tq_core::conformance::Fixture;
-use tq_core::{Capabilities, Error, Result};
+use tq_core::{Capabilities, Error, Notifications, Result};
 
 /// The backend the corruption hook reaches: the one opened last on the
 /// fixture's directory.
@@ -32,6 +32,7 @@ fn claims() -> Capabilities {
         .with_atomic_batch(true)
         .with_max_value_bytes(Some(MAX_VALUE_BYTES))
         .with_conditional_write(true)
+        .with_notifications(Notifications::InProcess)
 }
 
 /// A fixture over the store in `dir` (created if missing), with the hooks.

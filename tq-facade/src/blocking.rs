@@ -25,14 +25,18 @@
 //! # Ok(()) }
 //! ```
 
+mod watch;
+
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tq_core::{
     Batch, Capabilities, CurrentRow, Error, ErrorKind, FieldNames, KvBatchMeta, Listing, Result,
     Row, RowChange, StorageBackend, Tag,
 };
 
+pub use self::watch::Watch;
 use crate::config::Config;
 use crate::registry::BackendRegistry;
 
@@ -228,6 +232,29 @@ impl TransferQueue {
             self.inner
                 .kv_batch_update(keys, partition_id, fields, merge_fn),
         )
+    }
+
+    /// Blocks until every key holds every listed field, or `timeout`
+    /// passes; see [`crate::KvStore::kv_wait`].
+    pub fn kv_wait<K: AsRef<str> + Sync>(
+        &self,
+        keys: &[K],
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+        timeout: Duration,
+    ) -> Result<()> {
+        self.block_on(
+            "kv_wait",
+            self.inner.kv_wait(keys, partition_id, fields, timeout),
+        )
+    }
+
+    /// The writes applied to `partition_id` from now on, as an iterator
+    /// whose `next` waits at most `timeout`; see [`Watch`] and
+    /// [`crate::KvStore::kv_watch`].
+    pub fn kv_watch(&self, partition_id: &str, timeout: Duration) -> Result<Watch<'_>> {
+        let events = self.block_on("kv_watch", self.inner.kv_watch(partition_id))?;
+        Ok(Watch::new(self, events, timeout))
     }
 }
 

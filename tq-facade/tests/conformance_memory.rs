@@ -3,11 +3,15 @@
 //! blocking API.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
 
 use tq_facade::core::conformance::Fixture;
 use tq_facade::{
     BackendRegistry, Batch, Capabilities, Config, FieldNames, KvApi, KvBatchMeta, Listing, MergeFn,
-    Notifications, Result, Row, StorageBackend, Tag, TransferQueue, async_trait, blocking,
+    Notifications, Result, Row, StorageBackend, Tag, TransferQueue, WatchEvent, WatchStream,
+    async_trait, blocking,
 };
 
 /// The memory backend the registry opens from a TOML config.
@@ -123,6 +127,81 @@ impl KvApi for Blocking {
     ) -> Result<KvBatchMeta> {
         on_thread(|| self.0.kv_batch_update(keys, partition_id, fields, merge_fn))
     }
+    async fn kv_wait(
+        &self,
+        keys: &[String],
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+        timeout: Duration,
+    ) -> Result<()> {
+        // On a thread of its own that the caller awaits without blocking
+        // its executor: the suite races a wait against a put.
+        let (tq, keys, partition) = (self.0.clone(), keys.to_vec(), partition_id.to_owned());
+        let fields: Option<Vec<String>> =
+            fields.map(|f| f.field_names().into_iter().map(str::to_owned).collect());
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let fields = fields.as_ref().map(|f| f as &dyn FieldNames);
+            let _ = reply.send(tq.kv_wait(&keys, &partition, fields, timeout));
+        });
+        answer
+            .await
+            .unwrap_or_else(|_| Err(tq_facade::Error::unexpected("the wait thread died")))
+    }
+    async fn kv_watch(&self, partition_id: &str) -> Result<WatchStream> {
+        blocking_watch(self.0.clone(), partition_id)
+    }
+}
+
+/// The blocking watch iterator as the stream the suite reads: a thread
+/// owns the iterator and takes one item from it each time the stream is
+/// polled for one, so a watcher that stops reading falls behind exactly as
+/// a blocking user's would.
+fn blocking_watch(tq: Arc<blocking::TransferQueue>, partition: &str) -> Result<WatchStream> {
+    type Reply = tokio::sync::oneshot::Sender<Option<Result<WatchEvent>>>;
+    let (requests, asked) = std::sync::mpsc::channel::<Reply>();
+    let (ready, subscribed) = std::sync::mpsc::channel();
+    let partition = partition.to_owned();
+    std::thread::spawn(move || {
+        let mut events = match tq.kv_watch(&partition, Duration::from_millis(100)) {
+            Ok(events) => {
+                let _ = ready.send(Ok(()));
+                events
+            }
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        // Ends when the stream, and with it the request sender, is dropped.
+        for reply in asked {
+            loop {
+                match events.recv_timeout(Duration::from_millis(100)) {
+                    Ok(None) if reply.is_closed() => break,
+                    Ok(None) => continue,
+                    Ok(Some(event)) => {
+                        let _ = reply.send(Some(Ok(event)));
+                        break;
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Some(Err(e)));
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    // The subscription is in place when kv_watch returns (N1).
+    subscribed
+        .recv()
+        .map_err(|_| tq_facade::Error::unexpected("the watch thread died"))??;
+    Ok(futures::stream::unfold(requests, |requests| async move {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        requests.send(reply).ok()?;
+        let item = answer.await.ok()??;
+        Some((item, requests))
+    })
+    .boxed())
 }
 
 mod via_blocking {

@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex, Weak};
 use tempfile::TempDir;
 use tq_backend_rocksdb::{MAX_VALUE_BYTES, RocksDbBackend, RocksDbConfig};
 use tq_facade::core::conformance::Fixture;
-use tq_facade::{BackendRegistry, Capabilities, Config, Error, Result, TransferQueue};
+use tq_facade::{
+    BackendRegistry, Capabilities, Config, Error, Notifications, Result, TransferQueue,
+};
 
 /// The backend the corruption hook reaches: the one opened last.
 type Current = Arc<Mutex<Weak<RocksDbBackend>>>;
@@ -53,7 +55,8 @@ fn fixture(
             .with_persistent(true)
             .with_atomic_batch(true)
             .with_max_value_bytes(Some(MAX_VALUE_BYTES))
-            .with_conditional_write(true);
+            .with_conditional_write(true)
+            .with_notifications(Notifications::InProcess);
         Ok(Fixture::wrapping(backend, |b| {
             Ok(TransferQueue::from_backend(b).store().clone())
         })?

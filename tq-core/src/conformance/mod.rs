@@ -53,6 +53,7 @@ mod cases_meta;
 mod cases_names;
 mod cases_put;
 mod cases_update;
+mod cases_watch;
 mod fixture;
 mod instrument;
 mod support;
@@ -86,6 +87,7 @@ pub mod cases {
     pub use super::cases_names::*;
     pub use super::cases_put::*;
     pub use super::cases_update::*;
+    pub use super::cases_watch::*;
 }
 
 /// Builds a fresh fixture for each case.
@@ -212,6 +214,16 @@ macro_rules! conformance_tests {
             u3_update_of_a_missing_row_creates_it,
             u3_an_update_racing_a_clear_never_mixes,
             u4_retries_are_bounded_and_the_error_says_what_was_written,
+            w1_wait_returns_at_once_when_rows_are_there,
+            w1_wait_is_woken_by_a_later_put,
+            w1_wait_needs_every_listed_field,
+            w1_timeout_names_missing_keys_and_fields,
+            w1_put_racing_the_wait_set_up_is_never_missed,
+            w1_cleared_rows_and_fields_are_waited_for_again,
+            w1_bad_arguments_are_invalid,
+            w2_watch_reports_puts_and_clears,
+            w2_events_of_a_key_come_in_apply_order,
+            w3_slow_watcher_reads_lagged_not_a_silent_gap,
             x1_concurrent_puts_of_different_fields_lose_nothing,
             x2_concurrent_tag_merges_lose_nothing,
             x3_concurrent_put_and_clear_never_mix_rows,

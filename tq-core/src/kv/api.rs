@@ -2,6 +2,8 @@
 //! written once for [`KvStore`] and for front ends that are not a store (the
 //! facade's blocking API, driven from threads, in its tests).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use super::KvStore;
@@ -13,6 +15,7 @@ use crate::meta::{KvBatchMeta, Listing};
 use crate::row::Row;
 use crate::tag::Tag;
 use crate::update::MergeFn;
+use crate::watch::WatchStream;
 
 /// The kv_* operations with the semantics of the contract, as one trait the
 /// conformance suite drives.
@@ -91,6 +94,18 @@ pub trait KvApi: Send + Sync {
         fields: Option<&dyn FieldNames>,
         merge_fn: MergeFn<'_>,
     ) -> Result<KvBatchMeta>;
+
+    /// See [`KvStore::kv_wait`].
+    async fn kv_wait(
+        &self,
+        keys: &[String],
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+        timeout: Duration,
+    ) -> Result<()>;
+
+    /// See [`KvStore::kv_watch`].
+    async fn kv_watch(&self, partition_id: &str) -> Result<WatchStream>;
 }
 
 /// The store forwards to its inherent methods. (Not a blanket impl over
@@ -178,6 +193,20 @@ impl KvApi for KvStore {
         merge_fn: MergeFn<'_>,
     ) -> Result<KvBatchMeta> {
         KvStore::kv_batch_update(self, keys, partition_id, fields, merge_fn).await
+    }
+
+    async fn kv_wait(
+        &self,
+        keys: &[String],
+        partition_id: &str,
+        fields: Option<&dyn FieldNames>,
+        timeout: Duration,
+    ) -> Result<()> {
+        KvStore::kv_wait(self, keys, partition_id, fields, timeout).await
+    }
+
+    async fn kv_watch(&self, partition_id: &str) -> Result<WatchStream> {
+        KvStore::kv_watch(self, partition_id).await
     }
 }
 
