@@ -6,11 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use tq_backend_memory::{MemoryBackend, MemoryConfig};
 use tq_core::conformance::{Fixture, cases, run};
 use tq_core::{
     Bytes, Capabilities, CellWrite, Cells, ConditionalBackend, Listing, PutIfOutcome, Result,
-    RowState, RowVersion, RowWrite, StorageBackend, Value, VersionedRow, async_trait,
+    RowState, RowVersion, RowWrite, StorageBackend, Value, VersionedRow, WatchBackend, WatchStream,
+    async_trait,
 };
 
 /// What to break.
@@ -34,12 +36,27 @@ enum Fault {
     FieldClearIsNotAtomic,
     /// Offers conditional writes, but writes without checking the version.
     PutIfIgnoresTheVersion,
+    /// A watch that subscribes only when first read, not when it returns.
+    WatchSubscribesLate,
+    /// A watch that silently drops every seventh event.
+    WatchDropsEvents,
+    /// A watch that swaps each pair of events.
+    WatchReordersEvents,
+}
+
+impl Fault {
+    fn watches(self) -> bool {
+        matches!(
+            self,
+            Fault::WatchSubscribesLate | Fault::WatchDropsEvents | Fault::WatchReordersEvents
+        )
+    }
 }
 
 /// A memory backend with one fault.
 #[derive(Debug)]
 struct Broken {
-    inner: MemoryBackend,
+    inner: Arc<MemoryBackend>,
     fault: Fault,
 }
 
@@ -135,6 +152,44 @@ impl StorageBackend for Broken {
     fn as_conditional(&self) -> Option<&dyn ConditionalBackend> {
         (self.fault == Fault::PutIfIgnoresTheVersion).then_some(self as _)
     }
+
+    fn as_watch(&self) -> Option<&dyn WatchBackend> {
+        self.fault.watches().then_some(self as _)
+    }
+}
+
+#[async_trait]
+impl WatchBackend for Broken {
+    async fn watch(&self, partition: &str) -> Result<WatchStream> {
+        match self.fault {
+            Fault::WatchSubscribesLate => {
+                let backend = self.inner.clone();
+                let partition = partition.to_owned();
+                Ok(futures::stream::once(async move {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    backend.watch(&partition).await
+                })
+                .map(|watched| watched.unwrap_or_else(|e| futures::stream::iter([Err(e)]).boxed()))
+                .flatten()
+                .boxed())
+            }
+            Fault::WatchDropsEvents => Ok(self
+                .inner
+                .watch(partition)
+                .await?
+                .enumerate()
+                .filter(|(i, _)| std::future::ready(i % 7 != 6))
+                .map(|(_, item)| item)
+                .boxed()),
+            _ => Ok(self
+                .inner
+                .watch(partition)
+                .await?
+                .chunks(2)
+                .flat_map(|pair| futures::stream::iter(pair.into_iter().rev()))
+                .boxed()),
+        }
+    }
 }
 
 #[async_trait]
@@ -164,7 +219,7 @@ impl ConditionalBackend for Broken {
 
 fn broken(fault: Fault) -> Fixture {
     let backend = Broken {
-        inner: MemoryBackend::new(),
+        inner: Arc::new(MemoryBackend::new()),
         fault,
     };
     Fixture::from_backend(backend)
@@ -315,5 +370,51 @@ fn a_backend_without_conditional_writes_passes_the_update_cases_as_unsupported()
         "no conditional writes",
         || broken(Fault::ClaimsAValueLimit),
         |f| async move { cases::u2_concurrent_updates_lose_nothing(&f).await }
+    ));
+}
+
+#[test]
+fn a_watch_that_subscribes_late_is_caught() {
+    assert!(fails(
+        "watch subscribes late",
+        || broken(Fault::WatchSubscribesLate),
+        |f| async move { cases::w1_put_racing_the_wait_set_up_is_never_missed(&f).await }
+    ));
+}
+
+#[test]
+fn a_watch_that_drops_events_is_caught() {
+    assert!(fails(
+        "watch drops events",
+        || broken(Fault::WatchDropsEvents),
+        |f| async move { cases::w3_slow_watcher_reads_lagged_not_a_silent_gap(&f).await }
+    ));
+}
+
+#[test]
+fn a_watch_that_reorders_events_is_caught() {
+    assert!(fails(
+        "watch reorders events",
+        || broken(Fault::WatchReordersEvents),
+        |f| async move { cases::w2_events_of_a_key_come_in_apply_order(&f).await }
+    ));
+    assert!(fails(
+        "watch reorders events",
+        || broken(Fault::WatchReordersEvents),
+        |f| async move { cases::w2_watch_reports_puts_and_clears(&f).await }
+    ));
+}
+
+#[test]
+fn a_backend_without_a_watch_passes_the_watch_cases_by_polling() {
+    // `Broken` with a fault that is not about watching pushes nothing: kv_wait
+    // polls, kv_watch is Unsupported, and the cases pass.
+    assert!(!fails(
+        "no watch",
+        || broken(Fault::ClaimsAValueLimit),
+        |f| async move {
+            cases::w1_put_racing_the_wait_set_up_is_never_missed(&f).await;
+            cases::w2_events_of_a_key_come_in_apply_order(&f).await;
+        }
     ));
 }

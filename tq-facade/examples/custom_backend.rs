@@ -267,4 +267,29 @@ mod tests {
         // `max_rows` counts rows, not bytes: no byte capacity to check.
         .without_capacity_limit())
     });
+
+    /// The same backend with pushed events: `WatchLayer` publishes each
+    /// write it passes on, so `kv_watch` works and `kv_wait` stops polling.
+    mod watched {
+        use super::*;
+        use std::sync::Arc;
+        use tq_facade::{Notifications, WatchLayer};
+
+        tq_facade::core::conformance_tests!(|| async {
+            let tiny = TinyBackend::new(TinyConfig {
+                max_rows: default_max_rows(),
+            });
+            Ok(Fixture::wrapping(Arc::new(WatchLayer::new(tiny)?), |b| {
+                Ok(TransferQueue::from_backend(b).store().clone())
+            })?
+            .claims(
+                Capabilities::new()
+                    .with_atomic_batch(true)
+                    .with_zero_copy_put(true)
+                    .with_notifications(Notifications::InProcess),
+            )
+            .without_stored_bytes()
+            .without_capacity_limit())
+        });
+    }
 }

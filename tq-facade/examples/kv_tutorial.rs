@@ -2,15 +2,20 @@
 //! `tutorial/02_kv_interface.py`, step by step, on the embedded default
 //! backend (or whatever `TQ_CONFIG` / `TQ_BACKEND` select), then what its
 //! newer KV API added: field-level `kv_clear`, `kv_batch_update` and the
-//! `KvBatchMeta` helpers.
+//! `KvBatchMeta` helpers; and what it does not have: a consumer woken by
+//! `kv_wait` and `kv_watch` instead of polling.
 //!
 //! Run it with `cargo run -p tq-facade --example kv_tutorial`.
 //!
 //! It uses the blocking API, like the Python tutorial; every call has an
 //! async twin of the same name and arguments on `tq_facade::TransferQueue`.
 
+use std::time::{Duration, Instant};
 use tq_facade::blocking::TransferQueue;
-use tq_facade::{Batch, Column, CurrentRow, Listing, Result, Row, RowChange, Tensor, tag};
+
+use tq_facade::{
+    Batch, Column, CurrentRow, Error, Listing, Result, Row, RowChange, Tensor, WatchEvent, tag,
+};
 
 const PARTITION: &str = "Train";
 
@@ -118,6 +123,50 @@ fn main() -> Result<()> {
             half.keys,
             got.num_rows()
         );
+    }
+
+    step(
+        12,
+        "A trainer waits for rollouts instead of polling: kv_wait, kv_watch",
+    );
+    // The Python tutorial's consumers poll kv_list; here the trainer is
+    // woken by the puts themselves (pushed in process, or by Redis pub/sub
+    // across processes), and a watcher sees each write as it lands.
+    let rollouts = ["r0", "r1", "r2"];
+    let mut events = tq.kv_watch(PARTITION, Duration::from_secs(5))?;
+    let waited = std::thread::scope(|s| {
+        let worker = s.spawn(|| -> Result<()> {
+            for (i, key) in rollouts.iter().enumerate() {
+                std::thread::sleep(Duration::from_millis(20));
+                let row = Row::new().with("response", Tensor::from_vec(vec![i as i64; 3], [3])?);
+                tq.kv_put(
+                    key,
+                    PARTITION,
+                    Some(row),
+                    Some(tag! {"status" => "rolled_out"}),
+                )?;
+            }
+            Ok(())
+        });
+        let started = Instant::now();
+        let waited = tq.kv_wait(
+            &rollouts,
+            PARTITION,
+            Some(&["response"]),
+            Duration::from_secs(10),
+        );
+        let worker = worker
+            .join()
+            .unwrap_or_else(|_| Err(Error::unexpected("the rollout worker panicked")));
+        waited.and(worker).map(|()| started.elapsed())
+    })?;
+    println!(
+        "  ✓ the trainer's kv_wait returned {waited:?} after it started, when all 3 responses were in"
+    );
+    for event in events.by_ref().take(rollouts.len()) {
+        if let WatchEvent::Put { key, fields, tag } = event? {
+            println!("  ✓ watched: put {key} {fields:?} tag {}", json(&tag));
+        }
     }
 
     banner("Tutorial complete");

@@ -49,6 +49,9 @@ mod registry;
 mod update_settings;
 
 pub use config::{Config, DEFAULT_BACKEND, ENV_BACKEND, ENV_CONFIG};
+/// The futures crate of [`WatchStream`] (a `futures::Stream`: read it with
+/// `tq_facade::futures::StreamExt::next`).
+pub use futures;
 pub use queue::TransferQueue;
 pub use registry::{BackendFactory, BackendRegistry};
 /// The serde crate of [`BackendRegistry::register_typed`]'s and
