@@ -179,9 +179,15 @@ pub async fn cap_atomic_batch_claim_hides_partial_batches(kv: &Fixture) {
     }
     let rows = numbered("k", 64);
     let store: Kv = kv.kv().clone();
+    // The reader keeps reading until the writer has done a few rounds, so
+    // that the check overlaps writes however the two tasks are scheduled.
+    let rounds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let written = rounds.clone();
     let reader = tokio::spawn(async move {
         let mut seen = std::collections::BTreeSet::new();
-        for _ in 0..400 {
+        let mut reads = 0;
+        while reads < 400 || written.load(std::sync::atomic::Ordering::SeqCst) < 5 {
+            reads += 1;
             let n = listed_keys(&store, "p").await.len();
             assert!(
                 n == 0 || n == 64,
@@ -201,6 +207,7 @@ pub async fn cap_atomic_batch_claim_hides_partial_batches(kv: &Fixture) {
             .unwrap();
         tokio::task::yield_now().await;
         kv.kv_clear(&rows, "p", None).await.unwrap();
+        rounds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
     reader
         .await
