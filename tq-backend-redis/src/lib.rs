@@ -63,7 +63,7 @@
 //! - **No value passes through Lua**: Redis turns every script argument
 //!   into a Lua string (this Redis build hashes each of its bytes) and a
 //!   script's `HSET` copies it once more; a plain `HSET` goes straight to
-//!   the hash. `put_meta` is sent as `EVAL` with its text (under 700 bytes,
+//!   the hash. `put_meta` is sent as `EVAL` with its text (1.2 KiB,
 //!   comments and indentation stripped), never `EVALSHA`: inside
 //!   `MULTI`/`EXEC` an unknown script would only fail at `EXEC`, after the
 //!   `HSET` had run. An error raised inside `EXEC` (a script error on a
@@ -212,13 +212,16 @@ mod conditional;
 pub mod config;
 mod direct;
 mod error;
+mod events;
 pub mod keys;
 mod reply;
 mod scripts;
 mod slots;
+mod watch;
 mod wire;
 mod write_stamp;
 
 pub use backend::{FALLBACK_MAX_BULK, FALLBACK_MAX_QUERY, RedisBackend, SAFE_POLICIES};
 pub use cells::MAX_JSON_DEPTH;
 pub use config::RedisConfig;
+pub use watch::WATCH_CLIENT_NAME;
