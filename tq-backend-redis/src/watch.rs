@@ -21,7 +21,7 @@ const OP: &str = "redis::watch";
 
 /// What a watch connection hands the stream: a message's bytes (decoded by
 /// the reader of the stream, so the socket's reader only copies), or the
-/// loss of the connection to the named server.
+/// loss of a connection or subscription, said.
 #[derive(Debug, Clone)]
 enum Item {
     Message(Vec<u8>),
@@ -193,7 +193,15 @@ async fn subscribe(
                 // Not a payload: let the decoder call it corrupted.
                 _ => Item::Message(Vec::new()),
             },
-            PushKind::Disconnection => Item::Lost(name.clone()),
+            PushKind::Disconnection => {
+                Item::Lost(format!("the watch connection to {name} was lost"))
+            }
+            // This backend never unsubscribes: the server did, because a
+            // cluster slot moved to another master (Redis 7 sends
+            // `sunsubscribe` then). Its events would stop silently.
+            PushKind::SUnsubscribe | PushKind::Unsubscribe => Item::Lost(format!(
+                "the server at {name} ended a watch subscription (a cluster slot moved)"
+            )),
             // Subscription confirmations: the subscribing call reads them.
             _ => return Ok(()),
         };
@@ -257,33 +265,28 @@ impl Reading {
         let item = match self.receiver.recv().await {
             Ok(Item::Message(bytes)) => decode(&bytes, &self.partition),
             Err(broadcast::error::RecvError::Lagged(missed)) => Ok(WatchEvent::Lagged { missed }),
-            Ok(Item::Lost(node)) => {
+            Ok(Item::Lost(what)) => {
                 self.done = true;
-                Err(lost(&self.partition, Some(&node)))
+                Err(lost(&self.partition, &what))
             }
             Err(broadcast::error::RecvError::Closed) => {
                 self.done = true;
-                Err(lost(&self.partition, None))
+                Err(lost(&self.partition, "the watch connections were closed"))
             }
         };
         Some((item, self))
     }
 }
 
-/// The error that ends a stream whose connection is gone.
-fn lost(partition: &str, node: Option<&str>) -> Error {
-    let at = node.map(|n| format!(" to {n}")).unwrap_or_default();
-    let mut e = Error::new(
+/// The error that ends a stream whose connection or subscription is gone.
+fn lost(partition: &str, what: &str) -> Error {
+    Error::new(
         ErrorKind::Unavailable,
         format!(
-            "the watch connection{at} was lost, so writes may have been missed from here on: \
-             watch again and resync with kv_list"
+            "{what}, so writes may have been missed from here on: watch again and resync with \
+             kv_list"
         ),
     )
     .with_operation(OP)
-    .with_context("partition", partition.to_owned());
-    if let Some(node) = node {
-        e = e.with_context("node", node.to_owned());
-    }
-    e
+    .with_context("partition", partition.to_owned())
 }

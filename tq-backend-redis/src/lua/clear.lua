@@ -8,7 +8,7 @@
 if redis.call('DEL', KEYS[1]) == 0 then
   return 0
 end
-redis.call(ARGV[3], ARGV[4], 'C' .. #ARGV[1] .. ':' .. ARGV[1])
+redis.pcall(ARGV[3], ARGV[4], 'C' .. #ARGV[1] .. ':' .. ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('SREM', KEYS[3], ARGV[2])

@@ -15,7 +15,9 @@
 -- ARGV[6] PUBLISH or SPUBLISH, ARGV[7] the watch channel, ARGV[8] the
 -- number R of removed cells, ARGV[9..8+R] their hash fields, then the
 -- hash fields of the cells set: names only, for the events (src/events.rs),
--- published here so that an event exists iff the write landed.
+-- published here so that an event exists iff the write landed. pcall: a
+-- user whose ACL may not publish (Redis 7 users start with no channel) must
+-- still get its write, which has landed by then (scripts never roll back).
 -- Returns { {'f<field>', ...}, {'t<name>', json, ...}, existed (1 or 0) }.
 local row = KEYS[1]
 local existed = redis.call('HEXISTS', row, 's') == 1
@@ -47,12 +49,12 @@ local removed = tonumber(ARGV[8])
 if existed and removed > 0 then
   local msg = { 'F', item(ARGV[2]) }
   for j = 9, 8 + removed do msg[#msg + 1] = item(ARGV[j]) end
-  redis.call(ARGV[6], ARGV[7], table.concat(msg))
+  redis.pcall(ARGV[6], ARGV[7], table.concat(msg))
 end
 if ARGV[4] == '1' then
   local msg = { 'P', item(ARGV[2]), item(tostring(#ARGV - 8 - removed)) }
   for j = 9 + removed, #ARGV do msg[#msg + 1] = item(ARGV[j]) end
   for _, t in ipairs(tags) do msg[#msg + 1] = item(t) end
-  redis.call(ARGV[6], ARGV[7], table.concat(msg))
+  redis.pcall(ARGV[6], ARGV[7], table.concat(msg))
 end
 return { fields, tags, existed and 1 or 0 }

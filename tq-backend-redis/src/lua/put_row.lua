@@ -67,7 +67,7 @@ local function item(s) return #s .. ':' .. s end
 if existed and removed > 0 then
   local msg = { 'F', item(ARGV[2]) }
   for j = 9, 8 + removed do msg[#msg + 1] = item(ARGV[j]) end
-  redis.call(ARGV[6], ARGV[7], table.concat(msg))
+  redis.pcall(ARGV[6], ARGV[7], table.concat(msg))
 end
 if ARGV[4] == '1' then
   -- The cells set: the 'f' names among the pairs (tag entries are 't').
@@ -77,6 +77,6 @@ if ARGV[4] == '1' then
   end
   local msg = { 'P', item(ARGV[2]), item(tostring(#set)), table.concat(set) }
   for _, t in ipairs(tags) do msg[#msg + 1] = item(t) end
-  redis.call(ARGV[6], ARGV[7], table.concat(msg))
+  redis.pcall(ARGV[6], ARGV[7], table.concat(msg))
 end
 return { fields, tags, existed and 1 or 0 }
