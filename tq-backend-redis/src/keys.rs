@@ -9,7 +9,7 @@
 //! | `P{b}:r:n:p:key` | hash | one row: `s` = insertion sequence, `f<field>` = codec bytes of a cell, `t<name>` = JSON of a tag entry |
 //! | `P{b}:i:n:p` | sorted set | the partition's keys in bucket `b`, scored by insertion sequence |
 //! | `P{b}:p` | set | the partitions that hold rows in bucket `b` |
-//! | `P{b}:w:n:p` | pub/sub channel (no key) | the events of the partition's rows in bucket `b` (see [`crate::events`]); `PUBLISH` standalone, `SPUBLISH` (sharded, in the bucket's slot) in a cluster |
+//! | `P{b}:w:n:p` | pub/sub channel (no key) | the events of the partition's rows in bucket `b` (format: `src/events.rs`); `PUBLISH` standalone, `SPUBLISH` (sharded, in the bucket's slot) in a cluster |
 //! | `P:seq` | string | the store's insertion counter |
 //! | `P:layout` | string | the layout version and bucket count, written at the first open |
 //!
