@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use redis::Value as RV;
 use tq_core::{
-    Capabilities, Cells, ConditionalBackend, Error, ErrorKind, Listing, Result, RowState,
-    RowVersion, RowWrite, StorageBackend, Tag,
+    Capabilities, Cells, ConditionalBackend, Error, ErrorKind, Listing, Notifications, Result,
+    RowState, RowVersion, RowWrite, StorageBackend, Tag, WatchBackend,
 };
 
 use crate::cells::{
@@ -212,6 +212,18 @@ impl RedisBackend {
         self.conn.redirected()
     }
 
+    /// How the scripts publish a write's events: `PUBLISH` on a standalone
+    /// server, `SPUBLISH` (sharded pub/sub, Redis 7) in a cluster, so an
+    /// event goes out from the master of the row's slot only instead of
+    /// being broadcast over the cluster bus.
+    pub(crate) fn publish_command(&self) -> &'static str {
+        if self.conn.is_cluster() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        }
+    }
+
     /// `n` fresh insertion sequence numbers for a cluster put (the counter
     /// lives in its own slot, so it cannot be taken inside the row scripts).
     pub(crate) async fn reserve_seqs(&self, n: usize) -> redis::RedisResult<u64> {
@@ -244,9 +256,14 @@ impl StorageBackend for RedisBackend {
             .with_zero_copy_put(false)
             .with_max_value_bytes(Some(self.max_bulk))
             .with_conditional_write(true)
+            .with_notifications(Notifications::CrossProcess)
     }
 
     fn as_conditional(&self) -> Option<&dyn ConditionalBackend> {
+        Some(self)
+    }
+
+    fn as_watch(&self) -> Option<&dyn WatchBackend> {
         Some(self)
     }
 
@@ -340,6 +357,7 @@ impl RedisBackend {
             None
         };
         let counter = self.layout.counter();
+        let publish = self.publish_command();
         let order = if first_seq.is_some() {
             Order::Free
         } else {
@@ -357,6 +375,7 @@ impl RedisBackend {
                     Some(s) => (s + i as u64).to_string(),
                     None => String::new(),
                 };
+                let channel = self.layout.watch_channel(b, partition);
                 let mut keys: Vec<&[u8]> = vec![&row_key, &index, &parts];
                 if first_seq.is_none() {
                     keys.push(&counter);
@@ -365,12 +384,26 @@ impl RedisBackend {
                     let version = expected.get(i).copied().unwrap_or_default();
                     let expected = version_text(version);
                     return Unit::Cmd(put_row_command(
-                        by_text, &keys, &seq, row, partition, &expected,
+                        by_text,
+                        &keys,
+                        &seq,
+                        row,
+                        partition,
+                        &expected,
+                        (publish, &channel),
                     ));
                 }
                 if is_small_row(row) {
                     // One EVALSHA does it all (EVAL after a NOSCRIPT).
-                    return Unit::Cmd(put_row_command(by_text, &keys, &seq, row, partition, ""));
+                    return Unit::Cmd(put_row_command(
+                        by_text,
+                        &keys,
+                        &seq,
+                        row,
+                        partition,
+                        "",
+                        (publish, &channel),
+                    ));
                 }
                 let creates = if row.creates { "1" } else { "" };
                 // The values go with a plain HSET (never through Lua);
@@ -396,7 +429,17 @@ impl RedisBackend {
                 }
                 let mut meta = PUT_META.invocation(true, &keys);
                 meta.arg(&seq).arg(&row.key).arg(partition).arg(creates);
-                meta.arg(next_stamp());
+                meta.arg(next_stamp()).arg(publish).arg(&channel);
+                // The names of the cells removed and set, for the events.
+                meta.arg(row.removed.len().to_string());
+                for name in &row.removed {
+                    meta.arg(name);
+                }
+                for (name, _) in &row.pairs {
+                    if name.first() == Some(&CELL_MARK) {
+                        meta.arg(name);
+                    }
+                }
                 cmds.push(meta);
                 Unit::Tx(cmds)
             })
@@ -498,6 +541,7 @@ impl RedisBackend {
         let buckets = self
             .layout
             .buckets_of(partition, keys.iter().map(String::as_str));
+        let publish = self.publish_command();
         let answers = self
             .conn
             .run_items(
@@ -512,7 +556,8 @@ impl RedisBackend {
                             &self.layout.partitions(b),
                         ],
                     );
-                    cmd.arg(&keys[i]).arg(partition);
+                    cmd.arg(&keys[i]).arg(partition).arg(publish);
+                    cmd.arg(self.layout.watch_channel(b, partition));
                     cmd
                 },
                 OP,
@@ -544,7 +589,8 @@ const SCRIPT_ROW_BYTES: usize = 8 * 1024;
 const SCRIPT_ROW_PAIRS: usize = 512;
 
 /// The `put_row.lua` call writing `row`, with `expected` its version
-/// precondition (`""`: none; see the script).
+/// precondition (`""`: none; see the script), publishing its events with
+/// `publish`: the command (`PUBLISH`/`SPUBLISH`) and the channel.
 fn put_row_command(
     by_text: bool,
     keys: &[&[u8]],
@@ -552,11 +598,13 @@ fn put_row_command(
     row: &EncodedRow,
     partition: &str,
     expected: &str,
+    publish: (&str, &[u8]),
 ) -> Command {
     let mut put = PUT_ROW.invocation(by_text, keys);
     let creates = if row.creates { "1" } else { "" };
     put.arg(seq).arg(&row.key).arg(partition).arg(creates);
-    put.arg(expected).arg(row.removed.len().to_string());
+    put.arg(expected).arg(publish.0).arg(publish.1);
+    put.arg(row.removed.len().to_string());
     for name in &row.removed {
         put.arg(name);
     }

@@ -159,6 +159,86 @@ fn direct_for(config: &RedisConfig, info: &ConnectionInfo) -> Option<Arc<Direct>
     )))
 }
 
+/// A redis-rs client for one server, as `config` reaches it: `url`'s
+/// scheme, address and database with `config`'s credentials and CA
+/// certificates; `at` (`host`, `port`) replaces the address (a cluster
+/// master found in the slot map, reached like the seed node `url`), and
+/// `protocol` the URL's protocol.
+pub fn node_client(
+    config: &RedisConfig,
+    url: &str,
+    at: Option<(&str, u16)>,
+    protocol: Option<redis::ProtocolVersion>,
+) -> Result<redis::Client> {
+    const OP: &str = "redis::open";
+    let setting = if config.is_cluster() {
+        "cluster_nodes"
+    } else {
+        "url"
+    };
+    let bad_url = |e: redis::RedisError| {
+        Error::config(format!("cannot parse `{setting}` {:?}", redact_url(url)))
+            .with_operation(OP)
+            .with_context("setting", setting)
+            .with_source(e)
+    };
+    let mut info = url.into_connection_info().map_err(bad_url)?;
+    let mut settings = info.redis_settings().clone();
+    if let Some(user) = &config.username {
+        settings = settings.set_username(user);
+    }
+    if let Some(pw) = &config.password {
+        settings = settings.set_password(pw);
+    }
+    if let Some(protocol) = protocol {
+        settings = settings.set_protocol(protocol);
+    }
+    info = info.set_redis_settings(settings);
+    if let Some((host, port)) = at {
+        let addr = match info.addr().clone() {
+            // A cluster that does not say a master's host: the seed's.
+            ConnectionAddr::Tcp(seed, _) if host.is_empty() => ConnectionAddr::Tcp(seed, port),
+            ConnectionAddr::TcpTls {
+                host: seed,
+                insecure,
+                tls_params,
+                ..
+            } if host.is_empty() => ConnectionAddr::TcpTls {
+                host: seed,
+                port,
+                insecure,
+                tls_params,
+            },
+            ConnectionAddr::TcpTls {
+                insecure,
+                tls_params,
+                ..
+            } => ConnectionAddr::TcpTls {
+                host: host.to_owned(),
+                port,
+                insecure,
+                tls_params,
+            },
+            _ => ConnectionAddr::Tcp(host.to_owned(), port),
+        };
+        info = info.set_addr(addr);
+    }
+    match config.tls_certificates()? {
+        Some(certs) => redis::Client::build_with_tls(info, certs).map_err(|e| {
+            let path = config.tls_ca_file.as_deref().unwrap_or(Path::new(""));
+            Error::config(format!(
+                "cannot use the CA certificates of `tls_ca_file` {:?}",
+                path.display()
+            ))
+            .with_operation(OP)
+            .with_context("setting", "tls_ca_file")
+            .with_context("path", path.display().to_string())
+            .with_source(e)
+        }),
+        None => redis::Client::open(info).map_err(bad_url),
+    }
+}
+
 /// The outcome of one `MULTI` .. `EXEC` from its replies (`MULTI`, one per
 /// queued command, `EXEC`): the last command's reply, or the error that
 /// refused the transaction (nothing ran: `false`) or that a command raised
@@ -295,39 +375,11 @@ impl Conn {
             // exists (an error means one is installed already).
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let certs = config.tls_certificates()?;
         if let Some(url) = &config.url {
-            let bad_url = |e: redis::RedisError| {
-                Error::config(format!("cannot parse `url` {:?}", redact_url(url)))
-                    .with_operation(OP)
-                    .with_context("setting", "url")
-                    .with_source(e)
-            };
-            let mut info = url.as_str().into_connection_info().map_err(bad_url)?;
-            let mut settings = info.redis_settings().clone();
-            if let Some(user) = &config.username {
-                settings = settings.set_username(user);
-            }
-            if let Some(pw) = &config.password {
-                settings = settings.set_password(pw);
-            }
-            info = info.set_redis_settings(settings);
-            let direct = direct_for(config, &info);
-            let addr = tcp_addr(&info);
-            let client = match certs {
-                Some(certs) => redis::Client::build_with_tls(info, certs).map_err(|e| {
-                    let path = config.tls_ca_file.as_deref().unwrap_or(Path::new(""));
-                    Error::config(format!(
-                        "cannot use the CA certificates of `tls_ca_file` {:?}",
-                        path.display()
-                    ))
-                    .with_operation(OP)
-                    .with_context("setting", "tls_ca_file")
-                    .with_context("path", path.display().to_string())
-                    .with_source(e)
-                })?,
-                None => redis::Client::open(info).map_err(bad_url)?,
-            };
+            let client = node_client(config, url, None, None)?;
+            let info = client.get_connection_info();
+            let direct = direct_for(config, info);
+            let addr = tcp_addr(info);
             let manager_config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(config.connect_timeout()))
                 .set_response_timeout(config.command_timeout())
@@ -341,6 +393,7 @@ impl Conn {
             conn.addr = addr;
             Ok(conn)
         } else {
+            let certs = config.tls_certificates()?;
             let nodes: Vec<String> = config.cluster_nodes.clone();
             let mut builder = ClusterClientBuilder::new(nodes.iter().map(String::as_str))
                 .connection_timeout(config.connect_timeout())
@@ -391,6 +444,11 @@ impl Conn {
         }
     }
 
+    /// Cluster: forgets the slot map, so the next use reads it again.
+    pub fn forget_slot_map(&self) {
+        *self.lock_map() = None;
+    }
+
     fn new(inner: Inner) -> Conn {
         Conn {
             inner,
@@ -417,7 +475,7 @@ impl Conn {
 
     /// The cluster's slot -> master map (one `CLUSTER SLOTS` when unknown),
     /// or `None` if the cluster does not give a complete one.
-    async fn slot_map(&self) -> Option<Arc<SlotMap>> {
+    pub async fn slot_map(&self) -> Option<Arc<SlotMap>> {
         if let Some(map) = self.lock_map().clone() {
             return Some(map);
         }

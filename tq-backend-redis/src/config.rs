@@ -39,6 +39,7 @@ pub const MAX_KEY_PREFIX_BYTES: usize = 256;
 /// connect_timeout_ms = 5000
 /// command_timeout_ms = 60000
 /// # allow_evicting_policy = false     # true is LOSSY: see the setting
+/// watch_buffer = 4096                 # events a watcher may fall behind by
 /// ```
 ///
 /// In code: [`RedisConfig::standalone`] or [`RedisConfig::cluster`], then
@@ -146,6 +147,26 @@ pub struct RedisConfig {
     /// TTL, and this backend never sets one.
     #[serde(default)]
     pub allow_evicting_policy: bool,
+
+    /// How many events a `kv_watch` stream (or a waiting `kv_wait`) may
+    /// fall behind by before it loses the oldest and reads a `Lagged` item
+    /// (contract W2). The events are read off the socket into this buffer
+    /// as they arrive, so a slow watcher never makes the server hold them
+    /// (nor drop the connection for its output buffer limit). Default: 4096
+    /// (`WatchHub::DEFAULT_CAPACITY`); 0 counts as 1.
+    #[serde(
+        default = "default_watch_buffer",
+        skip_serializing_if = "is_default_watch_buffer"
+    )]
+    pub watch_buffer: usize,
+}
+
+fn default_watch_buffer() -> usize {
+    tq_core::WatchHub::DEFAULT_CAPACITY
+}
+
+fn is_default_watch_buffer(events: &usize) -> bool {
+    *events == default_watch_buffer()
 }
 
 fn default_key_prefix() -> String {
@@ -175,6 +196,7 @@ impl Default for RedisConfig {
             command_timeout_ms: DEFAULT_COMMAND_TIMEOUT_MS,
             buckets: None,
             allow_evicting_policy: false,
+            watch_buffer: default_watch_buffer(),
         }
     }
 }
@@ -243,6 +265,12 @@ impl RedisConfig {
     /// **`true` is LOSSY**: read that setting's documentation first.
     pub fn with_allow_evicting_policy(mut self, allow: bool) -> Self {
         self.allow_evicting_policy = allow;
+        self
+    }
+
+    /// Sets [`watch_buffer`](Self::watch_buffer), in events.
+    pub fn with_watch_buffer(mut self, events: usize) -> Self {
+        self.watch_buffer = events;
         self
     }
 
@@ -641,6 +669,7 @@ impl fmt::Debug for RedisConfig {
             .field("command_timeout_ms", &self.command_timeout_ms)
             .field("buckets", &self.buckets)
             .field("allow_evicting_policy", &self.allow_evicting_policy)
+            .field("watch_buffer", &self.watch_buffer)
             .finish()
     }
 }
@@ -740,6 +769,7 @@ mod tests {
             .with_command_timeout_ms(0)
             .with_buckets(16)
             .with_allow_evicting_policy(true)
+            .with_watch_buffer(16)
     }
 
     #[test]
@@ -753,6 +783,7 @@ mod tests {
         assert_eq!(cfg.command_timeout_ms, 0);
         assert_eq!(cfg.buckets, Some(16));
         assert!(cfg.allow_evicting_policy);
+        assert_eq!(cfg.watch_buffer, 16);
         assert_eq!(cfg.with_buckets(None).effective_buckets(), 1);
     }
 
@@ -775,9 +806,14 @@ mod tests {
             "password",
             "tls_ca_file",
             "buckets",
+            "watch_buffer",
         ] {
             assert!(!text.contains(absent), "{absent}: {text}");
         }
+        let small = RedisConfig::standalone("redis://h:1").with_watch_buffer(8);
+        let text = toml::to_string(&small).unwrap();
+        assert!(text.contains("watch_buffer = 8"), "{text}");
+        assert_eq!(toml::from_str::<RedisConfig>(&text).unwrap(), small);
     }
 
     #[test]
@@ -787,6 +823,7 @@ mod tests {
         assert_eq!(cfg.connect_timeout_ms, 5000);
         assert_eq!(cfg.command_timeout_ms, 60000);
         assert_eq!(cfg.effective_buckets(), 1);
+        assert_eq!(cfg.watch_buffer, tq_core::WatchHub::DEFAULT_CAPACITY);
         cfg.validate().unwrap();
         let err = toml::from_str::<RedisConfig>("url = \"redis://h\"\npasword = \"x\"")
             .unwrap_err()

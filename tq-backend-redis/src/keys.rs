@@ -9,6 +9,7 @@
 //! | `P{b}:r:n:p:key` | hash | one row: `s` = insertion sequence, `f<field>` = codec bytes of a cell, `t<name>` = JSON of a tag entry |
 //! | `P{b}:i:n:p` | sorted set | the partition's keys in bucket `b`, scored by insertion sequence |
 //! | `P{b}:p` | set | the partitions that hold rows in bucket `b` |
+//! | `P{b}:w:n:p` | pub/sub channel (no key) | the events of the partition's rows in bucket `b` (format: `src/events.rs`); `PUBLISH` standalone, `SPUBLISH` (sharded, in the bucket's slot) in a cluster |
 //! | `P:seq` | string | the store's insertion counter |
 //! | `P:layout` | string | the layout version and bucket count, written at the first open |
 //!
@@ -104,6 +105,15 @@ impl KeyLayout {
         k
     }
 
+    /// The watch channel of `partition` in bucket `b`: `P{b}:w:n:p`. It
+    /// shares the row's hash tag, so a cluster's sharded channel lives on
+    /// the master that applies the row's writes.
+    pub fn watch_channel(&self, bucket: u16, partition: &str) -> Vec<u8> {
+        let mut k = self.bucket_base(bucket);
+        k.extend_from_slice(format!("w:{}:{partition}", partition.len()).as_bytes());
+        k
+    }
+
     /// The set of partitions with rows in bucket `b`: `P{b}:p`.
     pub fn partitions(&self, bucket: u16) -> Vec<u8> {
         let mut k = self.bucket_base(bucket);
@@ -178,6 +188,7 @@ mod tests {
                 );
             }
             assert!(seen.insert(layout.index(0, p)));
+            assert!(seen.insert(layout.watch_channel(0, p)));
         }
         assert!(seen.insert(layout.partitions(0)));
     }

@@ -12,6 +12,12 @@
 -- partition entry, unless the write only removes cells.
 -- ARGV[5] the write's stamp, stored as 'v': with 's', the row's version
 -- (see put_row.lua and src/write_stamp.rs).
+-- ARGV[6] PUBLISH or SPUBLISH, ARGV[7] the watch channel, ARGV[8] the
+-- number R of removed cells, ARGV[9..8+R] their hash fields, then the
+-- hash fields of the cells set: names only, for the events (src/events.rs),
+-- published here so that an event exists iff the write landed. pcall: a
+-- user whose ACL may not publish (Redis 7 users start with no channel) must
+-- still get its write, which has landed by then (scripts never roll back).
 -- Returns { {'f<field>', ...}, {'t<name>', json, ...}, existed (1 or 0) }.
 local row = KEYS[1]
 local existed = redis.call('HEXISTS', row, 's') == 1
@@ -37,5 +43,18 @@ for _, name in ipairs(redis.call('HKEYS', row)) do
     tags[#tags + 1] = name
     tags[#tags + 1] = redis.call('HGET', row, name)
   end
+end
+local function item(s) return #s .. ':' .. s end
+local removed = tonumber(ARGV[8])
+if existed and removed > 0 then
+  local msg = { 'F', item(ARGV[2]) }
+  for j = 9, 8 + removed do msg[#msg + 1] = item(ARGV[j]) end
+  redis.pcall(ARGV[6], ARGV[7], table.concat(msg))
+end
+if ARGV[4] == '1' then
+  local msg = { 'P', item(ARGV[2]), item(tostring(#ARGV - 8 - removed)) }
+  for j = 9 + removed, #ARGV do msg[#msg + 1] = item(ARGV[j]) end
+  for _, t in ipairs(tags) do msg[#msg + 1] = item(t) end
+  redis.pcall(ARGV[6], ARGV[7], table.concat(msg))
 end
 return { fields, tags, existed and 1 or 0 }

@@ -8,9 +8,11 @@
 -- the write must be one step.
 -- KEYS and ARGV[1..4] as in put_meta.lua; ARGV[5] the expected version:
 -- '' for none, '0' for "the row must not exist", else '<s>:<v>'; ARGV[6]
--- the number R of cells to remove, ARGV[7..6+R] their hash fields, then
--- field, value, ... to set, the last pair always 'v' and the write's stamp
--- (src/write_stamp.rs), which changes the row's version.
+-- PUBLISH or SPUBLISH and ARGV[7] the watch channel (as in put_meta.lua);
+-- ARGV[8] the number R of cells to remove, ARGV[9..8+R] their hash fields,
+-- then field, value, ... to set, the last pair always 'v' and the write's
+-- stamp (src/write_stamp.rs), which changes the row's version.
+-- Publishes as put_meta.lua (nothing for a write that did not land).
 -- Returns as put_meta.lua, or { {}, {}, -1 } if the version did not match.
 local row = KEYS[1]
 local seq_now = redis.call('HGET', row, 's')
@@ -29,8 +31,8 @@ if not existed and ARGV[4] == '' then
   -- Removals only, of a missing row: it stays missing.
   return { {}, {}, 0 }
 end
-local removed = tonumber(ARGV[6])
-local i, last = 7, 6 + removed
+local removed = tonumber(ARGV[8])
+local i, last = 9, 8 + removed
 while i <= last do
   local upto = math.min(i + 999, last)
   redis.call('HDEL', row, unpack(ARGV, i, upto))
@@ -61,8 +63,20 @@ for _, name in ipairs(redis.call('HKEYS', row)) do
     tags[#tags + 1] = redis.call('HGET', row, name)
   end
 end
-local was = 0
-if existed then
-  was = 1
+local function item(s) return #s .. ':' .. s end
+if existed and removed > 0 then
+  local msg = { 'F', item(ARGV[2]) }
+  for j = 9, 8 + removed do msg[#msg + 1] = item(ARGV[j]) end
+  redis.pcall(ARGV[6], ARGV[7], table.concat(msg))
 end
-return { fields, tags, was }
+if ARGV[4] == '1' then
+  -- The cells set: the 'f' names among the pairs (tag entries are 't').
+  local set = {}
+  for j = 9 + removed, #ARGV, 2 do
+    if string.sub(ARGV[j], 1, 1) == 'f' then set[#set + 1] = item(ARGV[j]) end
+  end
+  local msg = { 'P', item(ARGV[2]), item(tostring(#set)), table.concat(set) }
+  for _, t in ipairs(tags) do msg[#msg + 1] = item(t) end
+  redis.pcall(ARGV[6], ARGV[7], table.concat(msg))
+end
+return { fields, tags, existed and 1 or 0 }

@@ -90,7 +90,8 @@ pub fn with_hooks(
         .with_shared_across_processes(true)
         // The test servers run with Redis' default proto-max-bulk-len.
         .with_max_value_bytes(Some(tq_backend_redis::FALLBACK_MAX_BULK))
-        .with_conditional_write(true);
+        .with_conditional_write(true)
+        .with_notifications(tq_core::Notifications::CrossProcess);
     fixture
         .claims(claims)
         .with_corruptor(move |partition, key, what| {
