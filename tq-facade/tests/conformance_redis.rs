@@ -70,7 +70,8 @@ fn with_hooks(fixture: Fixture, toml: String, redis: RedisConfig) -> Fixture {
         .with_persistent(true)
         .with_shared_across_processes(true)
         .with_max_value_bytes(Some(FALLBACK_MAX_BULK))
-        .with_conditional_write(true);
+        .with_conditional_write(true)
+        .with_notifications(tq_facade::Notifications::CrossProcess);
     let corrupt_config = redis.clone();
     fixture
         .claims(claims)
