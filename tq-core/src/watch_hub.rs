@@ -179,3 +179,44 @@ impl WrittenRow {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str) -> WatchEvent {
+        WatchEvent::Put {
+            key: key.to_owned(),
+            fields: Vec::new(),
+            tag: crate::Tag::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn nobody_watching_builds_nothing_and_a_dropped_watcher_is_forgotten() {
+        let hub = WatchHub::with_capacity(4);
+        assert!(hub.publisher("p").is_none(), "no watcher yet");
+        let watcher = hub.subscribe("p");
+        assert!(hub.publisher("other").is_none(), "partitions are apart");
+        assert!(hub.publisher("p").is_some());
+        drop(watcher);
+        assert!(hub.publisher("p").is_none(), "the watcher is gone");
+        assert!(hub.channels.lock().unwrap().is_empty(), "its channel too");
+    }
+
+    #[tokio::test]
+    async fn a_watcher_past_its_buffer_reads_lagged_then_the_newest() {
+        let hub = WatchHub::with_capacity(4);
+        let mut watcher = hub.subscribe("p");
+        let publisher = hub.publisher("p").expect("a watcher");
+        for i in 0..10 {
+            publisher.send(put(&i.to_string()));
+        }
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            got.push(watcher.next().await.expect("an item").expect("no error"));
+        }
+        assert_eq!(got[0], WatchEvent::Lagged { missed: 6 });
+        assert_eq!(got[1..], [put("6"), put("7"), put("8"), put("9")]);
+    }
+}

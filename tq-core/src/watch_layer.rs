@@ -199,3 +199,59 @@ impl<B: StorageBackend> WatchBackend for WatchLayer<B> {
         Ok(self.hub.subscribe(partition))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    /// A backend that stores nothing; only its claims matter here.
+    #[derive(Debug)]
+    struct Claims(Capabilities);
+
+    #[async_trait]
+    impl StorageBackend for Claims {
+        fn name(&self) -> &str {
+            "claims"
+        }
+        fn capabilities(&self) -> Capabilities {
+            self.0
+        }
+        async fn put(&self, _: &str, rows: Vec<RowWrite>) -> Result<Vec<RowState>> {
+            Ok(vec![RowState::absent(); rows.len()])
+        }
+        async fn get(
+            &self,
+            _: &str,
+            keys: &[String],
+            _: Option<&[String]>,
+        ) -> Result<Vec<Option<Cells>>> {
+            Ok(vec![None; keys.len()])
+        }
+        async fn list(&self, _: Option<&str>) -> Result<Listing> {
+            Ok(Listing::new())
+        }
+        async fn clear(&self, _: &str, _: &[String]) -> Result<usize> {
+            Ok(0)
+        }
+    }
+
+    #[test]
+    fn a_backend_shared_between_processes_is_refused() {
+        let shared = Claims(Capabilities::new().with_shared_across_processes(true));
+        let err = WatchLayer::new(shared).expect_err("an in-process watch of a shared store");
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert!(err.to_string().contains("claims"), "{err}");
+    }
+
+    #[test]
+    fn the_layer_reports_in_process_pushes_and_keeps_the_other_claims() {
+        let single = Claims(Capabilities::new().with_persistent(true));
+        let layer = WatchLayer::new(single).expect("a single-process backend");
+        let caps = layer.capabilities();
+        assert_eq!(caps.notifications, Notifications::InProcess);
+        assert!(caps.persistent);
+        assert!(layer.as_watch().is_some());
+        assert!(layer.as_conditional().is_none());
+    }
+}
