@@ -26,6 +26,9 @@ pub mod redis_nodes;
 pub mod report;
 pub mod run;
 mod small;
+pub mod wake;
+#[cfg(feature = "redis")]
+pub mod wake_child;
 pub mod workload;
 
 pub use data::{Payload, Shape};

@@ -197,11 +197,14 @@ pub struct Report {
     /// Redis: server memory around a put, client peak RSS over put + get.
     #[cfg(feature = "redis")]
     pub server_memory: Vec<crate::memory_probe::PutGetMemory>,
+    /// kv_put -> kv_wait wake-up latency per backend, with its baseline.
+    pub wake: Vec<crate::wake::WakeFigure>,
     /// Notes: skipped parts and why.
     pub notes: Vec<String>,
 }
 
-fn fmt_time(s: f64) -> String {
+/// `s` seconds as s, ms or us.
+pub fn fmt_time(s: f64) -> String {
     if s >= 1.0 {
         format!("{s:.3} s")
     } else if s >= 1e-3 {
@@ -305,6 +308,7 @@ impl Report {
         }
         #[cfg(feature = "redis")]
         out.push_str(&crate::memory_probe::table(&self.server_memory));
+        out.push_str(&crate::wake::table(&self.wake));
         if !self.overhead.is_empty() {
             out.push_str("\n== stored overhead (bookkeeping beyond tensor bytes) ==\n");
             for o in &self.overhead {

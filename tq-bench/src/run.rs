@@ -43,6 +43,9 @@ pub struct Options {
     /// kv_list after this many put + clear cycles, on a fresh store of each
     /// backend (0: skip).
     pub list_churn: usize,
+    /// Rounds of the wake-up case (kv_put -> kv_wait returning) per
+    /// backend (0: skip).
+    pub wake_ups: usize,
     /// Use this Redis server instead of starting one.
     pub redis_url: Option<String>,
     /// Redis: run the memory probe (put + get with server and client
@@ -86,6 +89,7 @@ impl Default for Options {
             tiny_len: 4,
             overhead_rows: 100_000,
             list_churn: 0,
+            wake_ups: 1000,
             redis_url: None,
             probe_exe: None,
             engine_secs: 2.0,
@@ -178,8 +182,16 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
     } else {
         0
     };
-    let total =
-        rounds * (opts.shapes.len() * opened.len()) as u64 + rounds * small + overhead + churns;
+    let wakes = if opts.wake_ups > 0 {
+        opened.len() as u64
+    } else {
+        0
+    };
+    let total = rounds * (opts.shapes.len() * opened.len()) as u64
+        + rounds * small
+        + overhead
+        + churns
+        + wakes;
     let bar = progress_bar(opts, total);
 
     for shape in &opts.shapes {
@@ -201,6 +213,13 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
                 b.name, opts.list_churn
             ));
             churn_case(b, opts, &mut report).await?;
+            bar.inc(1);
+        }
+    }
+    if opts.wake_ups > 0 {
+        for b in &opened {
+            bar.set_message(format!("{}: {} wake-ups", b.name, opts.wake_ups));
+            report.wake.push(crate::wake::wake_case(b, opts).await?);
             bar.inc(1);
         }
     }

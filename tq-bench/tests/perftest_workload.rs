@@ -32,6 +32,7 @@ fn perftest_workload_runs_on_a_tiny_shape() {
         tasks: 4,
         tiny_len: 2,
         overhead_rows: 100,
+        wake_ups: 20,
         verify: true,
         progress: false,
         ..Options::default()
@@ -68,6 +69,12 @@ fn perftest_workload_runs_on_a_tiny_shape() {
             .any(|f| f.name == "kv_batch_get of 1 key, 4 tasks")
     );
     assert_eq!(report.overhead.len(), 2);
+    let wake = &report.wake[0];
+    assert_eq!(wake.latency.rounds, 20);
+    assert_eq!(wake.baseline, "tokio Notify wake-up between tasks");
+    assert!(wake.notifications.contains("InProcess"), "{wake:?}");
+    assert!(wake.met.is_some());
+    assert!(report.table().contains("kv_wait wake-up after kv_put"));
     assert!(report.table().contains("kv_batch_put"));
     assert!(serde_json::to_string(&report).is_ok());
 }

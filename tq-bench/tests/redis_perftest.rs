@@ -32,6 +32,7 @@ fn tiny_opts(spec: BackendSpec) -> Options {
         tasks_remote: 4,
         overhead_rows: 0,
         list_churn: 5,
+        wake_ups: 5,
         engine_requests: Some(400),
         probe_exe: Some(env!("CARGO_BIN_EXE_perftest").into()),
         settle: std::time::Duration::ZERO,
@@ -75,7 +76,15 @@ fn check(report: &Report, backend: &str) {
     assert!(m.server_after_put > m.server_before, "{m:?}");
     assert!(m.raw_set_delta_over_payload.is_some());
     assert!(m.client_own_process && m.client_peak_rss > 0, "{m:?}");
+    assert_eq!(report.wake.len(), 1);
+    let w = &report.wake[0];
+    assert_eq!(w.backend, backend);
+    assert_eq!(w.putter, "another process");
+    assert_eq!(w.latency.rounds, 5);
+    assert!(w.baseline.starts_with("redis ping round trip"), "{w:?}");
+    assert!(w.met.is_some());
     assert!(report.table().contains("redis engine set"));
+    assert!(report.table().contains("kv_wait wake-up after kv_put"));
     let json = serde_json::to_string(report).unwrap();
     assert!(json.contains("\"baseline\":\"redis engine set\""));
 }

@@ -20,8 +20,10 @@ use tq_bench::{BackendSpec, Options, Shape};
 /// workload's cell size, -P 16 with -c 1 and -c 4), then PUT
 /// (kv_batch_put) -> LIST (kv_list) -> GET (kv_batch_get of the listed keys,
 /// all fields) -> DELETE (kv_clear) of float32 fields of shape (batch,
-/// seq_len). Then single-key small ops, from one task and from many, and (for
-/// the memory backend) the stored bookkeeping per cell of 100,000 tiny rows.
+/// seq_len). Then single-key small ops, from one task and from many, the
+/// wake-up latency of kv_wait after a kv_put (p50/p99 over --wake-ups
+/// rounds), and (for the memory backend) the stored bookkeeping per cell of
+/// 100,000 tiny rows.
 /// Figures are medians over the iterations; ratios are medians of
 /// per-iteration ratios (time / baseline time).
 #[derive(Debug, Parser)]
@@ -84,6 +86,11 @@ struct Args {
     /// same partition (0 skips).
     #[arg(long, default_value_t = 0, value_name = "CYCLES")]
     list_churn: usize,
+    /// Wake-up case: rounds of kv_wait on a fresh key woken by a kv_put
+    /// from another task (Redis: another process), with p50/p99 against a
+    /// tokio Notify wake-up (Redis: a PING round trip) (0 skips).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    wake_ups: usize,
     /// Use this Redis server (redis://host:port/) instead of starting a
     /// redis-server on a random 127.0.0.1 port. The engine baseline runs
     /// redis-benchmark against it too (keys `key:*`, removed afterwards).
@@ -119,6 +126,9 @@ struct Args {
     /// Internal: the Redis memory probe's own process (a JSON request).
     #[arg(long, hide = true, value_name = "JSON")]
     memory_probe_child: Option<String>,
+    /// Internal: the wake-up case's putter process (a JSON request).
+    #[arg(long, hide = true, value_name = "JSON")]
+    wake_putter_child: Option<String>,
     /// Worker threads of the Tokio runtime (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -173,6 +183,7 @@ fn main() -> ExitCode {
         tiny_len: args.tiny_len.max(1),
         overhead_rows: args.overhead_rows,
         list_churn: args.list_churn,
+        wake_ups: args.wake_ups,
         redis_url: args.redis_url.clone(),
         engine_secs,
         engine_requests: args.engine_requests.map(|n| n.max(1)),
@@ -196,6 +207,9 @@ fn main() -> ExitCode {
     };
     if let Some(request) = &args.memory_probe_child {
         return memory_probe_child(&rt, request);
+    }
+    if let Some(request) = &args.wake_putter_child {
+        return wake_putter_child(&rt, request);
     }
     let report = match rt.block_on(tq_bench::run(&opts)) {
         Ok(r) => r,
@@ -241,5 +255,23 @@ fn memory_probe_child(rt: &tokio::runtime::Runtime, request: &str) -> ExitCode {
 #[cfg(not(feature = "redis"))]
 fn memory_probe_child(_: &tokio::runtime::Runtime, _: &str) -> ExitCode {
     eprintln!("perftest --memory-probe-child: built without the `redis` feature");
+    ExitCode::FAILURE
+}
+
+/// `--wake-putter-child`: puts a row per key read on stdin.
+#[cfg(feature = "redis")]
+fn wake_putter_child(rt: &tokio::runtime::Runtime, request: &str) -> ExitCode {
+    match tq_bench::wake_child::child_main(rt, request) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("perftest --wake-putter-child: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+fn wake_putter_child(_: &tokio::runtime::Runtime, _: &str) -> ExitCode {
+    eprintln!("perftest --wake-putter-child: built without the `redis` feature");
     ExitCode::FAILURE
 }
