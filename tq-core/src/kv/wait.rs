@@ -76,11 +76,11 @@ impl KvStore {
             timeout,
         };
         let outcome = match self.backend.as_watch() {
-            Some(watch) => {
-                // Subscribe first (N1), then check, then wait.
-                let events = watch.watch(partition_id).await?;
-                waiter.pushed(events).await
-            }
+            // Subscribe first (N1), then check, then wait.
+            Some(watch) => match watch.watch(partition_id).await {
+                Ok(events) => waiter.pushed(events).await,
+                Err(e) => Err(e),
+            },
             None => waiter.polled(self.poll_interval).await,
         };
         outcome.map_err(|e| annotate(e, OP, Some(partition_id)))
