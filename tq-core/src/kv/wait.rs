@@ -160,11 +160,18 @@ impl Waiter<'_> {
     /// Waits on pushed events, replaying them onto the last check.
     async fn pushed(&self, mut events: WatchStream) -> Result<()> {
         let mut missing = self.check().await?;
+        // Whether events were replayed onto the last check: they may
+        // predate it, so a state they complete is confirmed by another
+        // check before the wait returns (see `kv_wait`). A check alone is
+        // the truth.
+        let mut replayed = false;
         loop {
             if missing.is_empty() {
-                // Events may predate the check they are replayed onto:
-                // confirm before returning (see `kv_wait`).
+                if !replayed {
+                    return Ok(());
+                }
                 missing = self.check().await?;
+                replayed = false;
                 if missing.is_empty() {
                     return Ok(());
                 }
@@ -179,8 +186,14 @@ impl Waiter<'_> {
                     ));
                 }
                 Ok(Some(Err(e))) => return Err(e),
-                Ok(Some(Ok(WatchEvent::Lagged { .. }))) => missing = self.check().await?,
-                Ok(Some(Ok(event))) => self.replay(&mut missing, event),
+                Ok(Some(Ok(WatchEvent::Lagged { .. }))) => {
+                    missing = self.check().await?;
+                    replayed = false;
+                }
+                Ok(Some(Ok(event))) => {
+                    self.replay(&mut missing, event);
+                    replayed = true;
+                }
             }
         }
     }
