@@ -3,12 +3,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Serialize;
 use tq_core::{Error, Result, UpdatePolicy};
 
 use crate::registry::without_values;
 use crate::update_settings::{UPDATE_TABLE, parse_update_table};
+use crate::wait_settings::{WAIT_TABLE, parse_wait_table};
 
 /// Environment variable naming the TOML config file.
 pub const ENV_CONFIG: &str = "TQ_CONFIG";
@@ -23,7 +25,9 @@ pub const DEFAULT_BACKEND: &str = "memory";
 /// (default `"memory"`), one table per backend holding its settings, and
 /// an optional `[update]` table: how `kv_update` retries, whatever the
 /// backend (`max_attempts`, `initial_backoff_us`, `max_backoff_us`; so no
-/// backend can be named `update`).
+/// backend can be named `update`), and an optional `[wait]` table:
+/// `poll_interval_ms`, how often `kv_wait` checks a backend that does not
+/// push events (no backend can be named `wait`).
 /// Tables of backends other than the selected one may be present (so one
 /// file can serve several deployments through `TQ_BACKEND`); they are
 /// checked too. Any other top-level key is an error naming it.
@@ -75,6 +79,9 @@ pub struct Config {
     unwritable: BTreeMap<String, (Option<String>, String)>,
     /// How `kv_update` retries (the `[update]` table).
     update: UpdatePolicy,
+    /// How often `kv_wait` polls a backend that does not push (the
+    /// `[wait]` table); `None`: the engine's default.
+    poll_interval: Option<Duration>,
 }
 
 impl Default for Config {
@@ -92,6 +99,7 @@ impl Config {
             sections: toml::Table::new(),
             unwritable: BTreeMap::new(),
             update: UpdatePolicy::default(),
+            poll_interval: None,
         }
     }
 
@@ -104,6 +112,19 @@ impl Config {
     /// Sets [`Config::update_policy`].
     pub fn with_update_policy(mut self, policy: UpdatePolicy) -> Self {
         self.update = policy;
+        self
+    }
+
+    /// How often `kv_wait` checks a backend that does not push events
+    /// (contract W3; the `[wait]` table's `poll_interval_ms`); `None` keeps
+    /// the engine's default, `Notifications::DEFAULT_POLL_INTERVAL`.
+    pub fn poll_interval(&self) -> Option<Duration> {
+        self.poll_interval
+    }
+
+    /// Sets [`Config::poll_interval`].
+    pub fn with_poll_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
+        self.poll_interval = interval.into();
         self
     }
 
@@ -196,11 +217,22 @@ impl Config {
                 .with_context("setting", UPDATE_TABLE));
             }
         };
+        let poll_interval = match table.remove(WAIT_TABLE) {
+            None => None,
+            Some(toml::Value::Table(t)) => parse_wait_table(t)?,
+            Some(other) => {
+                return Err(Error::config(format!(
+                    "`{WAIT_TABLE}` must be a table, got {}",
+                    other.type_str()
+                ))
+                .with_context("setting", WAIT_TABLE));
+            }
+        };
         for (name, value) in &table {
             if !value.is_table() {
                 return Err(Error::config(format!(
                     "unknown setting `{name}`: the top level holds only `backend`, the \
-                     `[update]` table and one table per backend"
+                     `[update]` and `[wait]` tables and one table per backend"
                 ))
                 .with_context("setting", name.clone()));
             }
@@ -210,6 +242,7 @@ impl Config {
             sections: table,
             unwritable: BTreeMap::new(),
             update,
+            poll_interval,
         })
     }
 
@@ -459,7 +492,8 @@ impl fmt::Debug for Config {
         let mut out = f.debug_struct("Config");
         out.field("backend", &self.backend)
             .field("settings", &Names(&self.sections))
-            .field("update", &self.update);
+            .field("update", &self.update)
+            .field("poll_interval", &self.poll_interval);
         if !self.unwritable.is_empty() {
             out.field("unwritable", &self.unwritable.keys().collect::<Vec<_>>());
         }

@@ -47,6 +47,7 @@ mod config;
 mod queue;
 mod registry;
 mod update_settings;
+mod wait_settings;
 
 pub use config::{Config, DEFAULT_BACKEND, ENV_BACKEND, ENV_CONFIG};
 /// The futures crate of [`WatchStream`] (a `futures::Stream`: read it with

@@ -48,8 +48,12 @@ impl TransferQueue {
     /// Opens the backend `config` selects from `registry` (which may hold
     /// custom backends).
     pub async fn open_with_registry(registry: &BackendRegistry, config: Config) -> Result<Self> {
-        let queue = Self::from_backend(registry.open(&config).await?);
-        Ok(queue.with_update_policy(config.update_policy()))
+        let mut queue = Self::from_backend(registry.open(&config).await?)
+            .with_update_policy(config.update_policy());
+        if let Some(interval) = config.poll_interval() {
+            queue = queue.with_poll_interval(interval);
+        }
+        Ok(queue)
     }
 
     /// Wraps a backend built in code.
@@ -63,6 +67,14 @@ impl TransferQueue {
     /// `kv_update` (a config file's `[update]` table sets it at open).
     pub fn with_update_policy(mut self, policy: tq_core::UpdatePolicy) -> Self {
         self.store = self.store.with_update_policy(policy);
+        self
+    }
+
+    /// This queue with another interval for `kv_wait`'s checks of a backend
+    /// that does not push events (a config file's `[wait]` table sets it at
+    /// open); see [`KvStore::with_poll_interval`].
+    pub fn with_poll_interval(mut self, interval: std::time::Duration) -> Self {
+        self.store = self.store.with_poll_interval(interval);
         self
     }
 

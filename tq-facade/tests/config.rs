@@ -302,3 +302,54 @@ fn a_bad_update_table_is_a_config_error_naming_the_setting() {
         assert!(err.to_string().contains("update"), "{err}");
     }
 }
+
+#[test]
+fn the_wait_table_sets_how_often_kv_wait_polls_a_backend_that_does_not_push() {
+    let config = Config::from_toml_str("[wait]\npoll_interval_ms = 25\n").unwrap();
+    assert_eq!(
+        config.poll_interval(),
+        Some(std::time::Duration::from_millis(25))
+    );
+    let tq = rt().block_on(TransferQueue::open(config)).unwrap();
+    assert_eq!(
+        tq.store().poll_interval(),
+        std::time::Duration::from_millis(25),
+        "the queue got the interval"
+    );
+    // The memory backend pushes: it reports that, not the interval.
+    assert_eq!(
+        tq.capabilities().notifications,
+        tq_facade::Notifications::InProcess
+    );
+    let default = Config::from_toml_str("").unwrap();
+    assert_eq!(default.poll_interval(), None);
+    let tq = rt().block_on(TransferQueue::open(default)).unwrap();
+    assert_eq!(
+        tq.store().poll_interval(),
+        tq_facade::Notifications::DEFAULT_POLL_INTERVAL
+    );
+}
+
+#[test]
+fn a_bad_wait_table_is_a_config_error_naming_the_setting() {
+    for (toml, setting) in [
+        ("[wait]\nbogus = 1\n", None),
+        (
+            "[wait]\npoll_interval_ms = \"s3cret\"\n",
+            Some("wait.poll_interval_ms"),
+        ),
+        (
+            "[wait]\npoll_interval_ms = 0\n",
+            Some("wait.poll_interval_ms"),
+        ),
+        ("wait = 3\n", Some("wait")),
+    ] {
+        let err = Config::from_toml_str(toml).expect_err(toml);
+        assert_eq!(err.kind(), ErrorKind::Config, "{toml}: {err}");
+        if let Some(setting) = setting {
+            assert_eq!(err.context_value("setting"), Some(setting), "{toml}: {err}");
+        }
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(err.to_string().contains("wait"), "{err}");
+    }
+}
