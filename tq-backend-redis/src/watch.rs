@@ -28,6 +28,11 @@ enum Item {
     Lost(String),
 }
 
+/// Why a connection or subscription of a watch was lost, once one was:
+/// kept beside the buffer too, because a lagging watcher can lose the
+/// [`Item::Lost`] itself under newer messages of the other servers.
+type LostReason = std::sync::Arc<std::sync::OnceLock<String>>;
+
 /// The channels of one server and how to reach it.
 struct Node {
     /// `host:port` for messages, or the url's (redacted) for a standalone.
@@ -67,6 +72,7 @@ impl WatchBackend for RedisBackend {
 impl RedisBackend {
     async fn open_watch(&self, partition: &str) -> Result<WatchStream> {
         let (sender, receiver) = broadcast::channel(self.config().watch_buffer.max(1));
+        let lost_reason = LostReason::default();
         let mut attempt = 0;
         let connections = loop {
             let nodes = self.watch_nodes(partition).await?;
@@ -76,6 +82,7 @@ impl RedisBackend {
                     self.config(),
                     self.subscribe_command(),
                     sender.clone(),
+                    lost_reason.clone(),
                 )
             }))
             .await;
@@ -97,6 +104,8 @@ impl RedisBackend {
             receiver,
             partition: partition.to_owned(),
             _connections: connections,
+            lost_reason,
+            pending_loss: None,
             done: false,
         };
         Ok(futures::stream::unfold(state, Reading::next).boxed())
@@ -184,6 +193,7 @@ async fn subscribe(
     config: &crate::RedisConfig,
     command: &'static str,
     sender: broadcast::Sender<Item>,
+    lost_reason: LostReason,
 ) -> Result<MultiplexedConnection> {
     let name = node.name.clone();
     let on_push = move |info: PushInfo| -> std::result::Result<(), ()> {
@@ -205,6 +215,9 @@ async fn subscribe(
             // Subscription confirmations: the subscribing call reads them.
             _ => return Ok(()),
         };
+        if let Item::Lost(why) = &item {
+            let _ = lost_reason.set(why.clone());
+        }
         // No receiver left: the stream is being dropped.
         let _ = sender.send(item);
         Ok(())
@@ -254,6 +267,9 @@ struct Reading {
     receiver: broadcast::Receiver<Item>,
     partition: String,
     _connections: Vec<MultiplexedConnection>,
+    lost_reason: LostReason,
+    /// A loss seen at a gap, to report on the next item.
+    pending_loss: Option<String>,
     done: bool,
 }
 
@@ -262,9 +278,20 @@ impl Reading {
         if self.done {
             return None;
         }
+        if let Some(why) = self.pending_loss.take() {
+            self.done = true;
+            return Some((Err(lost(&self.partition, &why)), self));
+        }
         let item = match self.receiver.recv().await {
             Ok(Item::Message(bytes)) => decode(&bytes, &self.partition),
-            Err(broadcast::error::RecvError::Lagged(missed)) => Ok(WatchEvent::Lagged { missed }),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                // The lost items may include an `Item::Lost`: after the
+                // gap, end the stream as that item would have.
+                if let Some(why) = self.lost_reason.get() {
+                    self.pending_loss = Some(why.clone());
+                }
+                Ok(WatchEvent::Lagged { missed })
+            }
             Ok(Item::Lost(what)) => {
                 self.done = true;
                 Err(lost(&self.partition, &what))

@@ -68,6 +68,51 @@ async fn check(backend: RedisBackend, ports: &[u16]) {
     until_no_watch_clients(ports).await;
 }
 
+/// A lagging watcher of a cluster whose connection to one master dies: the
+/// loss notice is lost in the gap under newer events of the other masters,
+/// yet the stream still ends with `Unavailable` right after its `Lagged`
+/// item, never going on silently without that master's events.
+async fn loss_hidden_in_a_gap(ports: &[u16]) {
+    let config = support::cluster_config().unwrap().with_watch_buffer(16);
+    let backend = RedisBackend::open(config).await.unwrap();
+    let kv = tq_core::KvStore::new(std::sync::Arc::new(backend.clone()));
+    let mut events = backend.watch("p").await.unwrap();
+    let (port, id) = watch_clients(ports).remove(0);
+    redis_cli(port, &["CLIENT", "KILL", "ID", &id]).unwrap();
+    // Time for the client to notice, so the notice is in the buffer before
+    // the events that will push it out.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Rows on every master, many times the buffer: the other masters'
+    // events push the loss notice out of it.
+    let keys: Vec<String> = (0..2000).map(|i| format!("k{i}")).collect();
+    kv.kv_batch_put(
+        &keys,
+        "p",
+        None,
+        Some(vec![tq_core::Tag::new(); keys.len()]),
+    )
+    .await
+    .unwrap();
+    let mut lagged = false;
+    loop {
+        let item = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("an item");
+        match item {
+            Some(Ok(tq_core::WatchEvent::Lagged { .. })) => lagged = true,
+            Some(Ok(_)) => {}
+            Some(Err(err)) => {
+                assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+                break;
+            }
+            None => panic!("the stream ended without saying a connection was lost"),
+        }
+    }
+    assert!(lagged, "2000 unread events in a buffer of 16 never lagged");
+    drop(events);
+    until_no_watch_clients(ports).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_connections_close_with_the_stream_and_their_loss_ends_it() {
     let server = support::server().unwrap();
@@ -75,4 +120,5 @@ async fn watch_connections_close_with_the_stream_and_their_loss_ends_it() {
     let cluster = support::cluster().unwrap();
     let ports: Vec<u16> = cluster.nodes().iter().map(|n| n.port()).collect();
     check(support::clustered().await.unwrap(), &ports).await;
+    loss_hidden_in_a_gap(&ports).await;
 }
