@@ -170,8 +170,8 @@ impl Waiter<'_> {
                 if !replayed {
                     return Ok(());
                 }
+                // The next event sets `replayed` again before it is read.
                 missing = self.check().await?;
-                replayed = false;
                 if missing.is_empty() {
                     return Ok(());
                 }
