@@ -4,6 +4,8 @@
 #   clang + libclang-dev  bindgen for librocksdb-sys (the RocksDB backend)
 #   redis-server          the Redis tests start their own servers on 127.0.0.1
 #   openssl               the Redis TLS test makes a throwaway CA
+#   python3 -m venv       the Python package's tests (tq-python), in .venv
+#                         (python3-venv on Debian's python3; pyenv's has it)
 # Packages come from Debian's archive through apt-get (as root, or through
 # sudo when it is there). `--install-only` stops after the installs.
 set -euo pipefail
@@ -14,6 +16,10 @@ command -v clang >/dev/null 2>&1 || need+=(clang)
 dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# Debian's own python3 ships venv separately; other pythons (pyenv) have it.
+if [ "$(command -v python3 || true)" = /usr/bin/python3 ] && ! python3 -c 'import ensurepip' 2>/dev/null; then
+  need+=(python3-venv)
+fi
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing missing packages: ${need[*]}"
   sudo=()
@@ -38,3 +44,22 @@ fi
 # benchmarks' baselines, RocksDB's corruption hook for the conformance suite
 # (`testing`). The Redis test servers need no feature (tq-test-support).
 cargo test --workspace --all-features
+
+# The Python package tq_rs (tq-python): a virtualenv in .venv (gitignored),
+# the build and test tools from PyPI, the extension built into it, pytest.
+venv=.venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check \
+  "maturin>=1.5,<2" "numpy>=1.24" "pytest>=7"
+# The extension is built in the dev profile, like `cargo test` above, and
+# with tq-python's default features (rocksdb, redis), which resolve the same
+# features of librocksdb-sys as the workspace build: maturin reuses that
+# RocksDB build from the same target directory and only compiles pyo3 and
+# tq-python (about a minute), never RocksDB a second time.
+VIRTUAL_ENV="$PWD/$venv" PATH="$PWD/$venv/bin:$PATH" \
+  "$venv/bin/maturin" develop --quiet -m tq-python/Cargo.toml
+# The torch/TensorDict tests are skipped when torch is not installed; to run
+# them: .venv/bin/pip install torch tensordict, then this script again.
+"$venv/bin/python" -m pytest tq-python/tests -q
