@@ -26,10 +26,15 @@ async fn workload(
     iterations: usize,
     small_ops: usize,
 ) -> tq_facade::Result<Figures> {
+    // At most 4 GiB of f32 per field: the baseline allocates its inputs.
+    let cells = rows
+        .checked_mul(width)
+        .filter(|&n| n <= 1 << 30)
+        .ok_or_else(|| tq_facade::Error::invalid_argument("rows x width must be at most 2^30"))?;
     let keys: Vec<String> = (0..rows).map(|i| format!("test_key_{i}")).collect();
     let mut batch = Batch::new(rows);
     for f in 0..fields {
-        let values: Vec<f32> = (0..rows * width).map(|i| (i % 1000) as f32).collect();
+        let values: Vec<f32> = (0..cells).map(|i| (i % 1000) as f32).collect();
         batch.insert(
             format!("field_{f}"),
             tq_facade::Column::dense(Tensor::from_vec(values, [rows, width])?)?,
