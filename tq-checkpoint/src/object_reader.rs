@@ -1,0 +1,114 @@
+//! One data object read back as rows, in chunks, checking it against its
+//! manifest entry: its size before the first byte, its row count and its
+//! CRC-32C at the end.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use tq_core::{Error, Result};
+
+use crate::location::Location;
+use crate::manifest::{ObjectEntry, crc_hex};
+use crate::record::{RowDecoder, RowRecord};
+use crate::store_error::store_error;
+
+/// The rows of one data object, read as a stream.
+pub struct ObjectRows {
+    path: Path,
+    expected_rows: u64,
+    expected_crc: String,
+    stream: BoxStream<'static, object_store::Result<Bytes>>,
+    decoder: RowDecoder,
+    crc: u32,
+    rows: u64,
+}
+
+impl ObjectRows {
+    /// Opens `entry` under `location`: `NotFound` if it is missing,
+    /// `Corrupted` if its size is not the manifest's.
+    pub async fn open(location: &Location, entry: &ObjectEntry) -> Result<Self> {
+        let path = location.object(&entry.path);
+        let got = location
+            .store()
+            .get(&path)
+            .await
+            .map_err(|e| store_error(e, "reading", &path))?;
+        if got.meta.size != entry.bytes {
+            return Err(Error::corrupted(format!(
+                "object {path} is {} bytes, the manifest says {}",
+                got.meta.size, entry.bytes
+            ))
+            .with_context("object", path.as_ref()));
+        }
+        Ok(ObjectRows {
+            expected_rows: entry.rows,
+            expected_crc: entry.crc32c.clone(),
+            stream: got.into_stream(),
+            decoder: RowDecoder::new(entry.bytes),
+            crc: 0,
+            rows: 0,
+            path,
+        })
+    }
+
+    /// The next row; `None` once the whole object was read and matched its
+    /// checksum and row count.
+    pub async fn next_row(&mut self) -> Result<Option<RowRecord>> {
+        self.next_inner()
+            .await
+            .map_err(|e| match e.context_value("object") {
+                Some(_) => e,
+                None => e.with_context("object", self.path.as_ref()),
+            })
+    }
+
+    async fn next_inner(&mut self) -> Result<Option<RowRecord>> {
+        loop {
+            if let Some(row) = self.decoder.next_row()? {
+                self.rows += 1;
+                if self.rows > self.expected_rows {
+                    return Err(self.corrupted(format!(
+                        "holds more rows than the {} the manifest says",
+                        self.expected_rows
+                    )));
+                }
+                return Ok(Some(row));
+            }
+            if self.decoder.is_done() {
+                return self.finish().map(|()| None);
+            }
+            match self.stream.next().await {
+                Some(Ok(chunk)) => {
+                    self.crc = crc32c::crc32c_append(self.crc, &chunk);
+                    self.decoder.feed(&chunk)?;
+                }
+                Some(Err(e)) => return Err(store_error(e, "reading", &self.path)),
+                None => return Err(self.corrupted("ends in the middle of a record".into())),
+            }
+        }
+    }
+
+    fn finish(&self) -> Result<()> {
+        let crc = crc_hex(self.crc);
+        if crc != self.expected_crc {
+            return Err(self.corrupted(format!(
+                "has CRC-32C {crc}, the manifest says {}",
+                self.expected_crc
+            )));
+        }
+        if self.rows != self.expected_rows {
+            return Err(self.corrupted(format!(
+                "holds {} rows, the manifest says {}",
+                self.rows, self.expected_rows
+            )));
+        }
+        Ok(())
+    }
+
+    fn corrupted(&self, what: String) -> Error {
+        Error::corrupted(format!("object {} {what}", self.path))
+            .with_context("object", self.path.as_ref())
+    }
+}

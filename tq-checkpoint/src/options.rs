@@ -1,0 +1,96 @@
+//! What a caller can ask of a save or a load.
+
+/// Options of [`crate::save_with`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SaveOptions {
+    /// The partitions to save; `None`: every partition holding a key.
+    pub partitions: Option<Vec<String>>,
+    /// Keys read from the store per backend call: the rows in flight.
+    pub rows_per_read: usize,
+    /// A data object is closed once it reaches this many bytes (it always
+    /// holds at least one row), so one partition may span several objects.
+    pub object_bytes: u64,
+    /// Multipart upload part size. S3 needs at least 5 MiB (but the last).
+    pub part_bytes: usize,
+    /// Accept a copy of a partition that changed during the save (rows
+    /// cleared, added or retagged meanwhile). Without it such a save fails
+    /// with `Conflict` and writes no manifest.
+    pub allow_fuzzy: bool,
+}
+
+impl Default for SaveOptions {
+    fn default() -> Self {
+        SaveOptions {
+            partitions: None,
+            rows_per_read: 256,
+            object_bytes: 256 << 20,
+            part_bytes: 8 << 20,
+            allow_fuzzy: false,
+        }
+    }
+}
+
+impl SaveOptions {
+    /// Saves only `partitions`.
+    pub fn with_partitions<S: AsRef<str>>(mut self, partitions: &[S]) -> Self {
+        self.partitions = Some(partitions.iter().map(|p| p.as_ref().to_owned()).collect());
+        self
+    }
+
+    /// Sets [`SaveOptions::object_bytes`].
+    pub fn with_object_bytes(mut self, bytes: u64) -> Self {
+        self.object_bytes = bytes;
+        self
+    }
+
+    /// Sets [`SaveOptions::rows_per_read`].
+    pub fn with_rows_per_read(mut self, rows: usize) -> Self {
+        self.rows_per_read = rows;
+        self
+    }
+
+    /// Sets [`SaveOptions::allow_fuzzy`].
+    pub fn with_allow_fuzzy(mut self, yes: bool) -> Self {
+        self.allow_fuzzy = yes;
+        self
+    }
+}
+
+/// Options of [`crate::load`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// The partitions to restore; `None`: every partition of the checkpoint.
+    pub partitions: Option<Vec<String>>,
+    /// Clear a target partition that holds keys before restoring it. Without
+    /// it such a load is refused (`InvalidArgument`) before anything is
+    /// written.
+    pub replace: bool,
+    /// Rows per backend write.
+    pub rows_per_write: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            partitions: None,
+            replace: false,
+            rows_per_write: 256,
+        }
+    }
+}
+
+impl LoadOptions {
+    /// Restores only `partitions`.
+    pub fn with_partitions<S: AsRef<str>>(mut self, partitions: &[S]) -> Self {
+        self.partitions = Some(partitions.iter().map(|p| p.as_ref().to_owned()).collect());
+        self
+    }
+
+    /// Sets [`LoadOptions::replace`].
+    pub fn with_replace(mut self, yes: bool) -> Self {
+        self.replace = yes;
+        self
+    }
+}
