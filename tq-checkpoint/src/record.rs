@@ -20,11 +20,24 @@ pub struct RowRecord {
     pub cells: Vec<(String, Value)>,
 }
 
-/// Appends the record of one row to `out`.
-pub fn encode_row(key: &str, tag: &Tag, cells: &[(String, Value)], out: &mut Vec<u8>) {
+/// Appends the record of one row to `out`. A tag whose JSON is 4 GiB or
+/// more has no record (its length is a u32): `InvalidData` naming the key.
+pub fn encode_row(
+    key: &str,
+    tag: &Tag,
+    cells: &[(String, Value)],
+    out: &mut Vec<u8>,
+) -> Result<()> {
     put_str(out, key);
     // Serializing a map of JSON values cannot fail (all keys are strings).
     let tag = serde_json::to_vec(tag).unwrap_or_default();
+    if u32::try_from(tag.len()).is_err() {
+        return Err(Error::invalid_data(format!(
+            "the tag of key {key:?} is {} bytes of JSON, more than a checkpoint record holds",
+            tag.len()
+        ))
+        .with_context("key", key));
+    }
     put_bytes32(out, &tag);
     put_u32(out, cells.len());
     for (field, value) in cells {
@@ -32,11 +45,12 @@ pub fn encode_row(key: &str, tag: &Tag, cells: &[(String, Value)], out: &mut Vec
         out.extend_from_slice(&(codec::encoded_len(value) as u64).to_le_bytes());
         codec::encode_into(value, out);
     }
+    Ok(())
 }
 
 fn put_u32(out: &mut Vec<u8>, n: usize) {
     // Names are at most 4096 bytes and cells per row far fewer than 2^32;
-    // a tag over 4 GiB is refused by `encode_row`'s caller.
+    // `encode_row` refuses a tag of 4 GiB or more.
     out.extend_from_slice(&(n as u32).to_le_bytes());
 }
 
@@ -212,4 +226,74 @@ fn take32(rec: &mut Bytes) -> Bytes {
 fn take_str(rec: &mut Bytes, what: &str) -> Result<String> {
     String::from_utf8(take32(rec).to_vec())
         .map_err(|e| Error::corrupted(format!("a {what} is not UTF-8")).with_source(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tq_core::serde_json::json;
+    use tq_core::{Tensor, tag};
+
+    fn object_of_two_rows() -> Vec<u8> {
+        let mut out = OBJECT_MAGIC.to_vec();
+        let cells = vec![
+            (
+                "t".to_owned(),
+                Value::from(Tensor::from_vec(vec![1i32, 2, 3], [3]).unwrap()),
+            ),
+            ("j".to_owned(), Value::from(json!({"a": [1, 2]}))),
+        ];
+        encode_row("k1", &tag! {"s" => "new"}, &cells, &mut out).unwrap();
+        encode_row("k2", &Tag::new(), &[], &mut out).unwrap();
+        out
+    }
+
+    fn decode_in_chunks(object: &[u8], chunk: usize) -> Result<Vec<RowRecord>> {
+        let mut decoder = RowDecoder::new(object.len() as u64);
+        let mut rows = Vec::new();
+        for piece in object.chunks(chunk) {
+            decoder.feed(piece)?;
+            while let Some(row) = decoder.next_row()? {
+                rows.push(row);
+            }
+        }
+        assert!(decoder.is_done());
+        Ok(rows)
+    }
+
+    #[test]
+    fn rows_decode_the_same_whatever_the_chunk_size() {
+        let object = object_of_two_rows();
+        let whole = decode_in_chunks(&object, object.len()).unwrap();
+        assert_eq!(whole.len(), 2);
+        assert_eq!(whole[0].key, "k1");
+        assert_eq!(whole[0].tag, tag! {"s" => "new"});
+        assert_eq!(whole[1].cells, vec![]);
+        for chunk in [1, 3, 7, 64] {
+            assert_eq!(
+                decode_in_chunks(&object, chunk).unwrap(),
+                whole,
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_length_past_the_object_is_corrupted_at_once() {
+        let mut object = object_of_two_rows();
+        // The key length of the first record: claim far more than there is.
+        object[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut decoder = RowDecoder::new(object.len() as u64);
+        decoder.feed(&object[..16]).unwrap();
+        let err = decoder.next_row().unwrap_err();
+        assert_eq!(err.kind(), tq_core::ErrorKind::Corrupted, "{err}");
+    }
+
+    #[test]
+    fn a_wrong_magic_is_corrupted() {
+        let mut object = object_of_two_rows();
+        object[0] ^= 1;
+        let err = decode_in_chunks(&object, 5).unwrap_err();
+        assert!(err.to_string().contains("magic"), "{err}");
+    }
 }

@@ -126,7 +126,9 @@ async fn save_partition(
             record.clear();
             // The key is in the listing, so it has a tag there.
             let tag = listed.get(key).cloned().unwrap_or_default();
-            encode_row(key, &tag, &cells, &mut record);
+            if let Err(e) = encode_row(key, &tag, &cells, &mut record) {
+                return Err(abort(writer, e).await);
+            }
             let mut w = match writer.take() {
                 Some(w) => w,
                 None => {

@@ -153,3 +153,34 @@ async fn s2_non_empty_target_is_refused_unless_replace() {
         "replace keeps no old row"
     );
 }
+
+#[tokio::test]
+async fn s4_another_format_version_is_refused() {
+    let location = memory_location();
+    saved(&location).await;
+    let path = location.manifest();
+    let bytes = location
+        .store()
+        .get(&path)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let newer = text.replacen("\"version\": 1", "\"version\": 2", 1);
+    assert_ne!(newer, text);
+    location
+        .store()
+        .put(&path, newer.into_bytes().into())
+        .await
+        .unwrap();
+
+    let target = memory_store();
+    let err = load(&target, &location, &LoadOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("version 2"), "{err}");
+    assert!(dump(&target).await.is_empty());
+}
