@@ -116,6 +116,17 @@ async fn save_partition(
             Ok(rows) => rows,
             Err(e) => return Err(abort(writer, e).await),
         };
+        // Rows are paired with keys by position: a short answer would drop
+        // rows in silence.
+        if rows.len() != chunk.len() {
+            let e = Error::unexpected(format!(
+                "backend {} returned {} rows for {} keys",
+                store.backend().name(),
+                rows.len(),
+                chunk.len()
+            ));
+            return Err(abort(writer, e).await);
+        }
         for (key, cells) in chunk.iter().zip(rows) {
             let Some(cells) = cells else {
                 if options.allow_fuzzy {
