@@ -124,7 +124,7 @@ async fn verify_partition(
         while let Some(row) = rows.next_row().await? {
             check
                 .check_row(&row, max_value_bytes)
-                .map_err(|e| e.with_context("object", entry.path.clone()))?;
+                .map_err(|e| e.with_context("object", location.object(&entry.path).as_ref()))?;
         }
     }
     Ok(())
