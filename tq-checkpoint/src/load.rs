@@ -1,7 +1,7 @@
 //! `load`: verify everything, then write.
 
 use object_store::ObjectStoreExt;
-use tq_core::{Error, KvStore, Result, RowWrite};
+use tq_core::{Error, KvStore, Result, RowWrite, codec};
 
 use crate::location::Location;
 use crate::manifest::{MANIFEST_NAME, Manifest, PartitionEntry};
@@ -142,16 +142,19 @@ async fn write_partition(
         store.kv_clear(keys, &p.name, None).await?;
     }
     let mut batch = Vec::with_capacity(per_call);
+    let mut batch_bytes = 0u64;
     for entry in &p.objects {
         let mut rows = ObjectRows::open(location, entry).await?;
         while let Some(row) = rows.next_row().await? {
             let mut write = RowWrite::new(row.key).with_tag(row.tag);
             for (field, value) in row.cells {
+                batch_bytes += codec::encoded_len(&value) as u64;
                 write = write.with_cell(field, value);
             }
             batch.push(write);
-            if batch.len() >= per_call {
+            if batch.len() >= per_call || batch_bytes >= options.write_bytes {
                 put(store, &p.name, std::mem::take(&mut batch)).await?;
+                batch_bytes = 0;
             }
         }
     }

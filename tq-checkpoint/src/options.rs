@@ -6,8 +6,13 @@
 pub struct SaveOptions {
     /// The partitions to save; `None`: every partition holding a key.
     pub partitions: Option<Vec<String>>,
-    /// Keys read from the store per backend call: the rows in flight.
+    /// Keys read from the store per backend call, at most: the rows in
+    /// flight.
     pub rows_per_read: usize,
+    /// Bytes read from the store per backend call, about: fewer rows are
+    /// read at once when rows are large (the size of the rows read so far
+    /// sets the next read's row count).
+    pub read_bytes: u64,
     /// A data object is closed once it reaches this many bytes (it always
     /// holds at least one row), so one partition may span several objects.
     pub object_bytes: u64,
@@ -24,6 +29,7 @@ impl Default for SaveOptions {
         SaveOptions {
             partitions: None,
             rows_per_read: 256,
+            read_bytes: 64 << 20,
             object_bytes: 256 << 20,
             part_bytes: 8 << 20,
             allow_fuzzy: false,
@@ -50,6 +56,18 @@ impl SaveOptions {
         self
     }
 
+    /// Sets [`SaveOptions::part_bytes`].
+    pub fn with_part_bytes(mut self, bytes: usize) -> Self {
+        self.part_bytes = bytes;
+        self
+    }
+
+    /// Sets [`SaveOptions::read_bytes`].
+    pub fn with_read_bytes(mut self, bytes: u64) -> Self {
+        self.read_bytes = bytes;
+        self
+    }
+
     /// Sets [`SaveOptions::allow_fuzzy`].
     pub fn with_allow_fuzzy(mut self, yes: bool) -> Self {
         self.allow_fuzzy = yes;
@@ -67,8 +85,11 @@ pub struct LoadOptions {
     /// it such a load is refused (`InvalidArgument`) before anything is
     /// written.
     pub replace: bool,
-    /// Rows per backend write.
+    /// Rows per backend write, at most.
     pub rows_per_write: usize,
+    /// Bytes of cells per backend write, about: a write is sent once its
+    /// rows reach this size.
+    pub write_bytes: u64,
 }
 
 impl Default for LoadOptions {
@@ -77,6 +98,7 @@ impl Default for LoadOptions {
             partitions: None,
             replace: false,
             rows_per_write: 256,
+            write_bytes: 64 << 20,
         }
     }
 }
@@ -85,6 +107,12 @@ impl LoadOptions {
     /// Restores only `partitions`.
     pub fn with_partitions<S: AsRef<str>>(mut self, partitions: &[S]) -> Self {
         self.partitions = Some(partitions.iter().map(|p| p.as_ref().to_owned()).collect());
+        self
+    }
+
+    /// Sets [`LoadOptions::write_bytes`].
+    pub fn with_write_bytes(mut self, bytes: u64) -> Self {
+        self.write_bytes = bytes;
         self
     }
 

@@ -110,8 +110,13 @@ async fn save_partition(
     let mut record = Vec::new();
     let mut keys_saved = 0u64;
     let keys: Vec<&String> = listed.keys().collect();
-    for chunk in keys.chunks(options.rows_per_read.max(1)) {
-        let chunk: Vec<String> = chunk.iter().map(|k| (*k).clone()).collect();
+    let mut reads = ReadSize::new(options);
+    let mut at = 0;
+    while at < keys.len() {
+        let end = keys.len().min(at + reads.rows());
+        let chunk: Vec<String> = keys[at..end].iter().map(|k| (*k).clone()).collect();
+        at = end;
+        let mut chunk_bytes = 0u64;
         let rows = match store.backend().get(name, &chunk, None).await {
             Ok(rows) => rows,
             Err(e) => return Err(abort(writer, e).await),
@@ -151,12 +156,14 @@ async fn save_partition(
                 return Err(abort(Some(w), e).await);
             }
             keys_saved += 1;
+            chunk_bytes += record.len() as u64;
             if w.bytes() >= options.object_bytes {
                 objects.push(w.finish().await?);
             } else {
                 writer = Some(w);
             }
         }
+        reads.observe(chunk.len(), chunk_bytes);
     }
     if let Some(w) = writer {
         objects.push(w.finish().await?);
@@ -226,5 +233,38 @@ fn with_partition(e: Error, name: &str) -> Error {
         e
     } else {
         e.with_context("partition", name)
+    }
+}
+
+/// How many keys to read per backend call: at most `rows_per_read`, and
+/// about `read_bytes` worth of rows at the sizes seen so far. It starts at
+/// one row and at most doubles per read, so a partition of huge rows never
+/// has `rows_per_read` of them in flight.
+struct ReadSize {
+    rows: usize,
+    max_rows: usize,
+    budget: u64,
+}
+
+impl ReadSize {
+    fn new(options: &SaveOptions) -> Self {
+        ReadSize {
+            rows: 1,
+            max_rows: options.rows_per_read.max(1),
+            budget: options.read_bytes.max(1),
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn observe(&mut self, rows: usize, bytes: u64) {
+        let per_row = (bytes / rows.max(1) as u64).max(1);
+        let fits = usize::try_from(self.budget / per_row).unwrap_or(usize::MAX);
+        self.rows = fits
+            .min(self.rows.saturating_mul(2))
+            .min(self.max_rows)
+            .max(1);
     }
 }
