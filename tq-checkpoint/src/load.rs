@@ -48,8 +48,10 @@ pub async fn read_manifest(location: &Location) -> Result<Manifest> {
 /// lists them as the saved one did. Returns the manifest, restricted to the
 /// partitions restored.
 ///
-/// The write phase reads the objects a second time: an object changed in
-/// between fails the load with `Corrupted` after part of it was written.
+/// The write phase reads the objects a second time, each pinned to the
+/// ETag seen while verifying (where the store gives ETags): an object
+/// rewritten in between fails the load with `Corrupted` naming it, before
+/// any of its rows is written but after the rows of the objects before it.
 pub async fn load(store: &KvStore, location: &Location, options: &LoadOptions) -> Result<Manifest> {
     load_inner(store, location, options)
         .await
@@ -87,13 +89,15 @@ async fn load_inner(
         existing.push(keys);
     }
     let max_value_bytes = store.capabilities().max_value_bytes;
+    let mut e_tags = Vec::with_capacity(manifest.partitions.len());
     for p in &manifest.partitions {
-        verify_partition(location, p, max_value_bytes)
+        let tags = verify_partition(location, p, max_value_bytes)
             .await
             .map_err(|e| e.with_context("partition", p.name.clone()))?;
+        e_tags.push(tags);
     }
-    for (p, keys) in manifest.partitions.iter().zip(existing) {
-        write_partition(store, location, p, &keys, options)
+    for ((p, keys), e_tags) in manifest.partitions.iter().zip(existing).zip(e_tags) {
+        write_partition(store, location, p, &keys, e_tags, options)
             .await
             .map_err(|e| match e.context_value("partition") {
                 Some(_) => e,
@@ -112,22 +116,26 @@ async fn existing_keys(store: &KvStore, name: &str) -> Result<Vec<String>> {
         .unwrap_or_default())
 }
 
-/// Reads every object of `p` through, checking bytes and rows.
+/// Reads every object of `p` through, checking bytes and rows; returns
+/// each object's ETag, so that the write phase reads the very bytes
+/// verified.
 async fn verify_partition(
     location: &Location,
     p: &PartitionEntry,
     max_value_bytes: Option<u64>,
-) -> Result<()> {
+) -> Result<Vec<Option<String>>> {
     let mut check = PartitionCheck::new(&p.name)?;
+    let mut e_tags = Vec::with_capacity(p.objects.len());
     for entry in &p.objects {
-        let mut rows = ObjectRows::open(location, entry).await?;
+        let mut rows = ObjectRows::open(location, entry, None).await?;
+        e_tags.push(rows.e_tag());
         while let Some(row) = rows.next_row().await? {
             check
                 .check_row(&row, max_value_bytes)
                 .map_err(|e| e.with_context("object", location.object(&entry.path).as_ref()))?;
         }
     }
-    Ok(())
+    Ok(e_tags)
 }
 
 async fn write_partition(
@@ -135,6 +143,7 @@ async fn write_partition(
     location: &Location,
     p: &PartitionEntry,
     existing: &[String],
+    e_tags: Vec<Option<String>>,
     options: &LoadOptions,
 ) -> Result<()> {
     let per_call = options.rows_per_write.max(1);
@@ -143,8 +152,8 @@ async fn write_partition(
     }
     let mut batch = Vec::with_capacity(per_call);
     let mut batch_bytes = 0u64;
-    for entry in &p.objects {
-        let mut rows = ObjectRows::open(location, entry).await?;
+    for (entry, e_tag) in p.objects.iter().zip(e_tags) {
+        let mut rows = ObjectRows::open(location, entry, e_tag).await?;
         while let Some(row) = rows.next_row().await? {
             let mut write = RowWrite::new(row.key).with_tag(row.tag);
             for (field, value) in row.cells {

@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use object_store::ObjectStoreExt;
 use object_store::path::Path;
+use object_store::{GetOptions, ObjectStore};
 use tq_core::{Error, Result};
 
 use crate::location::Location;
@@ -17,6 +17,7 @@ use crate::store_error::store_error;
 /// The rows of one data object, read as a stream.
 pub struct ObjectRows {
     path: Path,
+    e_tag: Option<String>,
     expected_rows: u64,
     expected_crc: String,
     stream: BoxStream<'static, object_store::Result<Bytes>>,
@@ -27,14 +28,30 @@ pub struct ObjectRows {
 
 impl ObjectRows {
     /// Opens `entry` under `location`: `NotFound` if it is missing,
-    /// `Corrupted` if its size is not the manifest's.
-    pub async fn open(location: &Location, entry: &ObjectEntry) -> Result<Self> {
+    /// `Corrupted` if its size is not the manifest's. With `e_tag` (from
+    /// [`ObjectRows::e_tag`] of an earlier read), an object rewritten since
+    /// is `Corrupted` before any of its rows is read.
+    pub async fn open(
+        location: &Location,
+        entry: &ObjectEntry,
+        e_tag: Option<String>,
+    ) -> Result<Self> {
         let path = location.object(&entry.path);
+        let options = GetOptions {
+            if_match: e_tag,
+            ..GetOptions::default()
+        };
         let got = location
             .store()
-            .get(&path)
+            .get_opts(&path, options)
             .await
-            .map_err(|e| store_error(e, "reading", &path))?;
+            .map_err(|e| match e {
+                object_store::Error::Precondition { .. } => {
+                    Error::corrupted(format!("object {path} changed since the load verified it"))
+                        .with_context("object", path.as_ref())
+                }
+                e => store_error(e, "reading", &path),
+            })?;
         if got.meta.size != entry.bytes {
             return Err(Error::corrupted(format!(
                 "object {path} is {} bytes, the manifest says {}",
@@ -43,6 +60,7 @@ impl ObjectRows {
             .with_context("object", path.as_ref()));
         }
         Ok(ObjectRows {
+            e_tag: got.meta.e_tag.clone(),
             expected_rows: entry.rows,
             expected_crc: entry.crc32c.clone(),
             stream: got.into_stream(),
@@ -51,6 +69,11 @@ impl ObjectRows {
             rows: 0,
             path,
         })
+    }
+
+    /// The object's ETag, if the store gives one.
+    pub fn e_tag(&self) -> Option<String> {
+        self.e_tag.clone()
     }
 
     /// The next row; `None` once the whole object was read and matched its

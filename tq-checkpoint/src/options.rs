@@ -110,6 +110,12 @@ impl LoadOptions {
         self
     }
 
+    /// Sets [`LoadOptions::rows_per_write`].
+    pub fn with_rows_per_write(mut self, rows: usize) -> Self {
+        self.rows_per_write = rows;
+        self
+    }
+
     /// Sets [`LoadOptions::write_bytes`].
     pub fn with_write_bytes(mut self, bytes: u64) -> Self {
         self.write_bytes = bytes;
