@@ -82,6 +82,11 @@ async fn partition_names(store: &KvStore, options: &SaveOptions) -> Result<Vec<S
     let Some(asked) = &options.partitions else {
         return Ok(store.kv_list(None).await?.into_keys().collect());
     };
+    if asked.is_empty() {
+        return Err(Error::invalid_argument(
+            "the partition list is empty (None saves every partition)",
+        ));
+    }
     let mut names = asked.clone();
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {

@@ -118,3 +118,18 @@ async fn s1_saving_a_partition_without_keys_is_not_found() {
     assert_eq!(err.kind(), tq_core::ErrorKind::NotFound, "{err}");
     assert_eq!(err.context_value("partition"), Some("nope"));
 }
+
+#[tokio::test]
+async fn s1_saving_an_empty_or_repeated_partition_list_is_invalid() {
+    let source = memory_store();
+    fill(&source).await;
+    let location = memory_location();
+    for names in [&[][..], &["eval", "eval"][..]] {
+        let err = save(&source, &location, Some(names)).await.unwrap_err();
+        assert_eq!(err.kind(), tq_core::ErrorKind::InvalidArgument, "{err}");
+    }
+    assert!(
+        read_manifest(&location).await.is_err(),
+        "no checkpoint was written"
+    );
+}
