@@ -209,13 +209,42 @@ fn parse_record(mut rec: Bytes) -> Result<RowRecord> {
     for _ in 0..n {
         let field = take_str(&mut rec, "field").map_err(|e| e.with_context("key", key.clone()))?;
         let len = rec.get_u64_le() as usize;
-        let value = codec::decode(rec.split_to(len)).map_err(|e| {
+        let value = codec::decode(aligned(rec.split_to(len))).map_err(|e| {
             e.with_context("key", key.clone())
                 .with_context("field", field.clone())
         })?;
         cells.push((field, value));
     }
     Ok(RowRecord { key, tag, cells })
+}
+
+/// `bytes`, moved to an 8-aligned buffer if it does not start at one.
+/// Records lie at any offset of the read buffers, but typed tensor views
+/// borrow only aligned bytes; the codec's header is a multiple of 8 bytes,
+/// so a value starting 8-aligned has its tensor payload aligned for every
+/// dtype.
+fn aligned(bytes: Bytes) -> Bytes {
+    if (bytes.as_ptr() as usize).is_multiple_of(8) {
+        return bytes;
+    }
+    let mut words = vec![0u64; bytes.len().div_ceil(8)];
+    bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
+    Bytes::from_owner(Words {
+        len: bytes.len(),
+        words,
+    })
+}
+
+/// A byte buffer allocated as u64 words, hence 8-aligned.
+struct Words {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl AsRef<[u8]> for Words {
+    fn as_ref(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u64, u8>(&self.words)[..self.len]
+    }
 }
 
 fn take32(rec: &mut Bytes) -> Bytes {
