@@ -79,6 +79,13 @@ impl Manifest {
         }
         let mut seen = std::collections::HashSet::new();
         for p in &manifest.partitions {
+            tq_core::names::check_partition(&p.name).map_err(|e| {
+                Error::corrupted(format!(
+                    "{MANIFEST_NAME} names a partition no store can hold: {}",
+                    e.message()
+                ))
+                .with_context("partition", p.name.clone())
+            })?;
             if !seen.insert(p.name.as_str()) {
                 return Err(Error::corrupted(format!(
                     "{MANIFEST_NAME} lists partition {:?} twice",
@@ -117,4 +124,65 @@ impl Manifest {
 /// A CRC-32C as the manifest writes it.
 pub fn crc_hex(crc: u32) -> String {
     format!("{crc:08x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(partitions: &str) -> Vec<u8> {
+        format!(
+            r#"{{"format":"tq-checkpoint","version":1,"codec_version":1,
+                "checkpoint_id":"00","partitions":[{partitions}]}}"#
+        )
+        .into_bytes()
+    }
+
+    fn partition(name: &str, keys: u64, rows: u64) -> String {
+        format!(
+            r#"{{"name":"{name}","keys":{keys},"objects":[
+                {{"path":"00/0.rows","bytes":8,"rows":{rows},"crc32c":"00000000"}}]}}"#
+        )
+    }
+
+    fn refusal(bytes: &[u8]) -> Error {
+        Manifest::from_json(bytes).expect_err("refused")
+    }
+
+    #[test]
+    fn a_good_manifest_parses_and_round_trips() {
+        let parsed = Manifest::from_json(&manifest(&partition("train", 2, 2))).unwrap();
+        assert_eq!(parsed.partitions[0].objects[0].rows, 2);
+        assert_eq!(Manifest::from_json(&parsed.to_json()).unwrap(), parsed);
+    }
+
+    #[test]
+    fn inconsistent_manifests_are_corrupted() {
+        let twice = format!("{},{}", partition("a", 1, 1), partition("a", 1, 1));
+        for bytes in [
+            manifest(&partition("train", 3, 2)),
+            manifest(&partition("", 1, 1)),
+            manifest(&twice),
+            b"{not json".to_vec(),
+            other_format(),
+        ] {
+            let err = refusal(&bytes);
+            assert_eq!(err.kind(), ErrorKind::Corrupted, "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_members_are_corrupted() {
+        let text = String::from_utf8(manifest(&partition("t", 1, 1))).unwrap();
+        let extra = text.replacen("\"version\":1", "\"version\":1,\"extra\":0", 1);
+        assert_ne!(extra, text);
+        assert_eq!(refusal(extra.as_bytes()).kind(), ErrorKind::Corrupted);
+    }
+
+    fn other_format() -> Vec<u8> {
+        String::from_utf8(manifest(&partition("train", 1, 1)))
+            .unwrap()
+            .replacen("tq-checkpoint", "other", 1)
+            .into_bytes()
+    }
 }
