@@ -22,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod consistency;
 mod load;
 mod location;
 mod manifest;
@@ -34,7 +35,7 @@ mod store_error;
 mod validate;
 
 pub use load::{load, read_manifest};
-pub use location::Location;
+pub use location::{Location, is_store_setting};
 pub use manifest::{
     FORMAT_NAME, FORMAT_VERSION, MANIFEST_NAME, Manifest, ObjectEntry, PartitionEntry,
 };

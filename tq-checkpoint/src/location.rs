@@ -22,16 +22,44 @@ impl Location {
         Location { store, prefix }
     }
 
-    /// A checkpoint at `url`: `file:///abs/dir`, or `memory:///prefix` (a
-    /// fresh in-memory store, so only useful through [`Location::store`]).
-    /// Cloud schemes need `object_store`'s cloud features, not turned on yet
-    /// (see DESIGN.md). The error never repeats the URL: it may hold
-    /// credentials.
+    /// A checkpoint at `url`: `file:///abs/dir`, `memory:///prefix` (a
+    /// fresh in-memory store, so only useful through [`Location::store`]),
+    /// or `s3://bucket/prefix` with the `s3` feature (on by default). Cloud
+    /// credentials and settings come from the environment as object_store's
+    /// `from_env` builders read them (`AWS_*`, `GOOGLE_*`, `AZURE_*`); see
+    /// [`Location::from_url_with`]. The error never repeats the URL: it may
+    /// hold credentials.
     pub fn from_url(url: &str) -> Result<Self> {
+        Self::from_url_with(url, std::iter::empty::<(String, String)>())
+    }
+
+    /// [`Location::from_url`] with object_store builder settings (such as
+    /// `aws_endpoint`, `aws_region`, `aws_access_key_id`,
+    /// `aws_secret_access_key`, `aws_allow_http`), which override the
+    /// environment's. Settings of another store's kind, or unknown to
+    /// object_store, are ignored (object_store's `parse_url_opts`). Neither
+    /// the URL nor any setting's value is quoted by an error.
+    pub fn from_url_with<I, K, V>(url: &str, settings: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<String>,
+    {
         let parsed = url::Url::parse(url).map_err(|e| {
             Error::invalid_argument("the checkpoint URL does not parse").with_source(e)
         })?;
-        let (store, prefix) = object_store::parse_url(&parsed).map_err(|e| {
+        // Later settings win, so the caller's override the environment's.
+        let env = std::env::vars().filter(|(name, _)| {
+            ["AWS_", "GOOGLE_", "AZURE_"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+        });
+        let settings = env.chain(
+            settings
+                .into_iter()
+                .map(|(k, v)| (k.as_ref().to_owned(), v.into())),
+        );
+        let (store, prefix) = object_store::parse_url_opts(&parsed, settings).map_err(|e| {
             Error::invalid_argument(format!(
                 "no object store for the checkpoint URL of scheme {:?}",
                 parsed.scheme()
@@ -74,10 +102,29 @@ impl fmt::Debug for Location {
 }
 
 /// An object-store error reduced to its kind: its text may quote a URL with
-/// credentials.
+/// credentials, or a setting's value.
 fn redacted(e: object_store::Error) -> String {
     match e {
         object_store::Error::NotImplemented { .. } => "scheme not built in".into(),
+        object_store::Error::Generic { store, .. } => {
+            format!("the {store} store refused the URL or its settings")
+        }
         _ => "the URL was refused".into(),
     }
+}
+
+/// Whether `name` is an object_store builder setting of a cloud store this
+/// build has (`s3` feature: `AmazonS3ConfigKey`), so a configuration can
+/// refuse a misspelt one instead of object_store ignoring it.
+pub fn is_store_setting(name: &str) -> bool {
+    #[cfg(feature = "s3")]
+    if name
+        .to_ascii_lowercase()
+        .parse::<object_store::aws::AmazonS3ConfigKey>()
+        .is_ok()
+    {
+        return true;
+    }
+    let _ = name;
+    false
 }

@@ -39,6 +39,15 @@ pub struct PartitionEntry {
     pub keys: u64,
     /// Its data objects, in key order: object 0 holds the first keys.
     pub objects: Vec<ObjectEntry>,
+    /// Whether the copy is the partition's state at one instant of the save
+    /// (no row changed between its read and the end of the save). `false`
+    /// only for a fuzzy save; absent in a manifest means `true`.
+    #[serde(default = "yes")]
+    pub consistent: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One data object.
@@ -154,6 +163,15 @@ mod tests {
         let parsed = Manifest::from_json(&manifest(&partition("train", 2, 2))).unwrap();
         assert_eq!(parsed.partitions[0].objects[0].rows, 2);
         assert_eq!(Manifest::from_json(&parsed.to_json()).unwrap(), parsed);
+    }
+
+    #[test]
+    fn consistent_defaults_to_true_and_reads_false() {
+        let absent = Manifest::from_json(&manifest(&partition("p", 1, 1))).unwrap();
+        assert!(absent.partitions[0].consistent);
+        let fuzzy = partition("p", 1, 1).replacen('{', r#"{"consistent":false,"#, 1);
+        let fuzzy = Manifest::from_json(&manifest(&fuzzy)).unwrap();
+        assert!(!fuzzy.partitions[0].consistent);
     }
 
     #[test]

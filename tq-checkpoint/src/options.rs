@@ -19,9 +19,18 @@ pub struct SaveOptions {
     /// Multipart upload part size. S3 needs at least 5 MiB (but the last).
     pub part_bytes: usize,
     /// Accept a copy of a partition that changed during the save (rows
-    /// cleared, added or retagged meanwhile). Without it such a save fails
-    /// with `Conflict` and writes no manifest.
+    /// written, cleared or added meanwhile), marked `consistent: false` in
+    /// the manifest; also the only way to save from a backend without
+    /// versioned reads. Without it such a save fails with `Conflict`
+    /// (`Unsupported` for such a backend) and writes no manifest.
     pub allow_fuzzy: bool,
+    /// Copies of one partition tried while it keeps changing under the
+    /// save, before `Conflict`.
+    pub attempts: u32,
+    /// Replace a checkpoint already at the prefix (its manifest). Without
+    /// it such a save is refused (`InvalidArgument`) before anything is
+    /// written.
+    pub overwrite: bool,
 }
 
 impl Default for SaveOptions {
@@ -33,6 +42,8 @@ impl Default for SaveOptions {
             object_bytes: 256 << 20,
             part_bytes: 8 << 20,
             allow_fuzzy: false,
+            attempts: 3,
+            overwrite: false,
         }
     }
 }
@@ -65,6 +76,18 @@ impl SaveOptions {
     /// Sets [`SaveOptions::read_bytes`].
     pub fn with_read_bytes(mut self, bytes: u64) -> Self {
         self.read_bytes = bytes;
+        self
+    }
+
+    /// Sets [`SaveOptions::overwrite`].
+    pub fn with_overwrite(mut self, yes: bool) -> Self {
+        self.overwrite = yes;
+        self
+    }
+
+    /// Sets [`SaveOptions::attempts`].
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
         self
     }
 

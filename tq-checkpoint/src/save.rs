@@ -1,11 +1,11 @@
 //! `save`: partitions to data objects, then the manifest, last.
 
 use object_store::{ObjectStoreExt, PutPayload};
-use tq_core::indexmap::IndexMap;
-use tq_core::{Error, ErrorKind, KvStore, Result, Tag, codec};
+use tq_core::{ConditionalBackend, Error, KvStore, Result, RowVersion, codec};
 
+use crate::consistency::{changed, changed_since_read, list_partition, no_versions, read_rows};
 use crate::location::Location;
-use crate::manifest::{FORMAT_NAME, FORMAT_VERSION, Manifest, PartitionEntry};
+use crate::manifest::{FORMAT_NAME, FORMAT_VERSION, Manifest, ObjectEntry, PartitionEntry};
 use crate::object_writer::ObjectWriter;
 use crate::options::SaveOptions;
 use crate::record::encode_row;
@@ -31,12 +31,17 @@ pub async fn save(
 /// key order into data objects (multipart uploads, a bounded number of rows
 /// and parts in flight), then `manifest.json`. Until the manifest is written
 /// the checkpoint does not exist; a failed save leaves a manifest already
-/// there (an earlier checkpoint) untouched and valid.
+/// there (an earlier checkpoint) untouched and valid. A prefix that already
+/// holds a manifest is refused (`InvalidArgument`) unless
+/// [`SaveOptions::overwrite`].
 ///
-/// A named partition holding no key is `NotFound`. A partition that changed
-/// while it was read (a row cleared, added or retagged) is `Conflict` unless
-/// [`SaveOptions::allow_fuzzy`]; changes to cells alone are not detected
-/// (see DESIGN.md, "Consistency").
+/// A named partition holding no key is `NotFound`. Each partition is copied
+/// as it was at one instant of the save, checked by row versions (see
+/// DESIGN.md, "Consistency"): a partition that changed while it was read is
+/// copied again, up to [`SaveOptions::attempts`] times, then `Conflict`
+/// naming it. With [`SaveOptions::allow_fuzzy`] it is copied once as read
+/// and marked `consistent: false` in the manifest. A backend without
+/// versioned reads (`as_conditional`) is `Unsupported` unless fuzzy.
 pub async fn save_with(
     store: &KvStore,
     location: &Location,
@@ -53,6 +58,9 @@ async fn save_inner(
     options: &SaveOptions,
 ) -> Result<Manifest> {
     let names = partition_names(store, options).await?;
+    if !options.overwrite {
+        refuse_existing(location).await?;
+    }
     let checkpoint_id = format!("{:032x}", rand::random::<u128>());
     let mut partitions = Vec::with_capacity(names.len());
     for (index, name) in names.iter().enumerate() {
@@ -77,6 +85,23 @@ async fn save_inner(
     Ok(manifest)
 }
 
+/// `InvalidArgument` if a manifest is already at `location`: saving would
+/// replace that checkpoint. Checked before anything is written; a save
+/// racing this one to the same prefix is not excluded (the last manifest
+/// written wins).
+async fn refuse_existing(location: &Location) -> Result<()> {
+    let path = location.manifest();
+    match location.store().head(&path).await {
+        Ok(_) => Err(Error::invalid_argument(format!(
+            "a checkpoint already exists at {}; save elsewhere, or allow overwriting it",
+            location.prefix()
+        ))
+        .with_context("object", path.as_ref())),
+        Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(store_error(e, "checking for", &path)),
+    }
+}
+
 /// The partitions to save, sorted and distinct.
 async fn partition_names(store: &KvStore, options: &SaveOptions) -> Result<Vec<String>> {
     let Some(asked) = &options.partitions else {
@@ -98,6 +123,9 @@ async fn partition_names(store: &KvStore, options: &SaveOptions) -> Result<Vec<S
     Ok(names)
 }
 
+/// Saves one partition: up to `options.attempts` times while it changes
+/// under the save (each attempt rewrites the partition's objects), or once,
+/// marked inconsistent if it changed, for a fuzzy save.
 async fn save_partition(
     store: &KvStore,
     location: &Location,
@@ -106,124 +134,142 @@ async fn save_partition(
     index: usize,
     name: &str,
 ) -> Result<PartitionEntry> {
+    let conditional = store.backend().as_conditional();
+    if conditional.is_none() && !options.allow_fuzzy {
+        return Err(no_versions(store.backend().name()));
+    }
+    let attempts = if options.allow_fuzzy {
+        1
+    } else {
+        options.attempts.max(1)
+    };
+    let target = Target {
+        location,
+        options,
+        checkpoint_id,
+        index,
+    };
+    let mut last_change = None;
+    for _ in 0..attempts {
+        let copy = copy_partition(store, conditional, &target, name).await?;
+        let change = match (copy.change, conditional) {
+            (Some(e), _) => Some(e),
+            (None, Some(c)) => changed_since_read(store, c, name, &copy.seen).await?,
+            (None, None) => None,
+        };
+        if change.is_none() || options.allow_fuzzy {
+            return Ok(PartitionEntry {
+                name: name.to_owned(),
+                keys: copy.keys_saved,
+                objects: copy.objects,
+                consistent: change.is_none() && conditional.is_some(),
+            });
+        }
+        last_change = change;
+    }
+    Err(last_change
+        .unwrap_or_else(|| Error::unexpected("no attempt was made"))
+        .with_context("attempts", attempts.to_string()))
+}
+
+/// Where a partition's objects go.
+struct Target<'a> {
+    location: &'a Location,
+    options: &'a SaveOptions,
+    checkpoint_id: &'a str,
+    index: usize,
+}
+
+/// What one attempt at copying a partition wrote and read.
+struct Copy {
+    objects: Vec<ObjectEntry>,
+    keys_saved: u64,
+    /// Every saved key, in order, with the version it was read at.
+    seen: Vec<(String, RowVersion)>,
+    /// A change seen while reading (a row cleared since the listing).
+    change: Option<Error>,
+}
+
+async fn copy_partition(
+    store: &KvStore,
+    conditional: Option<&dyn ConditionalBackend>,
+    target: &Target<'_>,
+    name: &str,
+) -> Result<Copy> {
+    let options = target.options;
     let listed = list_partition(store, name).await?;
     if listed.is_empty() {
         return Err(Error::not_found(format!("partition {name:?} holds no key")));
     }
-    let mut objects = Vec::new();
+    let mut copy = Copy {
+        objects: Vec::new(),
+        keys_saved: 0,
+        seen: Vec::with_capacity(listed.len()),
+        change: None,
+    };
     let mut writer: Option<ObjectWriter> = None;
     let mut record = Vec::new();
-    let mut keys_saved = 0u64;
     let keys: Vec<&String> = listed.keys().collect();
     let mut reads = ReadSize::new(options);
     let mut at = 0;
     while at < keys.len() {
         let end = keys.len().min(at + reads.rows());
         let chunk: Vec<String> = keys[at..end].iter().map(|k| (*k).clone()).collect();
+        let chunk_rows = chunk.len();
         at = end;
         let mut chunk_bytes = 0u64;
-        let rows = match store.backend().get(name, &chunk, None).await {
+        let rows = match read_rows(store, conditional, name, &chunk, &listed).await {
             Ok(rows) => rows,
             Err(e) => return Err(abort(writer, e).await),
         };
-        // Rows are paired with keys by position: a short answer would drop
-        // rows in silence.
-        if rows.len() != chunk.len() {
-            let e = Error::unexpected(format!(
-                "backend {} returned {} rows for {} keys",
-                store.backend().name(),
-                rows.len(),
-                chunk.len()
-            ));
-            return Err(abort(writer, e).await);
-        }
-        for (key, cells) in chunk.iter().zip(rows) {
-            let Some(cells) = cells else {
+        for (key, row) in chunk.into_iter().zip(rows) {
+            let Some((tag, cells, version)) = row else {
+                if copy.change.is_none() {
+                    copy.change = Some(changed(&key, "was cleared"));
+                }
                 if options.allow_fuzzy {
                     continue;
                 }
-                return Err(abort(writer, changed(key, "was cleared")).await);
+                // This attempt is lost: stop reading, the caller retries.
+                if let Some(w) = writer {
+                    w.abort().await;
+                }
+                return Ok(copy);
             };
             record.clear();
-            // The key is in the listing, so it has a tag there.
-            let tag = listed.get(key).cloned().unwrap_or_default();
-            if let Err(e) = encode_row(key, &tag, &cells, &mut record) {
+            if let Err(e) = encode_row(&key, &tag, &cells, &mut record) {
                 return Err(abort(writer, e).await);
             }
             let mut w = match writer.take() {
                 Some(w) => w,
                 None => {
-                    let relative = format!("{checkpoint_id}/{index:05}-{:06}.rows", objects.len());
-                    ObjectWriter::create(location, relative, options.part_bytes).await?
+                    let relative = format!(
+                        "{}/{:05}-{:06}.rows",
+                        target.checkpoint_id,
+                        target.index,
+                        copy.objects.len()
+                    );
+                    ObjectWriter::create(target.location, relative, options.part_bytes).await?
                 }
             };
             if let Err(e) = w.write_row(&record).await {
                 return Err(abort(Some(w), e).await);
             }
-            keys_saved += 1;
+            copy.keys_saved += 1;
             chunk_bytes += record.len() as u64;
+            copy.seen.push((key, version));
             if w.bytes() >= options.object_bytes {
-                objects.push(w.finish().await?);
+                copy.objects.push(w.finish().await?);
             } else {
                 writer = Some(w);
             }
         }
-        reads.observe(chunk.len(), chunk_bytes);
+        reads.observe(chunk_rows, chunk_bytes);
     }
     if let Some(w) = writer {
-        objects.push(w.finish().await?);
+        copy.objects.push(w.finish().await?);
     }
-    if !options.allow_fuzzy {
-        check_unchanged(store, name, &listed).await?;
-    }
-    Ok(PartitionEntry {
-        name: name.to_owned(),
-        keys: keys_saved,
-        objects,
-    })
-}
-
-async fn list_partition(store: &KvStore, name: &str) -> Result<IndexMap<String, Tag>> {
-    Ok(store
-        .kv_list(Some(name))
-        .await?
-        .swap_remove(name)
-        .unwrap_or_default())
-}
-
-/// `Conflict` unless the partition lists the same keys, in the same order,
-/// with the same tags as when the save began.
-async fn check_unchanged(
-    store: &KvStore,
-    name: &str,
-    before: &IndexMap<String, Tag>,
-) -> Result<()> {
-    let after = list_partition(store, name).await?;
-    if after.len() != before.len() {
-        return Err(changed_partition(format!(
-            "went from {} to {} keys",
-            before.len(),
-            after.len()
-        )));
-    }
-    if let Some(((key, _), _)) = before.iter().zip(after.iter()).find(|(b, a)| b != a) {
-        return Err(changed(key, "was cleared, moved or retagged"));
-    }
-    Ok(())
-}
-
-fn changed(key: &str, what: &str) -> Error {
-    changed_partition(format!("key {key:?} {what}")).with_context("key", key)
-}
-
-fn changed_partition(what: String) -> Error {
-    Error::new(
-        ErrorKind::Conflict,
-        format!(
-            "the partition changed during the save ({what}); save again, or allow a fuzzy copy"
-        ),
-    )
-    .set_temporary(true)
+    Ok(copy)
 }
 
 async fn abort(writer: Option<ObjectWriter>, e: Error) -> Error {

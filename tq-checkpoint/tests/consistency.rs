@@ -1,34 +1,72 @@
-//! A save racing writers: a partition that changed while it was read fails
-//! the save with `Conflict` and leaves no manifest, unless a fuzzy copy is
-//! accepted. The race is made deterministic by a backend that runs a write
-//! of its own inside the first `get` of the save.
+//! A save racing writers: a partition that changed while it was read is
+//! copied again, and if it keeps changing the save fails with `Conflict`
+//! and leaves no manifest, unless a fuzzy copy is accepted (then the
+//! manifest says `consistent: false`). The race is made deterministic by a
+//! backend that writes a row right after the save's first data read of
+//! each copy of the partition has read it.
 
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{fill, memory_location};
+use common::{dump, fill, memory_location, memory_store};
 use tq_backend_memory::MemoryBackend;
 use tq_checkpoint::object_store::ObjectStoreExt;
-use tq_checkpoint::{Location, SaveOptions, load, save_with};
+use tq_checkpoint::{LoadOptions, Location, Manifest, SaveOptions, load, save_with};
 use tq_core::{
-    Capabilities, Cells, ErrorKind, KvStore, Listing, Result, RowState, RowWrite, StorageBackend,
-    async_trait, tag,
+    Capabilities, Cells, ConditionalBackend, ErrorKind, KvStore, Listing, PutIfOutcome, Result,
+    RowState, RowVersion, RowWrite, StorageBackend, Tensor, VersionedRow, async_trait, tag,
 };
 
-/// What the racing writer does, once, inside the save's first read.
+/// What the racing writer does to the row it has just seen read.
 #[derive(Debug, Clone, Copy)]
 enum Race {
     ClearKey,
     RetagKey,
+    /// A put of the same field with other values: neither the keys nor the
+    /// tags change, only the cells, in place.
+    ReplaceCells,
 }
 
 #[derive(Debug)]
 struct RacingBackend {
     inner: MemoryBackend,
     race: Race,
-    done: AtomicBool,
+    /// Races left; one per copy of the partition at most.
+    races: AtomicUsize,
+    /// Whether `as_conditional` answers (a third-party backend may not).
+    versioned: bool,
+}
+
+impl RacingBackend {
+    async fn race_after_read(&self, partition: &str, keys: &[String]) -> Result<()> {
+        let listing = self.inner.list(Some(partition)).await?;
+        let first = listing.get(partition).and_then(|p| p.keys().next());
+        // Only the read starting a copy of the partition races: a save's
+        // first read of a partition asks one row, at its first key.
+        if keys.len() != 1 || first != keys.first() || self.races.load(Ordering::SeqCst) == 0 {
+            return Ok(());
+        }
+        self.races.fetch_sub(1, Ordering::SeqCst);
+        let victim = keys[0].clone();
+        match self.race {
+            Race::ClearKey => {
+                self.inner.clear(partition, &[victim]).await?;
+            }
+            Race::RetagKey => {
+                let write = RowWrite::new(victim).with_tag(tag! {"racer" => true});
+                self.inner.put(partition, vec![write]).await?;
+            }
+            Race::ReplaceCells => {
+                let n = self.races.load(Ordering::SeqCst) as f64;
+                let reward = Tensor::from_vec(vec![-1.0 - n], [1])?;
+                let write = RowWrite::new(victim).with_cell("reward", reward);
+                self.inner.put(partition, vec![write]).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -51,19 +89,9 @@ impl StorageBackend for RacingBackend {
         keys: &[String],
         fields: Option<&[String]>,
     ) -> Result<Vec<Option<Cells>>> {
-        if !self.done.swap(true, Ordering::SeqCst) {
-            let victim = keys[keys.len() - 1].clone();
-            match self.race {
-                Race::ClearKey => {
-                    self.inner.clear(partition, &[victim]).await?;
-                }
-                Race::RetagKey => {
-                    let write = RowWrite::new(victim).with_tag(tag! {"racer" => true});
-                    self.inner.put(partition, vec![write]).await?;
-                }
-            }
-        }
-        self.inner.get(partition, keys, fields).await
+        let rows = self.inner.get(partition, keys, fields).await?;
+        self.race_after_read(partition, keys).await?;
+        Ok(rows)
     }
 
     async fn list(&self, partition: Option<&str>) -> Result<Listing> {
@@ -73,63 +101,165 @@ impl StorageBackend for RacingBackend {
     async fn clear(&self, partition: &str, keys: &[String]) -> Result<usize> {
         self.inner.clear(partition, keys).await
     }
+
+    fn as_conditional(&self) -> Option<&dyn ConditionalBackend> {
+        self.versioned.then_some(self as &dyn ConditionalBackend)
+    }
 }
 
-async fn racing_store(race: Race) -> KvStore {
-    // Fill through a plain store first, then race from the first get on.
+#[async_trait]
+impl ConditionalBackend for RacingBackend {
+    async fn get_versioned(
+        &self,
+        partition: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<VersionedRow>> {
+        let rows = self.inner.get_versioned(partition, keys, fields).await?;
+        // Version-only reads are the save's final check: no race there.
+        if fields != Some(&[]) {
+            self.race_after_read(partition, keys).await?;
+        }
+        Ok(rows)
+    }
+
+    async fn put_if(
+        &self,
+        partition: &str,
+        rows: Vec<(RowWrite, RowVersion)>,
+    ) -> Result<Vec<PutIfOutcome>> {
+        self.inner.put_if(partition, rows).await
+    }
+}
+
+async fn racing_store(race: Race, races: usize, versioned: bool) -> KvStore {
+    // Fill through a plain store first, then race from the save on.
     let backend = Arc::new(RacingBackend {
         inner: MemoryBackend::new(),
         race,
-        done: AtomicBool::new(true),
+        races: AtomicUsize::new(0),
+        versioned,
     });
     let store = KvStore::new(backend.clone());
     fill(&store).await;
-    backend.done.store(false, Ordering::SeqCst);
+    backend.races.store(races, Ordering::SeqCst);
     store
 }
 
-async fn save_eval(store: &KvStore, location: &Location, fuzzy: bool) -> Result<()> {
+async fn save_eval(store: &KvStore, location: &Location, fuzzy: bool) -> Result<Manifest> {
     let options = SaveOptions::default()
         .with_partitions(&["eval"])
         .with_allow_fuzzy(fuzzy);
-    save_with(store, location, &options).await.map(|_| ())
+    save_with(store, location, &options).await
 }
 
+/// Loads `location` into a fresh store and returns its dump.
+async fn loaded(location: &Location) -> Vec<(String, Vec<common::DumpRow>)> {
+    let target = memory_store();
+    load(&target, location, &LoadOptions::default())
+        .await
+        .unwrap();
+    dump(&target).await
+}
+
+async fn eval_now(store: &KvStore) -> Vec<(String, Vec<common::DumpRow>)> {
+    dump(store)
+        .await
+        .into_iter()
+        .filter(|(p, _)| p == "eval")
+        .collect()
+}
+
+/// Writers racing every copy: `Conflict` naming partition and key, no
+/// manifest.
 async fn refused_without_manifest(race: Race) {
-    let store = racing_store(race).await;
+    let store = racing_store(race, usize::MAX, true).await;
     let location = memory_location();
     let err = save_eval(&store, &location, false).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
     assert_eq!(err.context_value("partition"), Some("eval"), "{err}");
     assert!(err.context_value("key").is_some(), "{err}");
+    assert_eq!(err.context_value("attempts"), Some("3"), "{err}");
     assert!(location.store().head(&location.manifest()).await.is_err());
 }
 
 #[tokio::test]
-async fn consistency_row_cleared_during_save_is_a_conflict() {
+async fn consistency_row_cleared_during_every_copy_is_a_conflict() {
     refused_without_manifest(Race::ClearKey).await;
 }
 
 #[tokio::test]
-async fn consistency_row_retagged_during_save_is_a_conflict() {
+async fn consistency_row_retagged_during_every_copy_is_a_conflict() {
     refused_without_manifest(Race::RetagKey).await;
 }
 
 #[tokio::test]
-async fn consistency_fuzzy_copy_skips_a_row_cleared_during_save() {
-    let store = racing_store(Race::ClearKey).await;
-    let location = memory_location();
-    save_eval(&store, &location, true).await.unwrap();
+async fn consistency_cells_replaced_in_place_during_every_copy_is_a_conflict() {
+    refused_without_manifest(Race::ReplaceCells).await;
+}
 
-    let target = common::memory_store();
-    load(&target, &location, &Default::default()).await.unwrap();
-    // The copy holds what the source holds now: the cleared row is gone.
-    assert_eq!(
-        common::dump(&target).await,
-        common::dump(&store)
+/// One racing write: the first copy is thrown away, the second is the
+/// partition as it is now, and the manifest says so.
+async fn retried_to_a_consistent_copy(race: Race) {
+    let store = racing_store(race, 1, true).await;
+    let location = memory_location();
+    let manifest = save_eval(&store, &location, false).await.unwrap();
+    assert!(manifest.partition("eval").unwrap().consistent);
+    assert_eq!(loaded(&location).await, eval_now(&store).await);
+}
+
+#[tokio::test]
+async fn consistency_cells_replaced_in_place_once_are_retried_to_a_consistent_copy() {
+    retried_to_a_consistent_copy(Race::ReplaceCells).await;
+}
+
+#[tokio::test]
+async fn consistency_row_cleared_once_is_retried_to_a_consistent_copy() {
+    retried_to_a_consistent_copy(Race::ClearKey).await;
+}
+
+#[tokio::test]
+async fn consistency_fuzzy_copy_succeeds_and_says_inconsistent() {
+    for race in [Race::ReplaceCells, Race::ClearKey] {
+        let store = racing_store(race, usize::MAX, true).await;
+        let location = memory_location();
+        let manifest = save_eval(&store, &location, true).await.unwrap();
+        let eval = manifest.partition("eval").unwrap();
+        assert!(!eval.consistent, "{race:?}: {manifest:?}");
+        // What was read: five rows, the raced one as it was before.
+        assert_eq!(eval.keys, 5, "{race:?}");
+        let bytes = location
+            .store()
+            .get(&location.manifest())
             .await
-            .into_iter()
-            .filter(|(p, _)| p == "eval")
-            .collect::<Vec<_>>()
-    );
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(text.contains("\"consistent\": false"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn consistency_backend_without_versions_is_refused_unless_fuzzy() {
+    let store = racing_store(Race::ReplaceCells, 0, false).await;
+    let location = memory_location();
+    let err = save_eval(&store, &location, false).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert_eq!(err.context_value("partition"), Some("eval"), "{err}");
+    assert!(location.store().head(&location.manifest()).await.is_err());
+
+    let manifest = save_eval(&store, &location, true).await.unwrap();
+    assert!(!manifest.partition("eval").unwrap().consistent);
+    assert_eq!(loaded(&location).await, eval_now(&store).await);
+}
+
+#[tokio::test]
+async fn consistency_quiet_save_is_consistent() {
+    let store = racing_store(Race::ReplaceCells, 0, true).await;
+    let location = memory_location();
+    let manifest = save_eval(&store, &location, false).await.unwrap();
+    assert!(manifest.partitions.iter().all(|p| p.consistent));
+    assert_eq!(loaded(&location).await, eval_now(&store).await);
 }

@@ -14,7 +14,16 @@ fn location_errors_never_repeat_the_url() {
         format!("nonsense:{SECRET}"),
         format!("://{SECRET}"),
     ] {
-        let err = Location::from_url(&url).unwrap_err();
+        let err = match Location::from_url(&url) {
+            // With the `s3` feature an s3 URL opens: only Debug can show it.
+            Ok(location) if url.starts_with("s3:") => {
+                let shown = format!("{location:?}");
+                assert!(!shown.contains(SECRET), "{url} leaked: {shown}");
+                continue;
+            }
+            Ok(location) => panic!("{location:?} opened"),
+            Err(err) => err,
+        };
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains(SECRET), "{url} leaked: {shown}");

@@ -11,11 +11,12 @@ use common::{dump, fill, memory_location, memory_store};
 use tq_backend_memory::MemoryBackend;
 use tq_checkpoint::{LoadOptions, SaveOptions, load, read_manifest, save, save_with};
 use tq_core::{
-    Capabilities, Cells, Error, ErrorKind, KvStore, Listing, Result, Row, RowState, RowWrite,
-    StorageBackend, Tensor, async_trait,
+    Capabilities, Cells, ConditionalBackend, Error, ErrorKind, KvStore, Listing, PutIfOutcome,
+    Result, Row, RowState, RowVersion, RowWrite, StorageBackend, Tensor, VersionedRow, async_trait,
 };
 
-/// Fails every `get` after the first `allowed` ones.
+/// Fails every read (`get`, `get_versioned`) after the first `allowed`
+/// ones.
 #[derive(Debug)]
 struct FailingBackend {
     inner: MemoryBackend,
@@ -42,12 +43,12 @@ impl StorageBackend for FailingBackend {
         keys: &[String],
         fields: Option<&[String]>,
     ) -> Result<Vec<Option<Cells>>> {
-        let left = self.allowed.load(Ordering::SeqCst);
-        if left == 0 {
-            return Err(Error::new(ErrorKind::Unavailable, "injected failure"));
-        }
-        self.allowed.store(left - 1, Ordering::SeqCst);
+        self.spend()?;
         self.inner.get(partition, keys, fields).await
+    }
+
+    fn as_conditional(&self) -> Option<&dyn ConditionalBackend> {
+        Some(self)
     }
 
     async fn list(&self, partition: Option<&str>) -> Result<Listing> {
@@ -56,6 +57,38 @@ impl StorageBackend for FailingBackend {
 
     async fn clear(&self, partition: &str, keys: &[String]) -> Result<usize> {
         self.inner.clear(partition, keys).await
+    }
+}
+
+impl FailingBackend {
+    fn spend(&self) -> Result<()> {
+        let left = self.allowed.load(Ordering::SeqCst);
+        if left == 0 {
+            return Err(Error::new(ErrorKind::Unavailable, "injected failure"));
+        }
+        self.allowed.store(left - 1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConditionalBackend for FailingBackend {
+    async fn get_versioned(
+        &self,
+        partition: &str,
+        keys: &[String],
+        fields: Option<&[String]>,
+    ) -> Result<Vec<VersionedRow>> {
+        self.spend()?;
+        self.inner.get_versioned(partition, keys, fields).await
+    }
+
+    async fn put_if(
+        &self,
+        partition: &str,
+        rows: Vec<(RowWrite, RowVersion)>,
+    ) -> Result<Vec<PutIfOutcome>> {
+        self.inner.put_if(partition, rows).await
     }
 }
 
@@ -75,7 +108,9 @@ async fn s2_failed_save_leaves_the_earlier_checkpoint_whole() {
     let row = Row::new().with("late", Tensor::from_vec(vec![9u8], [1]).unwrap());
     store.kv_put("late", "eval", Some(row), None).await.unwrap();
     backend.allowed.store(3, Ordering::SeqCst);
-    let options = SaveOptions::default().with_object_bytes(100);
+    let options = SaveOptions::default()
+        .with_object_bytes(100)
+        .with_overwrite(true);
     let err = save_with(&store, &location, &options).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
 

@@ -41,6 +41,7 @@ async fn hand_made(location: &Location, records: &[Vec<u8>]) -> String {
                 rows: records.len() as u64,
                 crc32c: format!("{:08x}", crc32c::crc32c(&object)),
             }],
+            consistent: true,
         }],
     };
     let store = location.store();
