@@ -22,16 +22,38 @@ impl Location {
         Location { store, prefix }
     }
 
-    /// A checkpoint at `url`: `file:///abs/dir`, or `memory:///prefix` (a
-    /// fresh in-memory store, so only useful through [`Location::store`]).
-    /// Cloud schemes need `object_store`'s cloud features, not turned on yet
-    /// (see DESIGN.md). The error never repeats the URL: it may hold
-    /// credentials.
+    /// A checkpoint at `url`: `file:///abs/dir`, `s3://bucket/prefix` (with
+    /// the `s3` feature; endpoint, region and credentials go through
+    /// [`Location::from_url_with`]: nothing is read from the environment),
+    /// or `memory:///prefix` (a fresh in-memory store, so only useful
+    /// through [`Location::store`]). The error never repeats the URL: it
+    /// may hold credentials.
     pub fn from_url(url: &str) -> Result<Self> {
+        Self::from_url_with(url, std::iter::empty::<(&str, &str)>())
+    }
+
+    /// As [`Location::from_url`], with the store's options: for `s3://`,
+    /// object_store's `AmazonS3ConfigKey` names such as `aws_endpoint`,
+    /// `aws_region`, `aws_access_key_id`, `aws_secret_access_key`,
+    /// `aws_allow_http` (an S3-compatible server on plain HTTP). Unknown
+    /// names are ignored. A URL holding a user or password is refused.
+    /// Neither the URL nor any option appears in an error.
+    pub fn from_url_with<I, K, V>(url: &str, options: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<String>,
+    {
         let parsed = url::Url::parse(url).map_err(|e| {
             Error::invalid_argument("the checkpoint URL does not parse").with_source(e)
         })?;
-        let (store, prefix) = object_store::parse_url(&parsed).map_err(|e| {
+        // object_store would drop them silently and sign with other ones.
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(Error::invalid_argument(
+                "the checkpoint URL holds credentials: give them as options instead",
+            ));
+        }
+        let (store, prefix) = object_store::parse_url_opts(&parsed, options).map_err(|e| {
             Error::invalid_argument(format!(
                 "no object store for the checkpoint URL of scheme {:?}",
                 parsed.scheme()
@@ -77,7 +99,11 @@ impl fmt::Debug for Location {
 /// credentials.
 fn redacted(e: object_store::Error) -> String {
     match e {
-        object_store::Error::NotImplemented { .. } => "scheme not built in".into(),
+        // parse_url reports a scheme whose feature is off as Generic.
+        object_store::Error::NotImplemented { .. }
+        | object_store::Error::Generic {
+            store: "parse_url", ..
+        } => "scheme not built in".into(),
         _ => "the URL was refused".into(),
     }
 }
