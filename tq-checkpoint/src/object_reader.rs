@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::path::Path;
-use object_store::{GetOptions, ObjectStore};
+use object_store::{GetOptions, GetResultPayload, ObjectStore};
 use tq_core::{Error, Result};
 
 use crate::location::Location;
@@ -59,11 +59,16 @@ impl ObjectRows {
             ))
             .with_context("object", path.as_ref()));
         }
+        let e_tag = got.meta.e_tag.clone();
+        let stream = match got.payload {
+            GetResultPayload::File(file, _) => crate::file_stream::file_stream(file, got.range),
+            GetResultPayload::Stream(stream) => stream,
+        };
         Ok(ObjectRows {
-            e_tag: got.meta.e_tag.clone(),
+            e_tag,
             expected_rows: entry.rows,
             expected_crc: entry.crc32c.clone(),
-            stream: got.into_stream(),
+            stream,
             decoder: RowDecoder::new(entry.bytes),
             crc: 0,
             rows: 0,
