@@ -74,6 +74,9 @@ pub struct RowDecoder {
     /// Bytes of the object not yet fed.
     unfed: u64,
     header_seen: bool,
+    /// Copy values to 8-aligned buffers (see [`aligned`]); off for rows
+    /// only checked and dropped, where the copy would be wasted.
+    align: bool,
 }
 
 impl RowDecoder {
@@ -83,7 +86,15 @@ impl RowDecoder {
             buf: BytesMut::new(),
             unfed: size,
             header_seen: false,
+            align: true,
         }
+    }
+
+    /// Leaves values where they lie in the read buffer, aligned or not:
+    /// for rows that are only checked, never stored.
+    pub fn unaligned(mut self) -> Self {
+        self.align = false;
+        self
     }
 
     /// Adds the next chunk of the object.
@@ -126,7 +137,7 @@ impl RowDecoder {
             return Ok(None);
         };
         let record = self.buf.split_to(len).freeze();
-        parse_record(record).map(Some)
+        parse_record(record, self.align).map(Some)
     }
 
     /// `Ok(None)` while `need` more bytes may still come; `Corrupted` when
@@ -196,7 +207,7 @@ impl RowDecoder {
 }
 
 /// Parses one whole record (its length already checked).
-fn parse_record(mut rec: Bytes) -> Result<RowRecord> {
+fn parse_record(mut rec: Bytes, align: bool) -> Result<RowRecord> {
     let key = take_str(&mut rec, "key")?;
     let tag_bytes = take32(&mut rec);
     let tag: Tag = serde_json::from_slice(&tag_bytes).map_err(|e| {
@@ -209,7 +220,9 @@ fn parse_record(mut rec: Bytes) -> Result<RowRecord> {
     for _ in 0..n {
         let field = take_str(&mut rec, "field").map_err(|e| e.with_context("key", key.clone()))?;
         let len = rec.get_u64_le() as usize;
-        let value = codec::decode(aligned(rec.split_to(len))).map_err(|e| {
+        let bytes = rec.split_to(len);
+        let bytes = if align { aligned(bytes) } else { bytes };
+        let value = codec::decode(bytes).map_err(|e| {
             e.with_context("key", key.clone())
                 .with_context("field", field.clone())
         })?;
