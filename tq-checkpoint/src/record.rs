@@ -231,15 +231,13 @@ fn parse_record(mut rec: Bytes, align: bool) -> Result<RowRecord> {
     Ok(RowRecord { key, tag, cells })
 }
 
-/// `bytes`, moved to an 8-aligned buffer if it does not start at one.
-/// Records lie at any offset of the read buffers, but typed tensor views
-/// borrow only aligned bytes; the codec's header is a multiple of 8 bytes,
-/// so a value starting 8-aligned has its tensor payload aligned for every
-/// dtype.
+/// `bytes`, copied to an 8-aligned buffer of its own. Records lie at any
+/// offset of the read buffers, but typed tensor views borrow only aligned
+/// bytes; the codec's header is a multiple of 8 bytes, so a value starting
+/// 8-aligned has its tensor payload aligned for every dtype. Copied even
+/// when already aligned: a stored slice of the read buffer would keep the
+/// whole buffer alive (measured: a 2.1 GB load held 4.9 GB).
 fn aligned(bytes: Bytes) -> Bytes {
-    if (bytes.as_ptr() as usize).is_multiple_of(8) {
-        return bytes;
-    }
     let mut words = vec![0u64; bytes.len().div_ceil(8)];
     bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
     Bytes::from_owner(Words {
