@@ -1,7 +1,9 @@
 //! Bounded memory, measured (issue 12): peak RSS while a memory store of at
 //! least `--checkpoint-memory-gb` is saved to `file://` and loaded back
-//! into a fresh memory store. The store is the payload put into as many
-//! partitions as it takes.
+//! into a fresh memory store. The store is the payload's shape put into as
+//! many partitions as it takes, each from data of its own (a put shares
+//! the caller's tensor bytes, so one payload put N times would be stored
+//! once).
 //!
 //! "Steady" is what the process holds without a save or load running: the
 //! store itself (and the caller's payload). For the save that is the RSS
@@ -73,7 +75,9 @@ pub async fn run(payload: &Payload, opts: &Options) -> Result<CheckpointMemory, 
     let partitions = opts.checkpoint_memory_bytes.div_ceil(per).max(1);
     let source = fresh_memory();
     for k in 0..partitions {
-        let batch = payload.batch().map_err(err("batch"))?;
+        let own = Payload::generate(payload.shape, 0x5eed + k).map_err(err("payload"))?;
+        let batch = own.batch().map_err(err("batch"))?;
+        drop(own);
         source
             .kv_batch_put(&payload.keys, &format!("ckpt_mem_{k}"), Some(batch), None)
             .await
