@@ -22,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod chunks;
 mod file_stream;
 mod load;
 mod location;

@@ -117,7 +117,7 @@ impl ObjectRows {
             match self.stream.next().await {
                 Some(Ok(chunk)) => {
                     self.crc = crc32c::crc32c_append(self.crc, &chunk);
-                    self.decoder.feed(&chunk)?;
+                    self.decoder.feed(chunk)?;
                 }
                 Some(Err(e)) => return Err(store_error(e, "reading", &self.path)),
                 None => return Err(self.corrupted("ends in the middle of a record".into())),

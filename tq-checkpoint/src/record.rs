@@ -3,7 +3,9 @@
 //! bytes in chunks of any size, so a load never holds more than one row
 //! beyond the chunk it is reading.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
+
+use crate::chunks::Chunks;
 use tq_core::{Error, Result, Tag, Value, codec};
 
 /// The first 8 bytes of every data object: a magic and the format version.
@@ -70,7 +72,7 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 /// `Corrupted` at once instead of a wait for bytes that never come.
 #[derive(Debug)]
 pub struct RowDecoder {
-    buf: BytesMut,
+    buf: Chunks,
     /// Bytes of the object not yet fed.
     unfed: u64,
     header_seen: bool,
@@ -83,7 +85,7 @@ impl RowDecoder {
     /// A decoder for an object of `size` bytes.
     pub fn new(size: u64) -> Self {
         RowDecoder {
-            buf: BytesMut::new(),
+            buf: Chunks::default(),
             unfed: size,
             header_seen: false,
             align: true,
@@ -98,7 +100,7 @@ impl RowDecoder {
     }
 
     /// Adds the next chunk of the object.
-    pub fn feed(&mut self, chunk: &[u8]) -> Result<()> {
+    pub fn feed(&mut self, chunk: Bytes) -> Result<()> {
         let len = chunk.len() as u64;
         if len > self.unfed {
             return Err(Error::corrupted(
@@ -106,7 +108,7 @@ impl RowDecoder {
             ));
         }
         self.unfed -= len;
-        self.buf.extend_from_slice(chunk);
+        self.buf.push(chunk);
         Ok(())
     }
 
@@ -122,12 +124,11 @@ impl RowDecoder {
             if self.buf.len() < OBJECT_MAGIC.len() {
                 return self.need(OBJECT_MAGIC.len() as u64);
             }
-            if self.buf[..OBJECT_MAGIC.len()] != OBJECT_MAGIC {
+            if self.buf.take(OBJECT_MAGIC.len())[..] != OBJECT_MAGIC {
                 return Err(Error::corrupted(
                     "the object does not start with the data-object magic TQCKROW1",
                 ));
             }
-            self.buf.advance(OBJECT_MAGIC.len());
             self.header_seen = true;
         }
         if self.buf.is_empty() {
@@ -136,7 +137,7 @@ impl RowDecoder {
         let Some(len) = self.record_len()? else {
             return Ok(None);
         };
-        let record = self.buf.split_to(len).freeze();
+        let record = self.buf.take(len);
         parse_record(record, self.align).map(Some)
     }
 
@@ -201,8 +202,10 @@ impl RowDecoder {
         }
         let mut out = [0u8; N];
         // Both bounds are within the buffer (checked above).
-        out.copy_from_slice(&self.buf[at as usize..end as usize]);
-        Ok(Some(out))
+        match self.buf.copy_at(at as usize, &mut out) {
+            Some(()) => Ok(Some(out)),
+            None => self.need(end),
+        }
     }
 }
 
@@ -292,7 +295,7 @@ mod tests {
         let mut decoder = RowDecoder::new(object.len() as u64);
         let mut rows = Vec::new();
         for piece in object.chunks(chunk) {
-            decoder.feed(piece)?;
+            decoder.feed(Bytes::copy_from_slice(piece))?;
             while let Some(row) = decoder.next_row()? {
                 rows.push(row);
             }
@@ -324,7 +327,7 @@ mod tests {
         // The key length of the first record: claim far more than there is.
         object[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
         let mut decoder = RowDecoder::new(object.len() as u64);
-        decoder.feed(&object[..16]).unwrap();
+        decoder.feed(Bytes::copy_from_slice(&object[..16])).unwrap();
         let err = decoder.next_row().unwrap_err();
         assert_eq!(err.kind(), tq_core::ErrorKind::Corrupted, "{err}");
     }
