@@ -37,8 +37,12 @@ impl ObjectRows {
         e_tag: Option<String>,
     ) -> Result<Self> {
         let path = location.object(&entry.path);
+        let changed = || {
+            Error::corrupted(format!("object {path} changed since the load verified it"))
+                .with_context("object", path.as_ref())
+        };
         let options = GetOptions {
-            if_match: e_tag,
+            if_match: e_tag.clone(),
             ..GetOptions::default()
         };
         let got = location
@@ -46,12 +50,14 @@ impl ObjectRows {
             .get_opts(&path, options)
             .await
             .map_err(|e| match e {
-                object_store::Error::Precondition { .. } => {
-                    Error::corrupted(format!("object {path} changed since the load verified it"))
-                        .with_context("object", path.as_ref())
-                }
+                object_store::Error::Precondition { .. } => changed(),
                 e => store_error(e, "reading", &path),
             })?;
+        // Not every S3-compatible server honours If-Match on a read (s3s-fs
+        // 0.14 does not): the answer's own ETag is checked too.
+        if e_tag.is_some() && got.meta.e_tag != e_tag {
+            return Err(changed());
+        }
         if got.meta.size != entry.bytes {
             return Err(Error::corrupted(format!(
                 "object {path} is {} bytes, the manifest says {}",

@@ -3,6 +3,7 @@
 //! that it outlives no test and depends on no test's runtime. It checks
 //! SigV4 signatures against one static key pair, and counts the multipart
 //! parts it receives.
+#![allow(dead_code)] // each test binary uses a part of it
 
 use std::net::SocketAddr;
 use std::sync::Arc;
