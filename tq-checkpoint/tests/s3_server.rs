@@ -146,3 +146,46 @@ async fn s3_server_wrong_secret_is_a_config_error_without_the_secret() {
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains(wrong), "the secret leaked: {shown}");
 }
+
+#[tokio::test]
+async fn s3_server_save_killed_midway_leaves_the_earlier_checkpoint() {
+    const MIB: usize = 1 << 20;
+    let server = S3Server::start();
+    let location = server.location("ckpt/killed");
+    let small = memory_store();
+    fill(&small).await;
+    save(&small, &location, None).await.unwrap();
+
+    // A second save to the same prefix, of a 24 MiB partition in 5 MiB
+    // parts, dropped (as a killed process stops) once its first part is in.
+    let large = memory_store();
+    for i in 0..6u8 {
+        let values = vec![i; 4 * MIB];
+        let row = Row::new().with("w", Tensor::from_vec(values, [4 * MIB]).unwrap());
+        large
+            .kv_put(&format!("row-{i}"), "weights", Some(row), None)
+            .await
+            .unwrap();
+    }
+    let options = SaveOptions::default().with_part_bytes(5 * MIB);
+    let parts_before = server.parts();
+    let killed = tokio::select! {
+        done = save_with(&large, &location, &options) => Some(done),
+        () = async {
+            while server.parts() == parts_before {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        } => None,
+    };
+    assert!(
+        killed.is_none(),
+        "the save finished before its first part was in"
+    );
+
+    // The manifest is still the first save's: loading gives its rows.
+    let target = memory_store();
+    load(&target, &location, &LoadOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(dump(&target).await, dump(&small).await);
+}
