@@ -22,7 +22,9 @@
 //! ```
 #![deny(missing_docs)]
 
+mod chunks;
 mod consistency;
+mod file_stream;
 mod load;
 mod location;
 mod manifest;

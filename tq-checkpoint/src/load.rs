@@ -127,7 +127,7 @@ async fn verify_partition(
     let mut check = PartitionCheck::new(&p.name)?;
     let mut e_tags = Vec::with_capacity(p.objects.len());
     for entry in &p.objects {
-        let mut rows = ObjectRows::open(location, entry, None).await?;
+        let mut rows = ObjectRows::open(location, entry, None).await?.check_only();
         e_tags.push(rows.e_tag());
         while let Some(row) = rows.next_row().await? {
             check

@@ -27,18 +27,20 @@ impl Location {
     /// or `s3://bucket/prefix` with the `s3` feature (on by default). Cloud
     /// credentials and settings come from the environment as object_store's
     /// `from_env` builders read them (`AWS_*`, `GOOGLE_*`, `AZURE_*`); see
-    /// [`Location::from_url_with`]. The error never repeats the URL: it may
-    /// hold credentials.
+    /// [`Location::from_url_with`]. A URL holding a user or password is
+    /// refused (object_store would drop them and sign with others). The
+    /// error never repeats the URL: it may hold credentials.
     pub fn from_url(url: &str) -> Result<Self> {
         Self::from_url_with(url, std::iter::empty::<(String, String)>())
     }
 
     /// [`Location::from_url`] with object_store builder settings (such as
     /// `aws_endpoint`, `aws_region`, `aws_access_key_id`,
-    /// `aws_secret_access_key`, `aws_allow_http`), which override the
-    /// environment's. Settings of another store's kind, or unknown to
-    /// object_store, are ignored (object_store's `parse_url_opts`). Neither
-    /// the URL nor any setting's value is quoted by an error.
+    /// `aws_secret_access_key`, `aws_allow_http` for an S3-compatible server
+    /// on plain HTTP), which override the environment's. Settings of another
+    /// store's kind, or unknown to object_store, are ignored (object_store's
+    /// `parse_url_opts`). Neither the URL nor any setting's value is quoted
+    /// by an error.
     pub fn from_url_with<I, K, V>(url: &str, settings: I) -> Result<Self>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -48,6 +50,12 @@ impl Location {
         let parsed = url::Url::parse(url).map_err(|e| {
             Error::invalid_argument("the checkpoint URL does not parse").with_source(e)
         })?;
+        // object_store would drop them silently and sign with other ones.
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(Error::invalid_argument(
+                "the checkpoint URL holds credentials: give them as settings instead",
+            ));
+        }
         // Later settings win, so the caller's override the environment's.
         let env = std::env::vars().filter(|(name, _)| {
             ["AWS_", "GOOGLE_", "AZURE_"]
@@ -105,7 +113,11 @@ impl fmt::Debug for Location {
 /// credentials, or a setting's value.
 fn redacted(e: object_store::Error) -> String {
     match e {
-        object_store::Error::NotImplemented { .. } => "scheme not built in".into(),
+        // parse_url reports a scheme whose feature is off as Generic.
+        object_store::Error::NotImplemented { .. }
+        | object_store::Error::Generic {
+            store: "parse_url", ..
+        } => "scheme not built in".into(),
         object_store::Error::Generic { store, .. } => {
             format!("the {store} store refused the URL or its settings")
         }

@@ -5,6 +5,9 @@
 //! checkpoint during the load's first write.
 
 mod common;
+#[cfg(feature = "s3")]
+#[path = "common/s3_server.rs"]
+mod s3;
 
 use std::sync::Arc;
 
@@ -60,11 +63,9 @@ impl StorageBackend for DamagingBackend {
     }
 }
 
-#[tokio::test]
-async fn s2_object_rewritten_after_verification_is_refused_before_its_rows() {
+async fn rewritten_after_verification(location: Location) {
     let source = memory_store();
     fill(&source).await;
-    let location = memory_location();
     let options = SaveOptions::default()
         .with_partitions(&["eval"])
         .with_object_bytes(100);
@@ -92,4 +93,16 @@ async fn s2_object_rewritten_after_verification_is_refused_before_its_rows() {
     // The objects before it were written, none of its rows.
     let written = target.kv_list(Some("eval")).await.unwrap();
     assert_eq!(written["eval"].len() as u64, eval.keys - last.rows);
+}
+
+#[tokio::test]
+async fn s2_object_rewritten_after_verification_is_refused_before_its_rows() {
+    rewritten_after_verification(memory_location()).await;
+}
+
+#[cfg(feature = "s3")]
+#[tokio::test]
+async fn s3_server_object_rewritten_after_verification_is_refused_before_its_rows() {
+    let server = s3::S3Server::start();
+    rewritten_after_verification(server.location("ckpt/rewritten")).await;
 }
