@@ -380,28 +380,19 @@ impl RedisBackend {
                 if first_seq.is_none() {
                     keys.push(&counter);
                 }
-                if let Some(expected) = expected {
-                    let version = expected.get(i).copied().unwrap_or_default();
-                    let expected = version_text(version);
+                // A conditional write checks and writes in one script,
+                // whatever its size; a small row is one EVALSHA too (EVAL
+                // after a NOSCRIPT).
+                let expected =
+                    expected.map(|e| version_text(e.get(i).copied().unwrap_or_default()));
+                if expected.is_some() || is_small_row(row) {
                     return Unit::Cmd(put_row_command(
                         by_text,
                         &keys,
                         &seq,
                         row,
                         partition,
-                        &expected,
-                        (publish, &channel),
-                    ));
-                }
-                if is_small_row(row) {
-                    // One EVALSHA does it all (EVAL after a NOSCRIPT).
-                    return Unit::Cmd(put_row_command(
-                        by_text,
-                        &keys,
-                        &seq,
-                        row,
-                        partition,
-                        "",
+                        expected.as_deref().unwrap_or(""),
                         (publish, &channel),
                     ));
                 }

@@ -102,14 +102,6 @@ impl Publisher {
         let _ = self.sender.send(event);
     }
 
-    /// Sends the events of a put of `rows` that left the rows in `states`
-    /// (aligned), as [`row_written`](Self::row_written) does for each.
-    pub fn rows_written(&self, rows: &[RowWrite], states: &[RowState]) {
-        for (row, state) in rows.iter().zip(states) {
-            self.row_written(row, state);
-        }
-    }
-
     /// Sends the whole-row clears of the `removed` keys.
     pub fn rows_cleared<'a>(&self, removed: impl IntoIterator<Item = &'a str>) {
         for key in removed {

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::meta::Listing;
 use crate::row_write::{Cells, RowState, RowWrite};
 use crate::watch::{Notifications, WatchBackend, WatchStream};
-use crate::watch_hub::WatchHub;
+use crate::watch_hub::{WatchHub, WrittenRow};
 
 /// Lock stripes of the layer: writes of partitions in different stripes
 /// never wait for each other.
@@ -99,9 +99,13 @@ impl<B: StorageBackend> StorageBackend for WatchLayer<B> {
         let Some(publisher) = self.hub.publisher(partition) else {
             return self.inner.put(partition, rows).await;
         };
-        // The events need the writes after the backend consumed them.
-        let states = self.inner.put(partition, rows.clone()).await?;
-        publisher.rows_written(&rows, &states);
+        // The events need the writes' names after the backend consumed
+        // them: names only, never a copy of the values.
+        let written: Vec<WrittenRow> = rows.iter().map(WrittenRow::of).collect();
+        let states = self.inner.put(partition, rows).await?;
+        for (row, state) in written.into_iter().zip(&states) {
+            publisher.written(row, state);
+        }
         Ok(states)
     }
 
@@ -169,11 +173,11 @@ impl<B: StorageBackend> ConditionalBackend for WatchLayer<B> {
         let Some(publisher) = self.hub.publisher(partition) else {
             return inner.put_if(partition, rows).await;
         };
-        let writes: Vec<RowWrite> = rows.iter().map(|(w, _)| w.clone()).collect();
+        let written: Vec<WrittenRow> = rows.iter().map(|(w, _)| WrittenRow::of(w)).collect();
         let outcomes = inner.put_if(partition, rows).await?;
-        for (write, outcome) in writes.iter().zip(&outcomes) {
+        for (row, outcome) in written.into_iter().zip(&outcomes) {
             if let PutIfOutcome::Written(state) = outcome {
-                publisher.row_written(write, state);
+                publisher.written(row, state);
             }
         }
         Ok(outcomes)

@@ -225,39 +225,11 @@ impl Config {
                 .with_context("setting", "backend"));
             }
         };
-        let update = match table.remove(UPDATE_TABLE) {
-            None => UpdatePolicy::default(),
-            Some(toml::Value::Table(t)) => parse_update_table(t)?,
-            Some(other) => {
-                return Err(Error::config(format!(
-                    "`{UPDATE_TABLE}` must be a table, got {}",
-                    other.type_str()
-                ))
-                .with_context("setting", UPDATE_TABLE));
-            }
-        };
-        let poll_interval = match table.remove(WAIT_TABLE) {
-            None => None,
-            Some(toml::Value::Table(t)) => parse_wait_table(t)?,
-            Some(other) => {
-                return Err(Error::config(format!(
-                    "`{WAIT_TABLE}` must be a table, got {}",
-                    other.type_str()
-                ))
-                .with_context("setting", WAIT_TABLE));
-            }
-        };
-        let checkpoint = match table.remove(CHECKPOINT_TABLE) {
-            None => CheckpointSettings::new(),
-            Some(toml::Value::Table(t)) => parse_checkpoint_table(t)?,
-            Some(other) => {
-                return Err(Error::config(format!(
-                    "`{CHECKPOINT_TABLE}` must be a table, got {}",
-                    other.type_str()
-                ))
-                .with_context("setting", CHECKPOINT_TABLE));
-            }
-        };
+        let update =
+            engine_table(&mut table, UPDATE_TABLE, parse_update_table)?.unwrap_or_default();
+        let poll_interval = engine_table(&mut table, WAIT_TABLE, parse_wait_table)?.flatten();
+        let checkpoint = engine_table(&mut table, CHECKPOINT_TABLE, parse_checkpoint_table)?
+            .unwrap_or_default();
         for (name, value) in &table {
             if !value.is_table() {
                 return Err(Error::config(format!(
@@ -479,6 +451,25 @@ fn unwritable_setting<S: Serialize + ?Sized>(settings: &S) -> Option<String> {
 /// Words that mark a line of the file as holding a secret: a password
 /// setting, or a URL with credentials in it.
 const SECRET_MARKERS: [&str; 6] = ["password", "passwd", "secret", "token", "access_key", "@"];
+
+/// Takes the engine's table `name` out of the top level and parses it;
+/// `None` if the file has none, a `Config` error naming it if it is not a
+/// table.
+fn engine_table<T>(
+    table: &mut toml::Table,
+    name: &'static str,
+    parse: impl FnOnce(toml::Table) -> Result<T>,
+) -> Result<Option<T>> {
+    match table.remove(name) {
+        None => Ok(None),
+        Some(toml::Value::Table(t)) => parse(t).map(Some),
+        Some(other) => Err(Error::config(format!(
+            "`{name}` must be a table, got {}",
+            other.type_str()
+        ))
+        .with_context("setting", name)),
+    }
+}
 
 /// A TOML syntax error that says where, never what: `toml`'s own `Display`
 /// quotes the offending line, which may hold a password. The parser's

@@ -31,6 +31,23 @@ struct TypedFactory<C, F> {
 }
 
 /// Deserializes a settings table; errors name the setting's path.
+/// [`parse`] for a top-level table of the engine's own (`[update]`,
+/// `[wait]`): the message names the table, the `setting` context is
+/// `<table>.<setting>`.
+pub(crate) fn parse_engine_table<C: DeserializeOwned>(
+    name: &'static str,
+    settings: toml::Table,
+) -> Result<C> {
+    parse(settings).map_err(|e| {
+        let setting = e.context_value("setting").map(|s| format!("{name}.{s}"));
+        let e = Error::config(format!("[{name}]: {}", e.message()));
+        match setting {
+            Some(s) => e.with_context("setting", s),
+            None => e,
+        }
+    })
+}
+
 pub(crate) fn parse<C: DeserializeOwned>(settings: toml::Table) -> Result<C> {
     serde_path_to_error::deserialize(toml::Value::Table(settings)).map_err(|e| {
         let path = e.path().to_string();

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tq_core::{Error, Result, UpdatePolicy};
 
-use crate::registry::parse;
+use crate::registry::parse_engine_table;
 
 /// The name of the table; no backend can be called this.
 pub(crate) const UPDATE_TABLE: &str = "update";
@@ -29,16 +29,7 @@ struct UpdateTable {
 /// The policy an `[update]` table describes (unset settings keep
 /// [`UpdatePolicy::default`]); errors name `update.<setting>`.
 pub(crate) fn parse_update_table(table: toml::Table) -> Result<UpdatePolicy> {
-    let settings: UpdateTable = parse(table).map_err(|e| {
-        let setting = e
-            .context_value("setting")
-            .map(|s| format!("{UPDATE_TABLE}.{s}"));
-        let e = Error::config(format!("[{UPDATE_TABLE}]: {}", e.message()));
-        match setting {
-            Some(s) => e.with_context("setting", s),
-            None => e,
-        }
-    })?;
+    let settings: UpdateTable = parse_engine_table(UPDATE_TABLE, table)?;
     let default = UpdatePolicy::default();
     let mut policy = default;
     if let Some(n) = settings.max_attempts {

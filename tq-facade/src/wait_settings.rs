@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tq_core::{Error, Result};
 
-use crate::registry::parse;
+use crate::registry::parse_engine_table;
 
 /// The name of the table; no backend can be called this.
 pub(crate) const WAIT_TABLE: &str = "wait";
@@ -26,16 +26,7 @@ struct WaitTable {
 /// The poll interval a `[wait]` table sets, if it sets one; errors name
 /// `wait.<setting>`.
 pub(crate) fn parse_wait_table(table: toml::Table) -> Result<Option<Duration>> {
-    let settings: WaitTable = parse(table).map_err(|e| {
-        let setting = e
-            .context_value("setting")
-            .map(|s| format!("{WAIT_TABLE}.{s}"));
-        let e = Error::config(format!("[{WAIT_TABLE}]: {}", e.message()));
-        match setting {
-            Some(s) => e.with_context("setting", s),
-            None => e,
-        }
-    })?;
+    let settings: WaitTable = parse_engine_table(WAIT_TABLE, table)?;
     match settings.poll_interval_ms {
         Some(0) => Err(Error::config(format!(
             "setting `{WAIT_TABLE}.poll_interval_ms` must be at least 1"

@@ -13,6 +13,7 @@ use super::support::*;
 use crate::error::ErrorKind;
 use crate::row::Row;
 use crate::tag;
+use crate::update::{CurrentRow, RowChange};
 use crate::watch::{WatchEvent, WatchStream};
 
 /// Long enough never to be the reason a correct case fails, on a loaded
@@ -28,6 +29,29 @@ const BRIEF: Duration = Duration::from_millis(150);
 
 fn one_cell(field: &str, value: f32) -> Row {
     Row::new().with(field, f32s(&[value]))
+}
+
+/// A `kv_wait` of `waited` keys for `fields` in partition `p`, running in a
+/// task of its own, with [`PATIENCE`].
+fn spawn_wait(
+    kv: &Kv,
+    waited: &[&str],
+    fields: &'static [&'static str],
+) -> tokio::task::JoinHandle<crate::Result<()>> {
+    let (kv, waited) = (kv.clone(), keys(waited));
+    tokio::spawn(async move { kv.kv_wait(&waited, "p", Some(&fields), PATIENCE).await })
+}
+
+/// What a spawned wait returned, failing the case (with `after`: what
+/// should have woken it) if it does not return in time.
+async fn returned(
+    waiter: tokio::task::JoinHandle<crate::Result<()>>,
+    after: &str,
+) -> crate::Result<()> {
+    tokio::time::timeout(PATIENCE, waiter)
+        .await
+        .unwrap_or_else(|_| panic!("the wait did not return after {after}"))
+        .expect("the waiting task panicked")
 }
 
 /// The next item of `events`, failing the case if none comes in time.
@@ -72,13 +96,7 @@ pub async fn w1_wait_returns_at_once_when_rows_are_there(kv: &Kv) {
 
 /// W1: a wait started before the put returns after it, and not before.
 pub async fn w1_wait_is_woken_by_a_later_put(kv: &Kv) {
-    let waiter = {
-        let kv = kv.clone();
-        tokio::spawn(async move {
-            kv.kv_wait(&keys(&["a", "b"]), "p", Some(&["x"]), PATIENCE)
-                .await
-        })
-    };
+    let waiter = spawn_wait(kv, &["a", "b"], &["x"]);
     kv.kv_put("a", "p", Some(one_cell("x", 1.0)), None)
         .await
         .unwrap();
@@ -90,11 +108,9 @@ pub async fn w1_wait_is_woken_by_a_later_put(kv: &Kv) {
     kv.kv_put("b", "p", Some(one_cell("x", 2.0)), None)
         .await
         .unwrap();
-    let outcome = tokio::time::timeout(PATIENCE, waiter)
+    returned(waiter, "the put")
         .await
-        .expect("the wait did not return after the put")
-        .expect("the waiting task panicked");
-    outcome.expect("the wait failed although both keys hold x");
+        .expect("the wait failed although both keys hold x");
 }
 
 /// W1: every listed field counts; a field put later wakes the wait.
@@ -108,20 +124,12 @@ pub async fn w1_wait_needs_every_listed_field(kv: &Kv) {
         ErrorKind::Timeout,
         &["\"a\"", "y"],
     );
-    let waiter = {
-        let kv = kv.clone();
-        tokio::spawn(async move {
-            kv.kv_wait(&keys(&["a"]), "p", Some(&["x", "y"]), PATIENCE)
-                .await
-        })
-    };
+    let waiter = spawn_wait(kv, &["a"], &["x", "y"]);
     kv.kv_put("a", "p", Some(one_cell("y", 2.0)), None)
         .await
         .unwrap();
-    tokio::time::timeout(PATIENCE, waiter)
+    returned(waiter, "the second field")
         .await
-        .expect("the wait did not return after the second field")
-        .expect("the waiting task panicked")
         .expect("a wait for two fields both present");
 }
 
@@ -214,23 +222,15 @@ pub async fn w1_cleared_rows_and_fields_are_waited_for_again(kv: &Kv) {
         .await
         .expect_err("y of a and all of b were cleared");
     ensure_eq!(err.context_value("keys"), Some("a, b"));
-    let waiter = {
-        let kv = kv.clone();
-        tokio::spawn(async move {
-            kv.kv_wait(&keys(&["a", "b"]), "p", Some(&["y"]), PATIENCE)
-                .await
-        })
-    };
+    let waiter = spawn_wait(kv, &["a", "b"], &["y"]);
     kv.kv_put("a", "p", Some(one_cell("y", 3.0)), None)
         .await
         .unwrap();
     kv.kv_put("b", "p", Some(one_cell("y", 4.0)), None)
         .await
         .unwrap();
-    tokio::time::timeout(PATIENCE, waiter)
+    returned(waiter, "the puts")
         .await
-        .expect("the wait did not return after the puts")
-        .expect("the waiting task panicked")
         .expect("a wait for y put again");
 }
 
@@ -266,7 +266,7 @@ pub async fn w1_bad_arguments_are_invalid(kv: &Kv) {
 
 /// W2: puts (fields written, tag after the merge), field clears and row
 /// clears of the watched partition, in order; nothing of other partitions
-/// or of writes that changed nothing.
+/// or of writes that changed nothing; a `kv_update` has its put event.
 pub async fn w2_watch_reports_puts_and_clears(kv: &Kv) {
     if !pushes_or_unsupported(kv).await {
         return;
@@ -334,6 +334,20 @@ pub async fn w2_watch_reports_puts_and_clears(kv: &Kv) {
                 .collect()
         };
         ensure_eq!(of(&got), of(&expected), "events of key {key}");
+    }
+    // A kv_update is a write like any other: it has its event too.
+    if kv.capabilities().conditional_write {
+        let bump = |_: &CurrentRow| Some(RowChange::new().with_tag(tag! {"n" => 1}));
+        kv.kv_update("u", "p", None, &bump).await.unwrap();
+        ensure_eq!(
+            next_event(&mut events).await,
+            WatchEvent::Put {
+                key: "u".into(),
+                fields: vec![],
+                tag: tag! {"n" => 1},
+            },
+            "the event of a kv_update"
+        );
     }
     kv.kv_put("last", "p", None, Some(tag! {})).await.unwrap();
     ensure_eq!(
