@@ -1,9 +1,10 @@
 //! Where a checkpoint lives: an object store and a prefix in it.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use object_store::ObjectStore;
+use object_store::memory::InMemory;
 use object_store::path::Path;
 use tq_core::{Error, Result};
 
@@ -22,9 +23,13 @@ impl Location {
         Location { store, prefix }
     }
 
-    /// A checkpoint at `url`: `file:///abs/dir`, `memory:///prefix` (a
-    /// fresh in-memory store, so only useful through [`Location::store`]),
-    /// or `s3://bucket/prefix` with the `s3` feature (on by default). Cloud
+    /// A checkpoint at `url`: `file:///abs/dir`; `memory:///prefix`, in
+    /// the process's in-memory object store (one for the whole process, so a
+    /// checkpoint saved to a `memory://` URL loads from the same URL until
+    /// the process ends: tests and dry runs); `s3://bucket/prefix` (feature
+    /// `s3`), `gs://bucket/prefix` (feature `gcp`), `az://container/prefix`
+    /// (feature `azure`; also `adl`, `azure`, `abfs`, `abfss`), all three on
+    /// by default. Cloud
     /// credentials and settings come from the environment as object_store's
     /// `from_env` builders read them (`AWS_*`, `GOOGLE_*`, `AZURE_*`); see
     /// [`Location::from_url_with`]. A URL holding a user or password is
@@ -67,6 +72,15 @@ impl Location {
                 .into_iter()
                 .map(|(k, v)| (k.as_ref().to_owned(), v.into())),
         );
+        if parsed.scheme() == "memory" {
+            // object_store would give a fresh, empty store per URL: a load
+            // could never see what a save wrote.
+            let (_, prefix) = object_store::ObjectStoreScheme::parse(&parsed).map_err(|e| {
+                Error::invalid_argument("the memory:// URL does not parse")
+                    .with_source(redacted(e.into()))
+            })?;
+            return Ok(Location::new(process_memory_store(), prefix));
+        }
         let (store, prefix) = object_store::parse_url_opts(&parsed, settings).map_err(|e| {
             Error::invalid_argument(format!(
                 "no object store for the checkpoint URL of scheme {:?}",
@@ -109,6 +123,12 @@ impl fmt::Debug for Location {
     }
 }
 
+/// The in-memory object store of `memory://` URLs, one per process.
+fn process_memory_store() -> Arc<dyn ObjectStore> {
+    static STORE: OnceLock<Arc<InMemory>> = OnceLock::new();
+    STORE.get_or_init(|| Arc::new(InMemory::new())).clone()
+}
+
 /// An object-store error reduced to its kind: its text may quote a URL with
 /// credentials, or a setting's value.
 fn redacted(e: object_store::Error) -> String {
@@ -126,17 +146,25 @@ fn redacted(e: object_store::Error) -> String {
 }
 
 /// Whether `name` is an object_store builder setting of a cloud store this
-/// build has (`s3` feature: `AmazonS3ConfigKey`), so a configuration can
-/// refuse a misspelt one instead of object_store ignoring it.
+/// build has (`s3`: `AmazonS3ConfigKey`, `gcp`: `GoogleConfigKey`, `azure`:
+/// `AzureConfigKey`), so a configuration can refuse a misspelt one instead
+/// of object_store ignoring it. One settings table serves every scheme:
+/// each store takes its own names and ignores the others'.
 pub fn is_store_setting(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let mut known = false;
     #[cfg(feature = "s3")]
-    if name
-        .to_ascii_lowercase()
-        .parse::<object_store::aws::AmazonS3ConfigKey>()
-        .is_ok()
     {
-        return true;
+        known |= name.parse::<object_store::aws::AmazonS3ConfigKey>().is_ok();
+    }
+    #[cfg(feature = "gcp")]
+    {
+        known |= name.parse::<object_store::gcp::GoogleConfigKey>().is_ok();
+    }
+    #[cfg(feature = "azure")]
+    {
+        known |= name.parse::<object_store::azure::AzureConfigKey>().is_ok();
     }
     let _ = name;
-    false
+    known
 }

@@ -263,3 +263,92 @@ async fn consistency_quiet_save_is_consistent() {
     assert!(manifest.partitions.iter().all(|p| p.consistent));
     assert_eq!(loaded(&location).await, eval_now(&store).await);
 }
+
+/// A real race, no hook: a writer task rewrites every row of the partition
+/// in one atomic batch per generation (the memory backend's batches are
+/// atomic), tagging and filling each row with the generation, while saves
+/// run. Every save that succeeds as consistent must hold one generation in
+/// every row, cells and tags alike; a save that keeps losing the race is a
+/// `Conflict` and writes no manifest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistency_save_racing_a_real_writer_is_one_generation() {
+    const ROWS: usize = 64;
+    let store = memory_store();
+    assert!(store.capabilities().atomic_batch);
+    let keys: Vec<String> = (0..ROWS).map(|i| format!("k{i:02}")).collect();
+    let generation = |g: i64| {
+        let batch = tq_core::Batch::new(ROWS)
+            .with_dense("gen", Tensor::from_vec(vec![g; ROWS], [ROWS, 1]).unwrap())
+            .unwrap();
+        let tags = vec![tag! {"gen" => g}; ROWS];
+        (batch, tags)
+    };
+    let (batch, tags) = generation(0);
+    store
+        .kv_batch_put(&keys, "train", Some(batch), Some(tags))
+        .await
+        .unwrap();
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (store, keys, stop) = (store.clone(), keys.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut g = 0;
+            while !stop.load(Ordering::SeqCst) {
+                g += 1;
+                let (batch, tags) = generation(g);
+                store
+                    .kv_batch_put(&keys, "train", Some(batch), Some(tags))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+            }
+            g
+        })
+    };
+
+    let (mut consistent, mut conflicts) = (0, 0);
+    for round in 0..20 {
+        let location = Location::new(
+            Arc::new(tq_checkpoint::object_store::memory::InMemory::new()),
+            format!("ckpt/{round}").into(),
+        );
+        let options = SaveOptions::default()
+            .with_partitions(&["train"])
+            .with_rows_per_read(8)
+            .with_attempts(5);
+        match save_with(&store, &location, &options).await {
+            Ok(manifest) => {
+                assert!(manifest.partitions[0].consistent);
+                let target = memory_store();
+                load(&target, &location, &LoadOptions::default()).await.unwrap();
+                let listing = target.kv_list(Some("train")).await.unwrap();
+                let tags: Vec<i64> = listing["train"]
+                    .values()
+                    .map(|t| t["gen"].as_i64().unwrap())
+                    .collect();
+                let got = target.kv_batch_get(&keys, "train", None).await.unwrap();
+                let cells: Vec<i64> = got
+                    .column("gen")
+                    .and_then(|c| c.as_dense())
+                    .unwrap()
+                    .to_vec()
+                    .unwrap();
+                assert_eq!(tags.len(), ROWS);
+                assert!(tags.iter().all(|g| *g == tags[0]), "tags mix generations: {tags:?}");
+                assert!(cells.iter().all(|g| *g == tags[0]), "cells {cells:?} vs tag {}", tags[0]);
+                consistent += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+                assert!(location.store().head(&location.manifest()).await.is_err());
+                conflicts += 1;
+            }
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let generations = writer.await.unwrap();
+    // The writer really raced the saves.
+    assert!(generations > 20, "only {generations} generations written");
+    assert!(consistent > 0, "no save succeeded in 20 ({conflicts} conflicts)");
+}

@@ -41,7 +41,7 @@ static ALLOCATOR: Counting = Counting;
 const MIB: usize = 1 << 20;
 
 #[tokio::test]
-async fn a_loaded_store_holds_about_the_loaded_bytes() {
+async fn s3_a_loaded_store_holds_about_the_loaded_bytes() {
     // As perftest's batch: rows of 9 fields of 8192 f32, keys of varying
     // length, so values lie at every offset of the read buffers.
     let (rows, fields, len) = (256, 9, 8192);

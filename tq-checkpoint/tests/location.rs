@@ -41,3 +41,70 @@ fn location_file_url_gives_its_path_as_prefix() {
         format!("{}/manifest.json", location.prefix().as_ref())
     );
 }
+
+#[tokio::test]
+async fn location_memory_urls_share_one_store_per_process() {
+    use object_store::{ObjectStoreExt, PutPayload};
+    let first = Location::from_url("memory:///shared/ckpt").unwrap();
+    let path = first.object("probe");
+    first
+        .store()
+        .put(&path, PutPayload::from_static(b"saved"))
+        .await
+        .unwrap();
+    // A second URL of the same prefix, parsed later, sees the object.
+    let second = Location::from_url("memory:///shared/ckpt").unwrap();
+    assert_eq!(second.object("probe"), path);
+    let got = second
+        .store()
+        .get(&path)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&got[..], b"saved");
+}
+
+#[test]
+fn location_cloud_schemes_open_with_their_settings() {
+    for (url, settings) in [
+        (
+            "s3://bucket/ckpt",
+            vec![
+                ("aws_region", "us-east-1"),
+                ("aws_access_key_id", "k"),
+                ("aws_secret_access_key", "s"),
+            ],
+        ),
+        (
+            "gs://bucket/ckpt",
+            vec![
+                ("google_bearer_token", "t"),
+                ("google_base_url", "http://127.0.0.1:1"),
+            ],
+        ),
+        (
+            "az://container/ckpt",
+            vec![
+                ("azure_storage_account_name", "acct"),
+                ("azure_storage_account_key", "a2V5"),
+            ],
+        ),
+    ] {
+        for (name, _) in &settings {
+            assert!(tq_checkpoint::is_store_setting(name), "{name}");
+        }
+        let location =
+            Location::from_url_with(url, settings).unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(location.prefix().as_ref(), "ckpt", "{url}");
+    }
+    for name in [
+        "aws_regoin",
+        "google_bucket_nam",
+        "azure_acount",
+        "password",
+    ] {
+        assert!(!tq_checkpoint::is_store_setting(name), "{name}");
+    }
+}

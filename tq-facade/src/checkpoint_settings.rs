@@ -77,7 +77,7 @@ fn check_name(name: &str) -> Result<()> {
     }
     Err(Error::invalid_argument(format!(
         "unknown checkpoint setting `{name}`: not an object_store setting of a cloud store \
-         this build has (the `s3` feature gives the aws_* settings)"
+         this build has (aws_*, google_*, azure_* names of the s3, gcp and azure features)"
     ))
     .with_context("setting", name))
 }

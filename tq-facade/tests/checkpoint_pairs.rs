@@ -1,11 +1,14 @@
 //! S4 across the built-in backends: a checkpoint saved from each of memory,
-//! RocksDB and Redis (standalone) loads into each of them (9 pairs), with
+//! RocksDB and Redis (standalone) loads into each of them (9 pairs), and
+//! one into and out of a 3-master Redis Cluster, with
 //! the same key order, tags and values of every field (dense, jagged,
 //! non-tensor), through the facade's `save_checkpoint`/`load_checkpoint`
 //! on a `file://` checkpoint.
 //!
-//! The Redis server is `tq_test_support`'s (started on first use, each store
-//! under its own key prefix). Needs the facade's `rocksdb` and `redis`
+//! The Redis server and cluster are `tq_test_support`'s (started on first
+//! use, each store under its own key prefix). A `memory://` checkpoint,
+//! the process's in-memory object store, is saved by one queue and loaded
+//! by another. Needs the facade's `rocksdb` and `redis`
 //! features.
 #![cfg(all(feature = "rocksdb", feature = "redis"))]
 
@@ -17,7 +20,7 @@ use tq_facade::{
     Batch, Config, Error, NonTensor, RedisConfig, Result, RocksDbConfig, Tag, Tensor,
     TransferQueue, tag,
 };
-use tq_test_support::{RedisServer, unique_prefix};
+use tq_test_support::{RedisCluster, RedisServer, unique_prefix};
 
 const PARTITION: &str = "train";
 /// Neither sorted nor reverse: the order the rows were put in.
@@ -31,11 +34,20 @@ fn server() -> Result<&'static RedisServer> {
         .map_err(|e| Error::config(format!("cannot start the test Redis: {e}")))
 }
 
+fn cluster() -> Result<&'static RedisCluster> {
+    static CLUSTER: OnceLock<std::result::Result<RedisCluster, String>> = OnceLock::new();
+    CLUSTER
+        .get_or_init(|| RedisCluster::start(3))
+        .as_ref()
+        .map_err(|e| Error::config(format!("cannot start the test Redis Cluster: {e}")))
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Memory,
     RocksDb,
     Redis,
+    RedisCluster,
 }
 
 /// A fresh, empty store of `kind`; the directory holds a RocksDB store.
@@ -46,6 +58,9 @@ async fn open(kind: Kind) -> Result<(TransferQueue, TempDir)> {
         Kind::RocksDb => Config::rocksdb(RocksDbConfig::new(dir.path().join("db"))),
         Kind::Redis => Config::redis(
             RedisConfig::standalone(server()?.url()).with_key_prefix(unique_prefix("ckpt")),
+        ),
+        Kind::RedisCluster => Config::redis(
+            RedisConfig::cluster(cluster()?.urls()).with_key_prefix(unique_prefix("ckpt")),
         ),
     };
     Ok((TransferQueue::open(config).await?, dir))
@@ -94,6 +109,11 @@ async fn contents(tq: &TransferQueue) -> Result<(Vec<(String, Tag)>, Batch)> {
 }
 
 async fn pair(from: Kind, to: Kind) -> Result<()> {
+    let bucket = tempfile::tempdir().map_err(|e| Error::unexpected("tempdir").with_source(e))?;
+    pair_through(from, to, &format!("file://{}", bucket.path().display())).await
+}
+
+async fn pair_through(from: Kind, to: Kind, url: &str) -> Result<()> {
     let (source, _source_dir) = open(from).await?;
     source
         .kv_batch_put(&KEYS, PARTITION, Some(batch()?), Some(tags()))
@@ -109,13 +129,11 @@ async fn pair(from: Kind, to: Kind) -> Result<()> {
         "{from:?} lists the keys in put order"
     );
 
-    let bucket = tempfile::tempdir().map_err(|e| Error::unexpected("tempdir").with_source(e))?;
-    let url = format!("file://{}", bucket.path().display());
-    let manifest = source.save_checkpoint(&url, Some(&[PARTITION])).await?;
+    let manifest = source.save_checkpoint(url, Some(&[PARTITION])).await?;
     assert!(manifest.partitions.iter().all(|p| p.consistent));
 
     let (target, _target_dir) = open(to).await?;
-    target.load_checkpoint(&url).await?;
+    target.load_checkpoint(url).await?;
     let got = contents(&target).await?;
     assert_eq!(got.0, expected.0, "{from:?} -> {to:?}: listing");
     assert_eq!(got.1, expected.1, "{from:?} -> {to:?}: values");
@@ -141,4 +159,13 @@ pairs! {
     s4_redis_to_memory: Redis -> Memory,
     s4_redis_to_rocksdb: Redis -> RocksDb,
     s4_redis_to_redis: Redis -> Redis,
+    s4_memory_to_redis_cluster: Memory -> RedisCluster,
+    s4_redis_cluster_to_rocksdb: RedisCluster -> RocksDb,
+}
+
+#[tokio::test]
+async fn s1_memory_url_checkpoint_loads_into_another_queue() -> Result<()> {
+    // Two queues, one URL: the checkpoint lives in the process's in-memory
+    // object store between them.
+    pair_through(Kind::Memory, Kind::Memory, "memory:///pairs/step-1").await
 }
