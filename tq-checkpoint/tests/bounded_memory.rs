@@ -107,7 +107,12 @@ struct Peaks {
 
 /// Saves a partition of `rows` rows of `row_bytes` bytes each and loads it
 /// into a fresh store; checks the loaded store has every row.
-async fn measure(rows: usize, row_bytes: usize, save: SaveOptions, load_options: LoadOptions) -> Peaks {
+async fn measure(
+    rows: usize,
+    row_bytes: usize,
+    save: SaveOptions,
+    load_options: LoadOptions,
+) -> Peaks {
     let source = memory_store();
     for i in 0..rows {
         // Each row its own bytes: a put keeps the caller's buffer, so one
@@ -163,7 +168,13 @@ async fn s3_bounded_memory_save_and_load_do_not_hold_the_store() {
 
     // The measure: a 2 GiB store with the default options.
     let (rows, row_bytes, budget) = (256, 8 * MIB, 512 * MIB);
-    let peaks = measure(rows, row_bytes, SaveOptions::default(), LoadOptions::default()).await;
+    let peaks = measure(
+        rows,
+        row_bytes,
+        SaveOptions::default(),
+        LoadOptions::default(),
+    )
+    .await;
     assert!(
         peaks.save < budget && peaks.load < budget,
         "a {} MiB store: the save held {} MiB, the load {} MiB beyond the loaded rows",

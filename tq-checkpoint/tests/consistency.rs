@@ -321,7 +321,9 @@ async fn consistency_save_racing_a_real_writer_is_one_generation() {
             Ok(manifest) => {
                 assert!(manifest.partitions[0].consistent);
                 let target = memory_store();
-                load(&target, &location, &LoadOptions::default()).await.unwrap();
+                load(&target, &location, &LoadOptions::default())
+                    .await
+                    .unwrap();
                 let listing = target.kv_list(Some("train")).await.unwrap();
                 let tags: Vec<i64> = listing["train"]
                     .values()
@@ -330,13 +332,21 @@ async fn consistency_save_racing_a_real_writer_is_one_generation() {
                 let got = target.kv_batch_get(&keys, "train", None).await.unwrap();
                 let cells: Vec<i64> = got
                     .column("gen")
+                    .and_then(|c| c.as_tensor())
                     .and_then(|c| c.as_dense())
                     .unwrap()
                     .to_vec()
                     .unwrap();
                 assert_eq!(tags.len(), ROWS);
-                assert!(tags.iter().all(|g| *g == tags[0]), "tags mix generations: {tags:?}");
-                assert!(cells.iter().all(|g| *g == tags[0]), "cells {cells:?} vs tag {}", tags[0]);
+                assert!(
+                    tags.iter().all(|g| *g == tags[0]),
+                    "tags mix generations: {tags:?}"
+                );
+                assert!(
+                    cells.iter().all(|g| *g == tags[0]),
+                    "cells {cells:?} vs tag {}",
+                    tags[0]
+                );
                 consistent += 1;
             }
             Err(e) => {
@@ -350,5 +360,8 @@ async fn consistency_save_racing_a_real_writer_is_one_generation() {
     let generations = writer.await.unwrap();
     // The writer really raced the saves.
     assert!(generations > 20, "only {generations} generations written");
-    assert!(consistent > 0, "no save succeeded in 20 ({conflicts} conflicts)");
+    assert!(
+        consistent > 0,
+        "no save succeeded in 20 ({conflicts} conflicts)"
+    );
 }
