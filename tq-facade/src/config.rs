@@ -228,8 +228,8 @@ impl Config {
         let update =
             engine_table(&mut table, UPDATE_TABLE, parse_update_table)?.unwrap_or_default();
         let poll_interval = engine_table(&mut table, WAIT_TABLE, parse_wait_table)?.flatten();
-        let checkpoint = engine_table(&mut table, CHECKPOINT_TABLE, parse_checkpoint_table)?
-            .unwrap_or_default();
+        let checkpoint =
+            engine_table(&mut table, CHECKPOINT_TABLE, parse_checkpoint_table)?.unwrap_or_default();
         for (name, value) in &table {
             if !value.is_table() {
                 return Err(Error::config(format!(
