@@ -9,6 +9,8 @@
 
 pub mod baseline;
 mod batch;
+pub mod checkpoint;
+pub mod checkpoint_mem;
 pub mod churn;
 pub mod data;
 #[cfg(feature = "redis")]

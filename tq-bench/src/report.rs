@@ -197,6 +197,8 @@ pub struct Report {
     /// Redis: server memory around a put, client peak RSS over put + get.
     #[cfg(feature = "redis")]
     pub server_memory: Vec<crate::memory_probe::PutGetMemory>,
+    /// Peak RSS of a checkpoint save and load of a large memory store.
+    pub checkpoint_memory: Vec<crate::checkpoint_mem::CheckpointMemory>,
     /// kv_put -> kv_wait wake-up latency per backend, with its baseline.
     pub wake: Vec<crate::wake::WakeFigure>,
     /// Notes: skipped parts and why.
@@ -309,6 +311,7 @@ impl Report {
         #[cfg(feature = "redis")]
         out.push_str(&crate::memory_probe::table(&self.server_memory));
         out.push_str(&crate::wake::table(&self.wake));
+        out.push_str(&crate::checkpoint_mem::table(&self.checkpoint_memory));
         if !self.overhead.is_empty() {
             out.push_str("\n== stored overhead (bookkeeping beyond tensor bytes) ==\n");
             for o in &self.overhead {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::batch::batch_workload;
+use crate::checkpoint::checkpoint_workload;
 use crate::churn;
 use crate::data::{Payload, Shape};
 pub use crate::open::{BackendSpec, Opened, open};
@@ -60,6 +61,12 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// `sync_writes` of the RocksDB backend and of the raw baseline.
     pub rocksdb_sync: bool,
+    /// The checkpoint case (save to `file://`, load into a fresh memory
+    /// store, against std::fs) on the memory backend, per shape.
+    pub checkpoint: bool,
+    /// Peak RSS of saving and loading a memory store of at least this many
+    /// bytes (the first shape's payload in as many partitions); 0 skips.
+    pub checkpoint_memory_bytes: u64,
     /// Compare every byte a get returns (outside the timer).
     pub verify: bool,
     /// Draw a progress bar on stderr.
@@ -96,6 +103,8 @@ impl Default for Options {
             engine_requests: None,
             data_dir: None,
             rocksdb_sync: true,
+            checkpoint: true,
+            checkpoint_memory_bytes: 0,
             verify: true,
             progress: true,
             settle: Duration::from_millis(1000),
@@ -187,7 +196,15 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
     } else {
         0
     };
+    let checkpoints = if opts.checkpoint {
+        rounds * (opts.shapes.len() * opened.iter().filter(|b| b.name == "memory").count()) as u64
+    } else {
+        0
+    };
+    let ckpt_memory = u64::from(opts.checkpoint_memory_bytes > 0);
     let total = rounds * (opts.shapes.len() * opened.len()) as u64
+        + checkpoints
+        + ckpt_memory
         + rounds * small
         + overhead
         + churns
@@ -199,6 +216,20 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
         let payload = Payload::generate(*shape, 0x5eed).map_err(|e| e.to_string())?;
         for b in opened.iter_mut() {
             batch_workload(b, &payload, opts, &bar, &mut report).await?;
+            if opts.checkpoint && b.name == "memory" {
+                checkpoint_workload(b, &payload, opts, &bar, &mut report).await?;
+            }
+        }
+        if opts.checkpoint_memory_bytes > 0 && report.checkpoint_memory.is_empty() {
+            bar.set_message(format!(
+                "checkpoint memory: {} of {}",
+                crate::report::fmt_bytes(opts.checkpoint_memory_bytes as f64),
+                shape.label()
+            ));
+            report
+                .checkpoint_memory
+                .push(crate::checkpoint_mem::run(&payload, opts).await?);
+            bar.inc(1);
         }
     }
     for b in &opened {

@@ -33,7 +33,7 @@ fn err(op: &str) -> impl Fn(tq_facade::Error) -> String + '_ {
 
 /// Checks a get's batch against the payload: rows, fields, shapes, and with
 /// `verify` every byte.
-fn check_get(payload: &Payload, got: &Batch, verify: bool) -> Result<(), String> {
+pub(crate) fn check_get(payload: &Payload, got: &Batch, verify: bool) -> Result<(), String> {
     if got.num_rows() != payload.shape.batch || got.num_columns() != payload.fields.len() {
         return Err(format!(
             "get returned {} rows x {} fields, expected {} x {}",

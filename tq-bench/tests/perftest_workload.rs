@@ -33,6 +33,7 @@ fn perftest_workload_runs_on_a_tiny_shape() {
         tiny_len: 2,
         overhead_rows: 100,
         wake_ups: 20,
+        checkpoint_memory_bytes: 4000,
         verify: true,
         progress: false,
         ..Options::default()
@@ -68,6 +69,24 @@ fn perftest_workload_runs_on_a_tiny_shape() {
             .iter()
             .any(|f| f.name == "kv_batch_get of 1 key, 4 tasks")
     );
+    for workload in ["8x3x16 checkpoint", "8x3x1..16 jagged checkpoint"] {
+        for (name, baseline) in [
+            ("checkpoint save (file://)", "std::fs write"),
+            ("checkpoint load (file://)", "std::fs read"),
+        ] {
+            let f = report
+                .figures
+                .iter()
+                .find(|f| f.workload == workload && f.name == name)
+                .unwrap_or_else(|| panic!("no figure {name} for {workload}"));
+            assert_eq!(f.seconds.len(), 2, "{name}");
+            assert_eq!(f.baseline.as_deref(), Some(baseline));
+            assert!(f.ratio.is_some() && f.bytes.is_some_and(|b| b > 0));
+        }
+    }
+    let ckpt_memory = &report.checkpoint_memory[0];
+    assert!(ckpt_memory.store_bytes >= 4000, "{ckpt_memory:?}");
+    assert!(ckpt_memory.save_peak_rss > 0, "{ckpt_memory:?}");
     assert_eq!(report.overhead.len(), 2);
     let wake = &report.wake[0];
     assert_eq!(wake.latency.rounds, 20);

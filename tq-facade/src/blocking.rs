@@ -39,6 +39,7 @@ use tq_core::{
 pub use self::watch::Watch;
 use crate::config::Config;
 use crate::registry::BackendRegistry;
+use crate::{LoadOptions, Manifest, SaveOptions};
 
 /// The blocking kv_* API over the configured backend.
 ///
@@ -255,6 +256,37 @@ impl TransferQueue {
     pub fn kv_watch(&self, partition_id: &str, timeout: Duration) -> Result<Watch<'_>> {
         let events = self.block_on("kv_watch", self.inner.kv_watch(partition_id))?;
         Ok(Watch::new(self, events, timeout))
+    }
+
+    /// Saves partitions to the checkpoint at `url`; see
+    /// [`crate::TransferQueue::save_checkpoint`].
+    pub fn save_checkpoint(&self, url: &str, partitions: Option<&[&str]>) -> Result<Manifest> {
+        self.block_on(
+            "save_checkpoint",
+            self.inner.save_checkpoint(url, partitions),
+        )
+    }
+
+    /// See [`crate::TransferQueue::save_checkpoint_with`].
+    pub fn save_checkpoint_with(&self, url: &str, options: &SaveOptions) -> Result<Manifest> {
+        self.block_on(
+            "save_checkpoint",
+            self.inner.save_checkpoint_with(url, options),
+        )
+    }
+
+    /// Restores the checkpoint at `url`; see
+    /// [`crate::TransferQueue::load_checkpoint`].
+    pub fn load_checkpoint(&self, url: &str) -> Result<Manifest> {
+        self.block_on("load_checkpoint", self.inner.load_checkpoint(url))
+    }
+
+    /// See [`crate::TransferQueue::load_checkpoint_with`].
+    pub fn load_checkpoint_with(&self, url: &str, options: &LoadOptions) -> Result<Manifest> {
+        self.block_on(
+            "load_checkpoint",
+            self.inner.load_checkpoint_with(url, options),
+        )
     }
 }
 

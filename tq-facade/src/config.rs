@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tq_core::{Error, Result, UpdatePolicy};
 
+use crate::checkpoint_settings::{CHECKPOINT_TABLE, CheckpointSettings, parse_checkpoint_table};
 use crate::registry::without_values;
 use crate::update_settings::{UPDATE_TABLE, parse_update_table};
 use crate::wait_settings::{WAIT_TABLE, parse_wait_table};
@@ -27,7 +28,9 @@ pub const DEFAULT_BACKEND: &str = "memory";
 /// backend (`max_attempts`, `initial_backoff_us`, `max_backoff_us`; so no
 /// backend can be named `update`), and an optional `[wait]` table:
 /// `poll_interval_ms`, how often `kv_wait` checks a backend that does not
-/// push events (no backend can be named `wait`).
+/// push events (no backend can be named `wait`), and an optional
+/// `[checkpoint]` table: object_store settings for checkpoint URLs
+/// ([`CheckpointSettings`]; no backend can be named `checkpoint`).
 /// Tables of backends other than the selected one may be present (so one
 /// file can serve several deployments through `TQ_BACKEND`); they are
 /// checked too. Any other top-level key is an error naming it.
@@ -82,6 +85,8 @@ pub struct Config {
     /// How often `kv_wait` polls a backend that does not push (the
     /// `[wait]` table); `None`: the engine's default.
     poll_interval: Option<Duration>,
+    /// object_store settings for checkpoint URLs (the `[checkpoint]` table).
+    checkpoint: CheckpointSettings,
 }
 
 impl Default for Config {
@@ -100,6 +105,7 @@ impl Config {
             unwritable: BTreeMap::new(),
             update: UpdatePolicy::default(),
             poll_interval: None,
+            checkpoint: CheckpointSettings::new(),
         }
     }
 
@@ -125,6 +131,19 @@ impl Config {
     /// Sets [`Config::poll_interval`].
     pub fn with_poll_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
         self.poll_interval = interval.into();
+        self
+    }
+
+    /// object_store settings for checkpoint URLs (the `[checkpoint]`
+    /// table), used by `TransferQueue::save_checkpoint` and
+    /// `load_checkpoint`.
+    pub fn checkpoint_settings(&self) -> &CheckpointSettings {
+        &self.checkpoint
+    }
+
+    /// Sets [`Config::checkpoint_settings`].
+    pub fn with_checkpoint_settings(mut self, settings: CheckpointSettings) -> Self {
+        self.checkpoint = settings;
         self
     }
 
@@ -209,11 +228,13 @@ impl Config {
         let update =
             engine_table(&mut table, UPDATE_TABLE, parse_update_table)?.unwrap_or_default();
         let poll_interval = engine_table(&mut table, WAIT_TABLE, parse_wait_table)?.flatten();
+        let checkpoint =
+            engine_table(&mut table, CHECKPOINT_TABLE, parse_checkpoint_table)?.unwrap_or_default();
         for (name, value) in &table {
             if !value.is_table() {
                 return Err(Error::config(format!(
                     "unknown setting `{name}`: the top level holds only `backend`, the \
-                     `[update]` and `[wait]` tables and one table per backend"
+                     `[update]`, `[wait]` and `[checkpoint]` tables and one table per backend"
                 ))
                 .with_context("setting", name.clone()));
             }
@@ -224,6 +245,7 @@ impl Config {
             unwritable: BTreeMap::new(),
             update,
             poll_interval,
+            checkpoint,
         })
     }
 
@@ -428,7 +450,7 @@ fn unwritable_setting<S: Serialize + ?Sized>(settings: &S) -> Option<String> {
 
 /// Words that mark a line of the file as holding a secret: a password
 /// setting, or a URL with credentials in it.
-const SECRET_MARKERS: [&str; 5] = ["password", "passwd", "secret", "token", "@"];
+const SECRET_MARKERS: [&str; 6] = ["password", "passwd", "secret", "token", "access_key", "@"];
 
 /// Takes the engine's table `name` out of the top level and parses it;
 /// `None` if the file has none, a `Config` error naming it if it is not a
@@ -493,7 +515,8 @@ impl fmt::Debug for Config {
         out.field("backend", &self.backend)
             .field("settings", &Names(&self.sections))
             .field("update", &self.update)
-            .field("poll_interval", &self.poll_interval);
+            .field("poll_interval", &self.poll_interval)
+            .field("checkpoint", &self.checkpoint);
         if !self.unwritable.is_empty() {
             out.field("unwritable", &self.unwritable.keys().collect::<Vec<_>>());
         }

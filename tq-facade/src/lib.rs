@@ -43,12 +43,15 @@
 
 pub mod blocking;
 mod builtin;
+mod checkpoint_methods;
+mod checkpoint_settings;
 mod config;
 mod queue;
 mod registry;
 mod update_settings;
 mod wait_settings;
 
+pub use checkpoint_settings::CheckpointSettings;
 pub use config::{Config, DEFAULT_BACKEND, ENV_BACKEND, ENV_CONFIG};
 /// The futures crate of [`WatchStream`] (a `futures::Stream`: read it with
 /// `tq_facade::futures::StreamExt::next`).
@@ -62,6 +65,10 @@ pub use serde;
 /// The TOML crate of [`Config::with_settings`], [`Config::settings`] and
 /// [`BackendFactory`] (settings tables are [`toml::Table`]).
 pub use toml;
+/// Checkpoints on object storage (`TransferQueue::save_checkpoint`,
+/// `load_checkpoint`): the tq-checkpoint crate.
+pub use tq_checkpoint as checkpoint;
+pub use tq_checkpoint::{LoadOptions, Manifest, SaveOptions};
 /// The core crate, for what the re-exports above leave out (codec, names).
 pub use tq_core as core;
 /// The map crate of [`Listing`] (re-exported by `tq-core`).

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tq_core::{Capabilities, KvStore, Result, StorageBackend};
 
+use crate::checkpoint_settings::CheckpointSettings;
 use crate::config::Config;
 use crate::registry::BackendRegistry;
 
@@ -29,6 +30,8 @@ use crate::registry::BackendRegistry;
 #[derive(Clone, Debug)]
 pub struct TransferQueue {
     store: KvStore,
+    /// object_store settings for checkpoint URLs (names only in `Debug`).
+    pub(crate) checkpoint: CheckpointSettings,
 }
 
 impl TransferQueue {
@@ -49,7 +52,8 @@ impl TransferQueue {
     /// custom backends).
     pub async fn open_with_registry(registry: &BackendRegistry, config: Config) -> Result<Self> {
         let mut queue = Self::from_backend(registry.open(&config).await?)
-            .with_update_policy(config.update_policy());
+            .with_update_policy(config.update_policy())
+            .with_checkpoint_settings(config.checkpoint_settings().clone());
         if let Some(interval) = config.poll_interval() {
             queue = queue.with_poll_interval(interval);
         }
@@ -60,6 +64,7 @@ impl TransferQueue {
     pub fn from_backend(backend: Arc<dyn StorageBackend>) -> Self {
         TransferQueue {
             store: KvStore::new(backend),
+            checkpoint: CheckpointSettings::new(),
         }
     }
 

@@ -109,6 +109,15 @@ struct Args {
     /// sync_writes for the RocksDB backend and the raw RocksDB baseline.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     rocksdb_sync: bool,
+    /// Skip the checkpoint case (memory backend: save the batch's partition
+    /// to a file:// directory and load it into a fresh memory store,
+    /// against std::fs writing and reading files of the same sizes).
+    #[arg(long)]
+    no_checkpoint: bool,
+    /// Peak RSS of saving and loading a memory store of at least this many
+    /// GB (10^9 bytes; the batch in as many partitions); 0 skips.
+    #[arg(long, default_value_t = 0.0, value_name = "GB")]
+    checkpoint_memory_gb: f64,
     /// Skip comparing every byte a get returns (done outside the timer).
     #[arg(long)]
     no_verify: bool,
@@ -171,6 +180,13 @@ fn main() -> ExitCode {
         eprintln!("perftest: --engine-secs must be a positive number of seconds");
         return ExitCode::FAILURE;
     };
+    let checkpoint_memory_bytes =
+        if args.checkpoint_memory_gb.is_finite() && args.checkpoint_memory_gb >= 0.0 {
+            (args.checkpoint_memory_gb * 1e9) as u64
+        } else {
+            eprintln!("perftest: --checkpoint-memory-gb must be a number of GB, 0 or more");
+            return ExitCode::FAILURE;
+        };
     let opts = Options {
         backends,
         shapes,
@@ -190,6 +206,8 @@ fn main() -> ExitCode {
         probe_exe: std::env::current_exe().ok(),
         data_dir: args.data_dir.clone(),
         rocksdb_sync: args.rocksdb_sync,
+        checkpoint: !args.no_checkpoint,
+        checkpoint_memory_bytes,
         verify: !args.no_verify,
         progress: !args.no_progress,
         settle: std::time::Duration::from_millis(args.settle_ms),
