@@ -53,11 +53,13 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
   "maturin>=1.5,<2" "numpy>=1.24" "pytest>=7"
-# The extension is built in the dev profile, like `cargo test` above, and
-# with tq-python's default features (rocksdb, redis), which resolve the same
-# features of librocksdb-sys as the workspace build: maturin reuses that
-# RocksDB build from the same target directory and only compiles pyo3 and
-# tq-python (about a minute), never RocksDB a second time.
+# The extension is built in the dev profile with tq-python's default
+# features (rocksdb, redis), so the pytest suite covers RocksDB too. Its
+# build compiles RocksDB's C++ once more (about 10 minutes on 2 cores): the
+# `cargo rustc` that maturin runs gives RocksDB's build-time dependencies
+# (bindgen's bitflags, seen in the target dir's fingerprints) another
+# fingerprint than the workspace-wide `cargo test` above, so
+# librocksdb-sys's build script runs again. Later runs reuse it.
 VIRTUAL_ENV="$PWD/$venv" PATH="$PWD/$venv/bin:$PATH" \
   "$venv/bin/maturin" develop --quiet -m tq-python/Cargo.toml
 # The torch/TensorDict tests are skipped when torch is not installed; to run
