@@ -1,5 +1,7 @@
 //! The `[checkpoint]` table: object_store settings for checkpoint URLs,
-//! whose values (credentials) no `Debug` output or error may show.
+//! whose values (credentials) no `Debug` output or error may show. The
+//! settings used are S3's: needs the facade's `s3` feature.
+#![cfg(feature = "s3")]
 
 use tq_facade::{CheckpointSettings, Config, ErrorKind, LoadOptions, TransferQueue};
 
