@@ -5,19 +5,8 @@
 
 use tq_facade::{CheckpointSettings, Config, ErrorKind, LoadOptions, TransferQueue};
 
-/// A credential no error message, `Debug` output or error source may show.
-const SECRET: &str = "hunter2-do-not-print";
-
-/// Every text an error offers: `Display`, `Debug` and each source.
-fn all_text(err: &tq_facade::Error) -> String {
-    let mut text = format!("{err} {err:?}");
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        text.push_str(&format!(" {s} {s:?}"));
-        source = s.source();
-    }
-    text
-}
+mod secret_text;
+use secret_text::{SECRET, all_text};
 
 fn assert_no_secret(err: &tq_facade::Error) {
     assert!(

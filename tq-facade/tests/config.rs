@@ -5,6 +5,9 @@ use std::sync::Arc;
 use tq_backend_memory::{MemoryBackend, MemoryConfig};
 use tq_facade::{BackendRegistry, Config, ErrorKind, TransferQueue, tag};
 
+mod secret_text;
+use secret_text::{SECRET, all_text};
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .build()
@@ -160,20 +163,6 @@ fn debug_output_never_shows_setting_values() {
         debug.contains("password") && debug.contains("redis"),
         "{debug}"
     );
-}
-
-/// A password no error message, `Debug` output or error source may show.
-const SECRET: &str = "hunter2-do-not-print";
-
-/// Every text an error offers: `Display`, `Debug` and each source.
-fn all_text(err: &tq_facade::Error) -> String {
-    let mut text = format!("{err} {err:?}");
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        text.push_str(&format!(" {s} {s:?}"));
-        source = s.source();
-    }
-    text
 }
 
 fn assert_hidden(toml: &str) {

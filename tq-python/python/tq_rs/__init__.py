@@ -45,20 +45,7 @@ from ._api import (
     kv_watch,
 )
 from ._native import Buffer, Watch
-from .errors import (
-    CapacityExceeded,
-    ConfigError,
-    Conflict,
-    Corrupted,
-    InvalidArgument,
-    InvalidData,
-    NotFound,
-    Timeout,
-    TqError,
-    Unavailable,
-    Unexpected,
-    Unsupported,
-)
+from .errors import *  # noqa: F403  (the exception classes, errors.__all__)
 
 __all__ = [
     "init",
@@ -88,16 +75,5 @@ __all__ = [
     "async_kv_wait",
     "async_kv_watch",
     "errors",
-    "TqError",
-    "InvalidArgument",
-    "NotFound",
-    "InvalidData",
-    "CapacityExceeded",
-    "Unsupported",
-    "ConfigError",
-    "Unavailable",
-    "Corrupted",
-    "Conflict",
-    "Timeout",
-    "Unexpected",
+    *errors.__all__,
 ]
