@@ -10,6 +10,7 @@
 
 mod bench;
 mod call;
+mod checkpoint;
 mod config;
 mod convert;
 mod dlpack;

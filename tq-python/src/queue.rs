@@ -6,6 +6,7 @@ use pyo3::types::PyDict;
 use tq_facade::{FieldNames, KvBatchMeta, TransferQueue};
 
 use crate::call::run;
+use crate::checkpoint::{self, LoadArgs, SaveArgs};
 use crate::config::config_of;
 use crate::convert::input::{Site, batch_of, names_of, opt_names_of, row_of, tag_of, tags_of};
 use crate::convert::json::map_to_py;
@@ -37,6 +38,56 @@ fn output_of(op: &'static str, output: &str) -> PyResult<TensorOut> {
 /// Arguments that may be passed as None.
 fn given<'a, 'py>(obj: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
     obj.filter(|o| !o.is_none())
+}
+
+/// The partitions a checkpoint call names: a name, a list of names, or None
+/// (all).
+fn checkpoint_partitions(
+    op: &'static str,
+    partition_ids: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<Vec<String>>> {
+    let Some(obj) = given(partition_ids) else {
+        return Ok(None);
+    };
+    if let Ok(name) = obj.extract::<String>() {
+        return Ok(Some(vec![name]));
+    }
+    obj.extract::<Vec<String>>().map(Some).map_err(|_| {
+        to_py_err(
+            tq_facade::Error::invalid_argument(format!(
+                "partition_ids must be a partition name or a list of names, got {}",
+                obj.get_type()
+            ))
+            .with_operation(op)
+            .with_context("field", "partition_ids"),
+        )
+    })
+}
+
+fn save_args(
+    url: String,
+    partition_ids: Option<&Bound<'_, PyAny>>,
+    overwrite: bool,
+    allow_fuzzy: bool,
+) -> PyResult<SaveArgs> {
+    Ok(SaveArgs {
+        url,
+        partitions: checkpoint_partitions("save_checkpoint", partition_ids)?,
+        overwrite,
+        allow_fuzzy,
+    })
+}
+
+fn load_args(
+    url: String,
+    partition_ids: Option<&Bound<'_, PyAny>>,
+    replace: bool,
+) -> PyResult<LoadArgs> {
+    Ok(LoadArgs {
+        url,
+        partitions: checkpoint_partitions("load_checkpoint", partition_ids)?,
+        replace,
+    })
 }
 
 impl Queue {
@@ -528,6 +579,62 @@ impl Queue {
         timeout: Option<f64>,
     ) -> PyResult<Py<PyAny>> {
         self.wait(py, true, keys, partition_id, fields, timeout)
+    }
+
+    /// Saves the store's partitions (`partition_ids`, all when None) as a
+    /// checkpoint at `url`; returns its manifest.
+    #[pyo3(signature = (url, partition_ids=None, *, overwrite=false, allow_fuzzy=false))]
+    fn save_checkpoint(
+        &self,
+        py: Python<'_>,
+        url: String,
+        partition_ids: Option<&Bound<'_, PyAny>>,
+        overwrite: bool,
+        allow_fuzzy: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let args = save_args(url, partition_ids, overwrite, allow_fuzzy)?;
+        checkpoint::save(py, false, self.tq.clone(), args)
+    }
+
+    /// `save_checkpoint` as an awaitable.
+    #[pyo3(signature = (url, partition_ids=None, *, overwrite=false, allow_fuzzy=false))]
+    fn async_save_checkpoint(
+        &self,
+        py: Python<'_>,
+        url: String,
+        partition_ids: Option<&Bound<'_, PyAny>>,
+        overwrite: bool,
+        allow_fuzzy: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let args = save_args(url, partition_ids, overwrite, allow_fuzzy)?;
+        checkpoint::save(py, true, self.tq.clone(), args)
+    }
+
+    /// Loads the checkpoint at `url` (its `partition_ids`, all when None),
+    /// verified before anything is written; returns its manifest.
+    #[pyo3(signature = (url, partition_ids=None, *, replace=false))]
+    fn load_checkpoint(
+        &self,
+        py: Python<'_>,
+        url: String,
+        partition_ids: Option<&Bound<'_, PyAny>>,
+        replace: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let args = load_args(url, partition_ids, replace)?;
+        checkpoint::load(py, false, self.tq.clone(), args)
+    }
+
+    /// `load_checkpoint` as an awaitable.
+    #[pyo3(signature = (url, partition_ids=None, *, replace=false))]
+    fn async_load_checkpoint(
+        &self,
+        py: Python<'_>,
+        url: String,
+        partition_ids: Option<&Bound<'_, PyAny>>,
+        replace: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let args = load_args(url, partition_ids, replace)?;
+        checkpoint::load(py, true, self.tq.clone(), args)
     }
 
     /// The writes to `partition_id` from now on, as an iterator of dicts.

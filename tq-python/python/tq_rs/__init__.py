@@ -31,6 +31,8 @@ from ._api import (
     async_kv_update,
     async_kv_wait,
     async_kv_watch,
+    async_load_checkpoint,
+    async_save_checkpoint,
     close,
     init,
     kv_batch_get,
@@ -43,6 +45,8 @@ from ._api import (
     kv_update,
     kv_wait,
     kv_watch,
+    load_checkpoint,
+    save_checkpoint,
 )
 from ._native import Buffer, Watch
 from .errors import *  # noqa: F403  (the exception classes, errors.__all__)
@@ -74,6 +78,10 @@ __all__ = [
     "async_kv_batch_update",
     "async_kv_wait",
     "async_kv_watch",
+    "save_checkpoint",
+    "load_checkpoint",
+    "async_save_checkpoint",
+    "async_load_checkpoint",
     "errors",
     *errors.__all__,
 ]

@@ -164,6 +164,28 @@ class TransferQueue:
     ) -> None: ...
     def kv_watch(self, partition_id: str) -> Watch: ...
     async def async_kv_watch(self, partition_id: str) -> Watch: ...
+    def save_checkpoint(
+        self,
+        url: str,
+        partition_ids: Keys | None = None,
+        *,
+        overwrite: bool = False,
+        allow_fuzzy: bool = False,
+    ) -> dict[str, Any]: ...
+    async def async_save_checkpoint(
+        self,
+        url: str,
+        partition_ids: Keys | None = None,
+        *,
+        overwrite: bool = False,
+        allow_fuzzy: bool = False,
+    ) -> dict[str, Any]: ...
+    def load_checkpoint(
+        self, url: str, partition_ids: Keys | None = None, *, replace: bool = False
+    ) -> dict[str, Any]: ...
+    async def async_load_checkpoint(
+        self, url: str, partition_ids: Keys | None = None, *, replace: bool = False
+    ) -> dict[str, Any]: ...
 
 def init(config: Config = None, *, output: Output = "numpy") -> TransferQueue: ...
 def close() -> None: ...
@@ -225,3 +247,23 @@ async def async_kv_wait(
     keys: Keys, partition_id: str, fields: FieldList = None, timeout: float | None = None
 ) -> None: ...
 async def async_kv_watch(partition_id: str) -> Watch: ...
+def save_checkpoint(
+    url: str,
+    partition_ids: Keys | None = None,
+    *,
+    overwrite: bool = False,
+    allow_fuzzy: bool = False,
+) -> dict[str, Any]: ...
+async def async_save_checkpoint(
+    url: str,
+    partition_ids: Keys | None = None,
+    *,
+    overwrite: bool = False,
+    allow_fuzzy: bool = False,
+) -> dict[str, Any]: ...
+def load_checkpoint(
+    url: str, partition_ids: Keys | None = None, *, replace: bool = False
+) -> dict[str, Any]: ...
+async def async_load_checkpoint(
+    url: str, partition_ids: Keys | None = None, *, replace: bool = False
+) -> dict[str, Any]: ...

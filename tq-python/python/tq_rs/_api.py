@@ -275,6 +275,64 @@ class TransferQueue:
         """``kv_wait`` as a coroutine."""
         return await self._q.async_kv_wait(keys, partition_id, fields, timeout)
 
+    # ---- checkpoints ---------------------------------------------------------
+
+    def save_checkpoint(
+        self,
+        url: str,
+        partition_ids: str | list[str] | None = None,
+        *,
+        overwrite: bool = False,
+        allow_fuzzy: bool = False,
+    ) -> dict[str, Any]:
+        """Saves partitions (``partition_ids``; all when None) as a checkpoint
+        at ``url`` (``file://``, ``memory://``; ``s3://``, ``gs://``,
+        ``az://`` when the extension was built with those features) and
+        returns its manifest. An existing checkpoint there is refused unless
+        ``overwrite``; a partition that changed during the save is refused
+        (``Conflict``) unless ``allow_fuzzy`` accepts a copy that is not of
+        one instant."""
+        return self._q.save_checkpoint(
+            url, partition_ids, overwrite=overwrite, allow_fuzzy=allow_fuzzy
+        )
+
+    async def async_save_checkpoint(
+        self,
+        url: str,
+        partition_ids: str | list[str] | None = None,
+        *,
+        overwrite: bool = False,
+        allow_fuzzy: bool = False,
+    ) -> dict[str, Any]:
+        """``save_checkpoint`` as a coroutine."""
+        return await self._q.async_save_checkpoint(
+            url, partition_ids, overwrite=overwrite, allow_fuzzy=allow_fuzzy
+        )
+
+    def load_checkpoint(
+        self,
+        url: str,
+        partition_ids: str | list[str] | None = None,
+        *,
+        replace: bool = False,
+    ) -> dict[str, Any]:
+        """Loads the checkpoint at ``url`` (its ``partition_ids``; all when
+        None) and returns its manifest. Every object is verified before
+        anything is written; a missing, partial or corrupted checkpoint
+        raises and writes nothing. A target partition that holds keys is
+        refused unless ``replace`` clears it first."""
+        return self._q.load_checkpoint(url, partition_ids, replace=replace)
+
+    async def async_load_checkpoint(
+        self,
+        url: str,
+        partition_ids: str | list[str] | None = None,
+        *,
+        replace: bool = False,
+    ) -> dict[str, Any]:
+        """``load_checkpoint`` as a coroutine."""
+        return await self._q.async_load_checkpoint(url, partition_ids, replace=replace)
+
     def kv_watch(self, partition_id: str) -> Any:
         """The writes to ``partition_id`` from now on: an iterator of event
         dicts (``{"type": "put" | "clear" | "lagged", ...}``), also an async
@@ -356,6 +414,26 @@ def kv_watch(partition_id):  # noqa: D103
     return _q().kv_watch(partition_id)
 
 
+def save_checkpoint(url, partition_ids=None, *, overwrite=False, allow_fuzzy=False):  # noqa: D103
+    return _q().save_checkpoint(url, partition_ids, overwrite=overwrite, allow_fuzzy=allow_fuzzy)
+
+
+def load_checkpoint(url, partition_ids=None, *, replace=False):  # noqa: D103
+    return _q().load_checkpoint(url, partition_ids, replace=replace)
+
+
+async def async_save_checkpoint(  # noqa: D103
+    url, partition_ids=None, *, overwrite=False, allow_fuzzy=False
+):
+    return await _q().async_save_checkpoint(
+        url, partition_ids, overwrite=overwrite, allow_fuzzy=allow_fuzzy
+    )
+
+
+async def async_load_checkpoint(url, partition_ids=None, *, replace=False):  # noqa: D103
+    return await _q().async_load_checkpoint(url, partition_ids, replace=replace)
+
+
 async def async_kv_put(key, partition_id, fields=None, tag=None, data_parser=None):  # noqa: D103
     return await _q().async_kv_put(key, partition_id, fields, tag, data_parser)
 
@@ -397,6 +475,8 @@ async def async_kv_watch(partition_id):  # noqa: D103
 
 
 # The module-level functions share the methods' docstrings.
-for _name in [n for n in dir(TransferQueue) if n.startswith(("kv_", "async_kv_"))]:
+_SHARED = ("kv_", "async_kv_", "save_checkpoint", "load_checkpoint",
+           "async_save_checkpoint", "async_load_checkpoint")
+for _name in [n for n in dir(TransferQueue) if n.startswith(_SHARED)]:
     globals()[_name].__doc__ = getattr(TransferQueue, _name).__doc__
 del _name
