@@ -27,6 +27,7 @@ pub mod open;
 pub mod redis_nodes;
 pub mod report;
 pub mod run;
+pub mod server_work;
 mod small;
 pub mod wake;
 #[cfg(feature = "redis")]

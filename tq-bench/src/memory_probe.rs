@@ -1,7 +1,9 @@
 //! Memory of a Redis store around one untimed put + get of the workload:
 //! the servers' `used_memory` (INFO memory) before and after the put, the
 //! same for the raw `redis` crate writing the same cells with `SET`, and
-//! the client's peak RSS over the put and the get.
+//! the client's peak RSS over the put and the get; also what the servers
+//! did during each ([`crate::server_work`]: CPU time against wall time,
+//! time per command).
 
 use serde::{Deserialize, Serialize};
 use tq_facade::TransferQueue;
@@ -11,6 +13,7 @@ use crate::data::Payload;
 use crate::mem;
 use crate::redis_nodes::RedisTarget;
 use crate::report::fmt_bytes;
+use crate::server_work::{ServerWork, work};
 
 /// Server memory over payload the issue asks for after a large put.
 pub const SERVER_TARGET: f64 = 1.3;
@@ -54,7 +57,16 @@ pub struct PutGetMemory {
     pub targets: Option<(f64, f64)>,
     /// Whether each is met.
     pub met: Option<(bool, bool)>,
+    /// What the servers did during the put (CPU, time per command).
+    #[serde(default)]
+    pub server_put: Option<ServerWork>,
+    /// The same during the get.
+    #[serde(default)]
+    pub server_get: Option<ServerWork>,
 }
+
+/// Commands listed per operation in [`ServerWork::top`].
+const TOP_COMMANDS: usize = 5;
 
 fn err(op: &str) -> impl Fn(tq_facade::Error) -> String + '_ {
     move |e| format!("memory probe {op}: {e}")
@@ -94,9 +106,13 @@ pub async fn probe(
     let server_before = target.used_memory().await?;
     let reset = mem::reset_peak_rss();
     let client_rss_before = mem::rss().unwrap_or(0);
+    let counters_before_put = target.counters().await?;
+    let start = std::time::Instant::now();
     tq.kv_batch_put(&payload.keys, partition, Some(batch), None)
         .await
         .map_err(err("kv_batch_put"))?;
+    let put_ms = start.elapsed().as_secs_f64() * 1e3;
+    let counters_after_put = target.counters().await?;
     let client_peak_put = if reset {
         mem::peak_rss().unwrap_or(0)
     } else {
@@ -104,10 +120,14 @@ pub async fn probe(
     };
     let server_after_put = target.used_memory().await?;
     let reset = reset && mem::reset_peak_rss();
+    let counters_before_get = target.counters().await?;
+    let start = std::time::Instant::now();
     let got = tq
         .kv_batch_get(&payload.keys, partition, None)
         .await
         .map_err(err("kv_batch_get"))?;
+    let get_ms = start.elapsed().as_secs_f64() * 1e3;
+    let counters_after_get = target.counters().await?;
     let client_peak_get = if reset {
         mem::peak_rss().unwrap_or(0)
     } else {
@@ -149,6 +169,18 @@ pub async fn probe(
             server_delta_over_payload <= SERVER_TARGET,
             client_peak_rss > 0 && client_peak_over_payload <= CLIENT_TARGET,
         )),
+        server_put: Some(work(
+            &counters_before_put,
+            &counters_after_put,
+            put_ms,
+            TOP_COMMANDS,
+        )),
+        server_get: Some(work(
+            &counters_before_get,
+            &counters_after_get,
+            get_ms,
+            TOP_COMMANDS,
+        )),
     })
 }
 
@@ -166,7 +198,8 @@ pub fn table(probes: &[PutGetMemory]) -> String {
         return String::new();
     }
     let mut out = String::from(
-        "\n== Redis memory around one put + get (server used_memory; client peak RSS) ==\n",
+        "\n== Redis memory around one put + get (server used_memory; client peak RSS; server CPU and \
+         command time: the first put and get of a fresh client process) ==\n",
     );
     out.push_str(&format!(
         "{:<14} {:<14} {:>9} {:>10} {:>11} {:>9} {:>8} {:>7} {:>11} {:>10} {:>8} {:>7}\n",
@@ -225,6 +258,11 @@ pub fn table(probes: &[PutGetMemory]) -> String {
                 "perftest's own process (includes its earlier allocations)"
             }
         ));
+        for (op, w) in [("put", &p.server_put), ("get", &p.server_get)] {
+            if let Some(w) = w {
+                out.push_str(&format!("{:<14} {:<14} {op}: {}\n", "", "", w.line()));
+            }
+        }
     }
     out
 }

@@ -99,6 +99,27 @@ impl RedisTarget {
         Ok(sum)
     }
 
+    /// The nodes' CPU time and per-command time so far, summed
+    /// (`INFO cpu`, `INFO commandstats`).
+    pub async fn counters(&self) -> Result<crate::server_work::ServerCounters, String> {
+        let mut sum = crate::server_work::ServerCounters::default();
+        for node in &self.nodes {
+            let mut con = connect(&node.url).await?;
+            let mut info = async |section: &str| -> Result<String, String> {
+                redis::cmd("INFO")
+                    .arg(section)
+                    .query_async(&mut con)
+                    .await
+                    .map_err(|e| format!("INFO {section} on {}: {e}", node.url))
+            };
+            let cpu = info("cpu").await?;
+            let stats = info("commandstats").await?;
+            sum.add_info(&cpu, &stats)
+                .map_err(|e| format!("{}: {e}", node.url))?;
+        }
+        Ok(sum)
+    }
+
     /// Removes (`UNLINK`) every key matching `pattern` on every node;
     /// returns how many.
     pub async fn unlink_matching(&self, pattern: &str) -> Result<u64, String> {
