@@ -13,7 +13,7 @@ use crate::convert::json::map_to_py;
 use crate::convert::output::{TensorOut, batch_to_py};
 use crate::errors::to_py_err;
 use crate::meta::PyMeta;
-use crate::runtime::block_on;
+use crate::runtime::{block_on, block_on_interruptible};
 use crate::update::{PyMerge, outcome};
 use crate::watch::{Watch, duration_of};
 
@@ -296,7 +296,12 @@ impl Queue {
             tq.kv_wait(&keys[..], &partition_id, fields_ref(&fields), timeout)
                 .await
         };
-        run(py, OP, is_async, fut, |py, ()| Ok(py.None()))
+        if is_async {
+            return run(py, OP, true, fut, |py, ()| Ok(py.None()));
+        }
+        // A wait writes nothing, so Ctrl-C may drop it.
+        block_on_interruptible(py, OP, fut)?;
+        Ok(py.None())
     }
 
     fn watch(&self, py: Python<'_>, is_async: bool, partition_id: String) -> PyResult<Py<PyAny>> {

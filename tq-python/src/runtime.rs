@@ -1,6 +1,7 @@
 //! The one Tokio runtime every call runs on, blocking or async.
 
 use std::future::Future;
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use tq_facade::{Error, ErrorKind};
@@ -35,4 +36,29 @@ where
         ));
     }
     py.detach(|| runtime().block_on(fut)).map_err(to_py_err)
+}
+
+/// How often a blocking wait checks for Ctrl-C (and other signals).
+pub(crate) const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
+/// [`block_on`] for calls that only wait (kv_wait): every
+/// [`SIGNAL_CHECK`] the GIL is taken back to run Python's signal handlers,
+/// so Ctrl-C raises `KeyboardInterrupt` and drops the wait. Only for
+/// futures that write nothing: a dropped put could have written part of
+/// its rows.
+pub(crate) fn block_on_interruptible<T, F>(py: Python<'_>, op: &'static str, fut: F) -> PyResult<T>
+where
+    F: Future<Output = tq_facade::Result<T>> + Send,
+    T: Send,
+{
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        let step = block_on(py, op, async {
+            Ok(tokio::time::timeout(SIGNAL_CHECK, fut.as_mut()).await)
+        })?;
+        match step {
+            Ok(done) => return done.map_err(to_py_err),
+            Err(_elapsed) => py.check_signals()?,
+        }
+    }
 }

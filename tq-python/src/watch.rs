@@ -11,11 +11,7 @@ use tq_facade::{WatchEvent, WatchStream};
 
 use crate::convert::json::map_to_py;
 use crate::errors::to_py_err;
-use crate::runtime::block_on;
-
-/// How long one blocking wait of `__next__` lasts before it checks for
-/// Ctrl-C (the wait itself runs without the GIL).
-const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+use crate::runtime::{SIGNAL_CHECK, block_on};
 
 type Shared = Arc<tokio::sync::Mutex<WatchStream>>;
 

@@ -135,6 +135,24 @@ def test_kv_wait_is_woken_by_a_put_from_another_thread(tq):
     assert err.value.partition == "p"
 
 
+def test_ctrl_c_interrupts_a_blocking_kv_wait(tq):
+    # _thread.interrupt_main() is what Ctrl-C does: SIGINT's handler runs in
+    # the main thread, which sits in kv_wait. (Its timeout only bounds the
+    # test if the interrupt is not seen: the wait then ends in Timeout.)
+    import _thread
+
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        tq.kv_wait(["never"], "p", ["reward"], timeout=30)
+    timer.join()
+    assert time.monotonic() - start < 10
+    # The store still works after the dropped wait.
+    tq.kv_put("w", "p", {"reward": np.array([1.0], np.float32)})
+    tq.kv_wait(["w"], "p", ["reward"], timeout=10)
+
+
 def test_kv_watch_reports_puts_and_clears(tq):
     watch = tq.kv_watch("p")
     tq.kv_put("a", "p", {"x": np.zeros(2, np.float32)}, {"s": 1})
