@@ -193,7 +193,9 @@ pub fn node_client(
     if let Some(protocol) = protocol {
         settings = settings.set_protocol(protocol);
     }
-    info = info.set_redis_settings(settings);
+    info = info
+        .set_redis_settings(settings)
+        .set_tcp_settings(crate::keepalive::tcp_settings());
     if let Some((host, port)) = at {
         let addr = match info.addr().clone() {
             // A cluster that does not say a master's host: the seed's.
@@ -396,6 +398,7 @@ impl Conn {
             let certs = config.tls_certificates()?;
             let nodes: Vec<String> = config.cluster_nodes.clone();
             let mut builder = ClusterClientBuilder::new(nodes.iter().map(String::as_str))
+                .tcp_settings(crate::keepalive::tcp_settings())
                 .connection_timeout(config.connect_timeout())
                 .retries(RECONNECT_RETRIES as u32);
             if let Some(t) = config.command_timeout() {

@@ -118,7 +118,7 @@ impl Direct {
         let mut stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| timed_out("the connection"))??;
-        stream.set_nodelay(true)?;
+        crate::keepalive::apply(&stream)?;
         let mut hello = Vec::new();
         if let Some(pw) = &self.password {
             let mut auth = Command::new("AUTH");

@@ -143,6 +143,14 @@
 //!   the `password` setting; a TLS server certificate that is not trusted
 //!   (or not valid for the host) is a permanent `Config` error naming the
 //!   `tls_ca_file` setting.
+//! - **A server that vanishes silently** (powered off, cut off by the
+//!   network, so no connection is closed): every connection has TCP
+//!   keepalive probes after 30 s of silence, every 10 s, 3 unanswered ones
+//!   dropping it, so a lost server is noticed within about a minute even
+//!   by an idle connection: a watch (and so `kv_wait`) then reports the
+//!   lost connection (`Unavailable`) instead of waiting on it for hours
+//!   (the kernel's own default is two hours). `tests/keepalive.rs` checks
+//!   the timers in the kernel's socket table.
 //!
 //! # Round trips per operation
 //!
@@ -278,6 +286,7 @@ pub mod config;
 mod direct;
 mod error;
 mod events;
+mod keepalive;
 pub mod keys;
 mod reply;
 mod scripts;
