@@ -3,10 +3,10 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use tq_facade::{FieldNames, KvBatchMeta, TransferQueue};
+use tq_facade::{FieldNames, KvBatchMeta, LoadOptions, SaveOptions, TransferQueue};
 
 use crate::call::run;
-use crate::checkpoint::{self, LoadArgs, SaveArgs};
+use crate::checkpoint;
 use crate::config::config_of;
 use crate::convert::input::{Site, batch_of, names_of, opt_names_of, row_of, tag_of, tags_of};
 use crate::convert::json::map_to_py;
@@ -64,30 +64,32 @@ fn checkpoint_partitions(
     })
 }
 
-fn save_args(
-    url: String,
+/// A save's options from the Python call's arguments.
+fn save_options(
     partition_ids: Option<&Bound<'_, PyAny>>,
     overwrite: bool,
     allow_fuzzy: bool,
-) -> PyResult<SaveArgs> {
-    Ok(SaveArgs {
-        url,
-        partitions: checkpoint_partitions("save_checkpoint", partition_ids)?,
-        overwrite,
-        allow_fuzzy,
-    })
+) -> PyResult<SaveOptions> {
+    let options = SaveOptions::default()
+        .with_overwrite(overwrite)
+        .with_allow_fuzzy(allow_fuzzy);
+    Ok(
+        match checkpoint_partitions("save_checkpoint", partition_ids)? {
+            Some(names) => options.with_partitions(&names),
+            None => options,
+        },
+    )
 }
 
-fn load_args(
-    url: String,
-    partition_ids: Option<&Bound<'_, PyAny>>,
-    replace: bool,
-) -> PyResult<LoadArgs> {
-    Ok(LoadArgs {
-        url,
-        partitions: checkpoint_partitions("load_checkpoint", partition_ids)?,
-        replace,
-    })
+/// A load's options from the Python call's arguments.
+fn load_options(partition_ids: Option<&Bound<'_, PyAny>>, replace: bool) -> PyResult<LoadOptions> {
+    let options = LoadOptions::default().with_replace(replace);
+    Ok(
+        match checkpoint_partitions("load_checkpoint", partition_ids)? {
+            Some(names) => options.with_partitions(&names),
+            None => options,
+        },
+    )
 }
 
 impl Queue {
@@ -597,8 +599,8 @@ impl Queue {
         overwrite: bool,
         allow_fuzzy: bool,
     ) -> PyResult<Py<PyAny>> {
-        let args = save_args(url, partition_ids, overwrite, allow_fuzzy)?;
-        checkpoint::save(py, false, self.tq.clone(), args)
+        let options = save_options(partition_ids, overwrite, allow_fuzzy)?;
+        checkpoint::save(py, false, self.tq.clone(), url, options)
     }
 
     /// `save_checkpoint` as an awaitable.
@@ -611,8 +613,8 @@ impl Queue {
         overwrite: bool,
         allow_fuzzy: bool,
     ) -> PyResult<Py<PyAny>> {
-        let args = save_args(url, partition_ids, overwrite, allow_fuzzy)?;
-        checkpoint::save(py, true, self.tq.clone(), args)
+        let options = save_options(partition_ids, overwrite, allow_fuzzy)?;
+        checkpoint::save(py, true, self.tq.clone(), url, options)
     }
 
     /// Loads the checkpoint at `url` (its `partition_ids`, all when None),
@@ -625,8 +627,8 @@ impl Queue {
         partition_ids: Option<&Bound<'_, PyAny>>,
         replace: bool,
     ) -> PyResult<Py<PyAny>> {
-        let args = load_args(url, partition_ids, replace)?;
-        checkpoint::load(py, false, self.tq.clone(), args)
+        let options = load_options(partition_ids, replace)?;
+        checkpoint::load(py, false, self.tq.clone(), url, options)
     }
 
     /// `load_checkpoint` as an awaitable.
@@ -638,8 +640,8 @@ impl Queue {
         partition_ids: Option<&Bound<'_, PyAny>>,
         replace: bool,
     ) -> PyResult<Py<PyAny>> {
-        let args = load_args(url, partition_ids, replace)?;
-        checkpoint::load(py, true, self.tq.clone(), args)
+        let options = load_options(partition_ids, replace)?;
+        checkpoint::load(py, true, self.tq.clone(), url, options)
     }
 
     /// The writes to `partition_id` from now on, as an iterator of dicts.
