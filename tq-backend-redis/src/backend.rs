@@ -20,7 +20,8 @@ use tq_core::names::list_names;
 
 use crate::conditional::version_text;
 use crate::error::{bad_reply, classify, from_redis, is_oom, position_ranges};
-use crate::keys::{CELL_MARK, KeyLayout, SEQ_FIELD, cell_field};
+use crate::keys::{CELL_KEY_MARK, CELL_MARK, KeyLayout, LAYOUT_VERSION};
+use crate::row_read::HashRead;
 use crate::scripts::{CLEAR, LIST, PUT_META, PUT_ROW};
 use crate::write_stamp::{STAMP_FIELD, next_stamp};
 
@@ -171,6 +172,20 @@ impl RedisBackend {
         }
         match have {
             Some(have) if have == want => Ok(()),
+            Some(have)
+                if !have.starts_with(&format!("tq-backend-redis layout {LAYOUT_VERSION};")) =>
+            {
+                Err(Error::config(format!(
+                    "the store under key_prefix {:?} was created as {have:?}, a layout this \
+                     build does not read: this build (layout {LAYOUT_VERSION}) keeps large \
+                     cells under keys of their own, which a build of another layout would not \
+                     see. Read or clear the store with the version that wrote it, or use \
+                     another `key_prefix`",
+                    self.config.key_prefix
+                ))
+                .with_operation(OP)
+                .with_context("setting", "key_prefix"))
+            }
             Some(have) => Err(Error::config(format!(
                 "the store under key_prefix {:?} was created as {have:?}, this configuration \
                  gives {want:?}: use the same `buckets` as the store's other clients, or \
@@ -376,6 +391,7 @@ impl RedisBackend {
                     None => String::new(),
                 };
                 let channel = self.layout.watch_channel(b, partition);
+                let cell_base = self.layout.cell_base(b, partition, &row.key);
                 let mut keys: Vec<&[u8]> = vec![&row_key, &index, &parts];
                 if first_seq.is_none() {
                     keys.push(&counter);
@@ -385,7 +401,7 @@ impl RedisBackend {
                 // after a NOSCRIPT).
                 let expected =
                     expected.map(|e| version_text(e.get(i).copied().unwrap_or_default()));
-                if expected.is_some() || is_small_row(row) {
+                if expected.is_some() || self.by_script(row) {
                     return Unit::Cmd(put_row_command(
                         by_text,
                         &keys,
@@ -393,31 +409,14 @@ impl RedisBackend {
                         row,
                         partition,
                         expected.as_deref().unwrap_or(""),
-                        (publish, &channel),
+                        (publish, &channel, &cell_base),
                     ));
                 }
                 let creates = if row.creates { "1" } else { "" };
-                // The values go with a plain HSET (never through Lua);
-                // the script runs after it in the same MULTI/EXEC, sent
+                // The values go with plain commands (never through Lua);
+                // the script runs after them in the same MULTI/EXEC, sent
                 // as EVAL (see `Unit::Tx`).
-                let mut cmds = Vec::with_capacity(3);
-                if !row.removed.is_empty() {
-                    let mut hdel = Command::new("HDEL");
-                    hdel.arg(&row_key);
-                    for name in &row.removed {
-                        hdel.arg(name);
-                    }
-                    cmds.push(hdel);
-                }
-                if !row.pairs.is_empty() {
-                    let mut hset = Command::new("HSET");
-                    hset.arg(&row_key);
-                    for (name, value) in &row.pairs {
-                        hset.arg(name);
-                        value.write_to(&mut hset);
-                    }
-                    cmds.push(hset);
-                }
+                let mut cmds = self.row_value_commands(&row_key, &cell_base, row);
                 let mut meta = PUT_META.invocation(true, &keys);
                 meta.arg(&seq).arg(&row.key).arg(partition).arg(creates);
                 meta.arg(next_stamp()).arg(publish).arg(&channel);
@@ -441,6 +440,80 @@ impl RedisBackend {
         Ok(outcomes.into_iter().map(|o| o.unwrap_or(RV::Nil)).collect())
     }
 
+    /// The smallest stored cell that gets a key of its own.
+    fn cell_key_bytes(&self) -> usize {
+        usize::try_from(self.config.cell_key_bytes.max(1)).unwrap_or(usize::MAX)
+    }
+
+    /// Whether `row` is written by one `put_row.lua` (all its cells in the
+    /// hash) rather than by a transaction: small rows without a cell that
+    /// gets a key of its own.
+    fn by_script(&self, row: &EncodedRow) -> bool {
+        let cell_key_bytes = self.cell_key_bytes();
+        row.pairs.len() + row.removed.len() <= SCRIPT_ROW_PAIRS
+            && row.pairs.iter().map(|(_, v)| v.len()).sum::<usize>() <= SCRIPT_ROW_BYTES
+            && !row
+                .pairs
+                .iter()
+                .any(|(name, v)| name.first() == Some(&CELL_MARK) && v.len() >= cell_key_bytes)
+    }
+
+    /// The commands of a transaction's row write before its `put_meta`:
+    /// `DEL` of the keys of cells removed or now kept in the hash, `HDEL`
+    /// of the hash fields they replace, `MSET` of the cells that get keys of
+    /// their own (at least [`cell_key_bytes`](RedisConfig::cell_key_bytes):
+    /// Redis keeps a `SET` argument as read, where `HSET` stores a copy),
+    /// and one `HSET` of the other cells, the `x` markers and the tag
+    /// entries. A cell is in the hash or under its key, never both.
+    fn row_value_commands(
+        &self,
+        row_key: &[u8],
+        cell_base: &[u8],
+        row: &EncodedRow,
+    ) -> Vec<Command> {
+        let cell_key_bytes = self.cell_key_bytes();
+        let cell_key = |field: &[u8]| [cell_base, field].concat();
+        let marker = |field: &[u8]| [&[CELL_KEY_MARK][..], field].concat();
+        let mut del = Command::new("DEL");
+        let mut hdel = Command::new("HDEL");
+        hdel.arg(row_key);
+        let mut mset = Command::new("MSET");
+        let mut hset = Command::new("HSET");
+        hset.arg(row_key);
+        let (mut dels, mut hdels, mut msets, mut hsets) = (0, 0, 0, 0);
+        for name in &row.removed {
+            let field = name.get(1..).unwrap_or_default();
+            del.arg(cell_key(field));
+            hdel.arg(name).arg(marker(field));
+            (dels, hdels) = (dels + 1, hdels + 2);
+        }
+        for (name, value) in &row.pairs {
+            let is_cell = name.first() == Some(&CELL_MARK);
+            let field = name.get(1..).unwrap_or_default();
+            if is_cell && value.len() >= cell_key_bytes {
+                hdel.arg(name);
+                mset.arg(cell_key(field));
+                value.write_to(&mut mset);
+                hset.arg(marker(field)).arg("");
+                (hdels, msets, hsets) = (hdels + 1, msets + 1, hsets + 1);
+            } else {
+                if is_cell {
+                    del.arg(cell_key(field));
+                    hdel.arg(marker(field));
+                    (dels, hdels) = (dels + 1, hdels + 1);
+                }
+                hset.arg(name);
+                value.write_to(&mut hset);
+                hsets += 1;
+            }
+        }
+        [(del, dels), (hdel, hdels), (mset, msets), (hset, hsets)]
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(cmd, _)| cmd)
+            .collect()
+    }
+
     async fn get_rows(
         &self,
         partition: &str,
@@ -451,34 +524,11 @@ impl RedisBackend {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let buckets = self
-            .layout
-            .buckets_of(partition, keys.iter().map(String::as_str));
-        let answers = self
-            .conn
-            .run_items(
-                &buckets,
-                |i, _| {
-                    let row_key = self.layout.row(buckets[i], partition, &keys[i]);
-                    match fields {
-                        None => {
-                            let mut c = Command::new("HGETALL");
-                            c.arg(row_key);
-                            c
-                        }
-                        Some(list) => {
-                            let mut c = Command::new("HMGET");
-                            c.arg(row_key).arg(SEQ_FIELD);
-                            for f in list {
-                                c.arg(cell_field(f));
-                            }
-                            c
-                        }
-                    }
-                },
-                OP,
-            )
-            .await?;
+        let read = match fields {
+            None => HashRead::All,
+            Some(list) => HashRead::Selected(list),
+        };
+        let answers = self.read_rows(partition, keys, read, None, OP).await?;
         keys.iter()
             .zip(answers)
             .map(|(key, answer)| match fields {
@@ -549,6 +599,7 @@ impl RedisBackend {
                     );
                     cmd.arg(&keys[i]).arg(partition).arg(publish);
                     cmd.arg(self.layout.watch_channel(b, partition));
+                    cmd.arg(self.layout.cell_base(b, partition, &keys[i]));
                     cmd
                 },
                 OP,
@@ -581,7 +632,8 @@ const SCRIPT_ROW_PAIRS: usize = 512;
 
 /// The `put_row.lua` call writing `row`, with `expected` its version
 /// precondition (`""`: none; see the script), publishing its events with
-/// `publish`: the command (`PUBLISH`/`SPUBLISH`) and the channel.
+/// `publish`: the command (`PUBLISH`/`SPUBLISH`), the channel, and the
+/// base of the row's cell keys ([`KeyLayout::cell_base`]).
 fn put_row_command(
     by_text: bool,
     keys: &[&[u8]],
@@ -589,12 +641,15 @@ fn put_row_command(
     row: &EncodedRow,
     partition: &str,
     expected: &str,
-    publish: (&str, &[u8]),
+    publish: (&str, &[u8], &[u8]),
 ) -> Command {
     let mut put = PUT_ROW.invocation(by_text, keys);
     let creates = if row.creates { "1" } else { "" };
     put.arg(seq).arg(&row.key).arg(partition).arg(creates);
-    put.arg(expected).arg(publish.0).arg(publish.1);
+    put.arg(expected)
+        .arg(publish.0)
+        .arg(publish.1)
+        .arg(publish.2);
     put.arg(row.removed.len().to_string());
     for name in &row.removed {
         put.arg(name);
@@ -605,11 +660,6 @@ fn put_row_command(
     }
     put.arg(STAMP_FIELD).arg(next_stamp());
     put
-}
-
-fn is_small_row(row: &EncodedRow) -> bool {
-    row.pairs.len() + row.removed.len() <= SCRIPT_ROW_PAIRS
-        && row.pairs.iter().map(|(_, v)| v.len()).sum::<usize>() <= SCRIPT_ROW_BYTES
 }
 
 fn partial_put_error(
@@ -821,7 +871,8 @@ pub(crate) fn parse_state(answer: RV, partition: &str, row: &EncodedRow) -> Resu
     Ok(RowState::new(tag, fields, existed))
 }
 
-/// `HGETALL` of a row: every cell, or `None` for a missing row.
+/// `HGETALL` of a row (cells under keys of their own already in place:
+/// [`HashRead::All`]): every cell, or `None` for a missing row.
 fn parse_all_cells(answer: RV, partition: &str, key: &str) -> Result<Option<Cells>> {
     let items = array(answer).ok_or_else(|| bad_reply("HGETALL answer", "redis::get"))?;
     if items.is_empty() {
@@ -842,8 +893,9 @@ fn parse_all_cells(answer: RV, partition: &str, key: &str) -> Result<Option<Cell
     Ok(Some(cells))
 }
 
-/// `HMGET row s f<a> f<b> ...`: the selected cells the row has, or `None`
-/// for a missing row (no `s`).
+/// `HMGET row s f<a> f<b> ...` (cells under keys of their own already in
+/// place: [`HashRead::Selected`]): the selected cells the row has, or
+/// `None` for a missing row (no `s`).
 fn parse_selected_cells(
     answer: RV,
     partition: &str,

@@ -112,6 +112,53 @@ pub enum Unit {
     /// must name keys of one slot only, and scripts must be sent as `EVAL`:
     /// a `NOSCRIPT` shows only at `EXEC`, after the other commands ran.
     Tx(Vec<Command>),
+    /// As [`Tx`](Self::Tx), but the item's answer is an array of every
+    /// queued command's reply: several reads at one instant.
+    TxAll(Vec<Command>),
+    /// Reads sent back to back on one connection (so they run in this
+    /// order, with nothing of this call in between), without `MULTI`: a
+    /// server out of memory refuses every command queued in a `MULTI`,
+    /// reads included. The item's answer is an array of every reply; an
+    /// error of any of them is the item's error, as not run (reads are
+    /// safe to send again).
+    Reads(Vec<Command>),
+}
+
+/// How many replies one item's unit produces, and which is its answer.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    /// One command.
+    Cmd,
+    /// `MULTI`, `queued` commands, `EXEC`; `all`: [`Unit::TxAll`].
+    Tx { queued: usize, all: bool },
+    /// [`Unit::Reads`] of `n` commands.
+    Reads { n: usize },
+}
+
+impl Shape {
+    fn of(unit: &Unit) -> Shape {
+        match unit {
+            Unit::Cmd(_) => Shape::Cmd,
+            Unit::Tx(cmds) => Shape::Tx {
+                queued: cmds.len(),
+                all: false,
+            },
+            Unit::TxAll(cmds) => Shape::Tx {
+                queued: cmds.len(),
+                all: true,
+            },
+            Unit::Reads(cmds) => Shape::Reads { n: cmds.len() },
+        }
+    }
+
+    /// The number of commands sent (and replies read).
+    fn sent(self) -> usize {
+        match self {
+            Shape::Cmd => 1,
+            Shape::Tx { queued, .. } => queued + 2,
+            Shape::Reads { n } => n,
+        }
+    }
 }
 
 impl From<Command> for Unit {
@@ -125,7 +172,8 @@ impl Unit {
     fn into_commands(self) -> Vec<Command> {
         match self {
             Unit::Cmd(cmd) => vec![cmd],
-            Unit::Tx(cmds) => {
+            Unit::Reads(cmds) => cmds,
+            Unit::Tx(cmds) | Unit::TxAll(cmds) => {
                 let mut all = Vec::with_capacity(cmds.len() + 2);
                 all.push(Command::new("MULTI"));
                 all.extend(cmds);
@@ -242,10 +290,14 @@ pub fn node_client(
 }
 
 /// The outcome of one `MULTI` .. `EXEC` from its replies (`MULTI`, one per
-/// queued command, `EXEC`): the last command's reply, or the error that
+/// queued command, `EXEC`): the last command's reply (with `all`, an array
+/// of every command's reply), or the error that
 /// refused the transaction (nothing ran: `false`) or that a command raised
 /// inside `EXEC` (the transaction ran: `true`).
-fn tx_outcome(replies: impl Iterator<Item = RedisResult<Value>>) -> (RedisResult<Value>, bool) {
+fn tx_outcome(
+    replies: impl Iterator<Item = RedisResult<Value>>,
+    all: bool,
+) -> (RedisResult<Value>, bool) {
     let mut replies: Vec<RedisResult<Value>> = replies.collect();
     let exec = replies.pop();
     // MULTI and the queued commands answer OK / QUEUED, or the error that
@@ -254,6 +306,14 @@ fn tx_outcome(replies: impl Iterator<Item = RedisResult<Value>>) -> (RedisResult
         return (Err(e), false);
     }
     match exec {
+        Some(Ok(Value::Array(values))) if all => {
+            if let Some(Value::ServerError(e)) =
+                values.iter().find(|v| matches!(v, Value::ServerError(_)))
+            {
+                return (Err(e.clone().into()), true);
+            }
+            (Ok(Value::Array(values)), true)
+        }
         Some(Ok(Value::Array(values))) => {
             let mut last = Value::Nil;
             for v in values {
@@ -274,6 +334,14 @@ fn tx_outcome(replies: impl Iterator<Item = RedisResult<Value>>) -> (RedisResult
             false,
         ),
     }
+}
+
+/// The outcome of one [`Unit::Reads`]: an array of its replies, or the
+/// first error among them.
+fn reads_outcome(replies: impl Iterator<Item = RedisResult<Value>>) -> RedisResult<Value> {
+    replies
+        .collect::<RedisResult<Vec<Value>>>()
+        .map(Value::Array)
 }
 
 /// Why one item of [`Conn::run_items_each`] failed.
@@ -297,13 +365,13 @@ struct Group {
     items: Vec<(usize, Attempt)>,
 }
 
-/// A group ready to send: its commands, and per item how many commands
-/// its unit holds (0: a plain command, n: a transaction of n).
+/// A group ready to send: its commands, and per item the shape of its
+/// unit (how many replies it reads, and which is its answer).
 struct Built {
     slot: Option<u16>,
     addr: Option<String>,
     items: Vec<(usize, Attempt)>,
-    shapes: Vec<usize>,
+    shapes: Vec<Shape>,
     cmds: Vec<Command>,
 }
 
@@ -332,7 +400,7 @@ impl Built {
         let mut size_of = sizes.into_iter();
         let mut current: Option<(Built, usize)> = None;
         for (item, shape) in self.items.into_iter().zip(self.shapes) {
-            let n = if shape == 0 { 1 } else { shape + 2 };
+            let n = shape.sent();
             let (built, bytes) = current.get_or_insert_with(|| {
                 (
                     Built {
@@ -674,10 +742,7 @@ impl Conn {
                     let mut cmds = Vec::with_capacity(group.items.len());
                     for &(i, a) in &group.items {
                         let unit: Unit = build(i, a.by_text).into();
-                        shapes.push(match &unit {
-                            Unit::Cmd(_) => 0,
-                            Unit::Tx(queued) => queued.len(),
-                        });
+                        shapes.push(Shape::of(&unit));
                         cmds.extend(unit.into_commands());
                     }
                     let built = Built {
@@ -725,10 +790,12 @@ impl Conn {
                 };
                 let mut replies = answer.into_iter();
                 for (&(i, a), &shape) in group.iter().zip(shapes) {
-                    let (item, ran) = if shape == 0 {
-                        (replies.next().unwrap_or(Ok(Value::Nil)), false)
-                    } else {
-                        tx_outcome(replies.by_ref().take(shape + 2))
+                    let (item, ran) = match shape {
+                        Shape::Cmd => (replies.next().unwrap_or(Ok(Value::Nil)), false),
+                        Shape::Tx { queued, all } => {
+                            tx_outcome(replies.by_ref().take(queued + 2), all)
+                        }
+                        Shape::Reads { n } => (reads_outcome(replies.by_ref().take(n)), false),
                     };
                     let kind = item.as_ref().err().map(redis::RedisError::kind);
                     match item {
@@ -935,9 +1002,46 @@ mod tests {
     #[test]
     fn a_transaction_answers_its_last_command() {
         let exec = Ok(Value::Array(vec![Value::Int(3), Value::Int(7)]));
-        let (answer, ran) = tx_outcome([ok("OK"), ok("QUEUED"), ok("QUEUED"), exec].into_iter());
+        let (answer, ran) = tx_outcome(
+            [ok("OK"), ok("QUEUED"), ok("QUEUED"), exec].into_iter(),
+            false,
+        );
         assert_eq!(answer.unwrap(), Value::Int(7));
         assert!(ran);
+    }
+
+    #[test]
+    fn a_read_transaction_answers_every_command() {
+        let exec = Ok(Value::Array(vec![Value::Int(3), Value::Nil]));
+        let (answer, ran) = tx_outcome(
+            [ok("OK"), ok("QUEUED"), ok("QUEUED"), exec].into_iter(),
+            true,
+        );
+        assert_eq!(
+            answer.unwrap(),
+            Value::Array(vec![Value::Int(3), Value::Nil])
+        );
+        assert!(ran);
+    }
+
+    #[test]
+    fn reads_answer_every_reply_or_their_first_error() {
+        let answer = reads_outcome([Ok(Value::Int(3)), Ok(Value::Nil)].into_iter());
+        assert_eq!(
+            answer.unwrap(),
+            Value::Array(vec![Value::Int(3), Value::Nil])
+        );
+        let refused = reads_outcome(
+            [
+                Ok(Value::Int(3)),
+                Err(server_error("MOVED 3999 127.0.0.1:6381").into()),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            refused.unwrap_err().kind(),
+            redis::ErrorKind::Server(ServerErrorKind::Moved)
+        );
     }
 
     #[test]
@@ -948,7 +1052,7 @@ mod tests {
             ok("QUEUED"),
             Err(server_error("EXECABORT Transaction discarded").into()),
         ];
-        let (answer, ran) = tx_outcome(replies.into_iter());
+        let (answer, ran) = tx_outcome(replies.into_iter(), false);
         assert_eq!(
             answer.unwrap_err().kind(),
             redis::ErrorKind::Server(ServerErrorKind::Moved)
@@ -960,7 +1064,10 @@ mod tests {
     fn an_error_inside_exec_is_reported_as_having_run() {
         let inner = server_error("NOSCRIPT No matching script");
         let exec = Ok(Value::Array(vec![Value::Int(1), Value::ServerError(inner)]));
-        let (answer, ran) = tx_outcome([ok("OK"), ok("QUEUED"), ok("QUEUED"), exec].into_iter());
+        let (answer, ran) = tx_outcome(
+            [ok("OK"), ok("QUEUED"), ok("QUEUED"), exec].into_iter(),
+            false,
+        );
         assert_eq!(
             answer.unwrap_err().kind(),
             redis::ErrorKind::Server(ServerErrorKind::NoScript)

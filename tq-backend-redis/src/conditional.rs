@@ -2,7 +2,8 @@
 //! its insertion sequence `s` with the stamp `v` of its last write
 //! ([`crate::write_stamp`]), so a row cleared and put again never gets back
 //! an old version (it gets a new `s`). A versioned read is one `HGETALL` (cells, tag, `s`
-//! and `v` at one instant); a conditional write is one `put_row.lua` whose
+//! and `v` at one instant; with the row's cell keys in one `MULTI`/`EXEC`
+//! when it has some, see [`crate::row_read`]); a conditional write is one `put_row.lua` whose
 //! first step compares the version, so the check and the write are atomic
 //! on the row's node, also across processes and cluster nodes (a row's
 //! keys live in one slot).
@@ -24,7 +25,7 @@ use crate::backend::{RedisBackend, parse_state};
 use crate::cells::{array, bulk, decode_cell, decode_tag, in_row, split_field, utf8};
 use crate::error::bad_reply;
 use crate::keys::{CELL_MARK, TAG_MARK};
-use crate::wire::Command;
+use crate::row_read::HashRead;
 use crate::write_stamp::STAMP_FIELD;
 
 #[async_trait]
@@ -39,20 +40,8 @@ impl ConditionalBackend for RedisBackend {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let buckets = self
-            .layout
-            .buckets_of(partition, keys.iter().map(String::as_str));
         let answers = self
-            .conn
-            .run_items(
-                &buckets,
-                |i, _| {
-                    let mut c = Command::new("HGETALL");
-                    c.arg(self.layout.row(buckets[i], partition, &keys[i]));
-                    c
-                },
-                OP,
-            )
+            .read_rows(partition, keys, HashRead::All, fields, OP)
             .await
             .map_err(|e| self.redact(e))?;
         keys.iter()

@@ -20,6 +20,8 @@ pub const DEFAULT_CLUSTER_BUCKETS: u16 = 256;
 pub const DEFAULT_STANDALONE_BUCKETS: u16 = 1;
 /// Largest [`RedisConfig::buckets`] (the number of Redis Cluster slots).
 pub const MAX_BUCKETS: u16 = 16_384;
+/// Default [`RedisConfig::cell_key_bytes`].
+pub const DEFAULT_CELL_KEY_BYTES: u64 = 16 * 1024;
 /// Longest [`RedisConfig::key_prefix`], in bytes.
 pub const MAX_KEY_PREFIX_BYTES: usize = 256;
 
@@ -40,6 +42,7 @@ pub const MAX_KEY_PREFIX_BYTES: usize = 256;
 /// command_timeout_ms = 60000
 /// # allow_evicting_policy = false     # true is LOSSY: see the setting
 /// watch_buffer = 4096                 # events a watcher may fall behind by
+/// cell_key_bytes = 16384              # cells this large get a key of their own
 /// ```
 ///
 /// In code: [`RedisConfig::standalone`] or [`RedisConfig::cluster`], then
@@ -159,6 +162,32 @@ pub struct RedisConfig {
         skip_serializing_if = "is_default_watch_buffer"
     )]
     pub watch_buffer: usize,
+
+    /// Cells whose stored bytes (codec header and payload) reach this size
+    /// are kept under a Redis key of their own, written with `SET`, rather
+    /// than in the row's hash: Redis keeps a `SET` argument in the buffer it
+    /// read it into, where `HSET` stores a copy, and that copy was a third
+    /// of the server's work in a put of 32 KiB cells (see the crate docs,
+    /// "Where a cell lives"). Each such cell costs the server one more key
+    /// (about 100 bytes), and a get of its row one more round trip. Smaller
+    /// cells stay in the hash. Rows of at most 8 KiB of values without such
+    /// a cell, and every conditional write (`kv_update`), are written by one
+    /// script with all their cells in the hash. Any value is safe: it only
+    /// decides where a write puts a cell, and every reader reads both. `0`
+    /// counts as 1. Default: 16384.
+    #[serde(
+        default = "default_cell_key_bytes",
+        skip_serializing_if = "is_default_cell_key_bytes"
+    )]
+    pub cell_key_bytes: u64,
+}
+
+fn default_cell_key_bytes() -> u64 {
+    DEFAULT_CELL_KEY_BYTES
+}
+
+fn is_default_cell_key_bytes(bytes: &u64) -> bool {
+    *bytes == DEFAULT_CELL_KEY_BYTES
 }
 
 fn default_watch_buffer() -> usize {
@@ -197,6 +226,7 @@ impl Default for RedisConfig {
             buckets: None,
             allow_evicting_policy: false,
             watch_buffer: default_watch_buffer(),
+            cell_key_bytes: DEFAULT_CELL_KEY_BYTES,
         }
     }
 }
@@ -271,6 +301,12 @@ impl RedisConfig {
     /// Sets [`watch_buffer`](Self::watch_buffer), in events.
     pub fn with_watch_buffer(mut self, events: usize) -> Self {
         self.watch_buffer = events;
+        self
+    }
+
+    /// Sets [`cell_key_bytes`](Self::cell_key_bytes).
+    pub fn with_cell_key_bytes(mut self, bytes: u64) -> Self {
+        self.cell_key_bytes = bytes;
         self
     }
 
@@ -770,6 +806,7 @@ mod tests {
             .with_buckets(16)
             .with_allow_evicting_policy(true)
             .with_watch_buffer(16)
+            .with_cell_key_bytes(4096)
     }
 
     #[test]
@@ -784,6 +821,7 @@ mod tests {
         assert_eq!(cfg.buckets, Some(16));
         assert!(cfg.allow_evicting_policy);
         assert_eq!(cfg.watch_buffer, 16);
+        assert_eq!(cfg.cell_key_bytes, 4096);
         assert_eq!(cfg.with_buckets(None).effective_buckets(), 1);
     }
 
@@ -807,6 +845,7 @@ mod tests {
             "tls_ca_file",
             "buckets",
             "watch_buffer",
+            "cell_key_bytes",
         ] {
             assert!(!text.contains(absent), "{absent}: {text}");
         }
@@ -824,6 +863,7 @@ mod tests {
         assert_eq!(cfg.command_timeout_ms, 60000);
         assert_eq!(cfg.effective_buckets(), 1);
         assert_eq!(cfg.watch_buffer, tq_core::WatchHub::DEFAULT_CAPACITY);
+        assert_eq!(cfg.cell_key_bytes, 16 * 1024);
         cfg.validate().unwrap();
         let err = toml::from_str::<RedisConfig>("url = \"redis://h\"\npasword = \"x\"")
             .unwrap_err()

@@ -6,19 +6,25 @@
 //!
 //! | Redis key | type | holds |
 //! |---|---|---|
-//! | `P{b}:r:n:p:key` | hash | one row: `s` = insertion sequence, `f<field>` = codec bytes of a cell, `t<name>` = JSON of a tag entry |
+//! | `P{b}:r:n:p:key` | hash | one row: `s` = insertion sequence, `v` = stamp of its last write, `f<field>` = codec bytes of a cell kept in the hash, `x<field>` = empty, for a cell kept under a key of its own, `t<name>` = JSON of a tag entry |
+//! | `P{b}:c:n:p:m:key<field>` | string | the codec bytes of cell `field` of the row, when the hash has `x<field>` (`m` the byte length of the key) |
 //! | `P{b}:i:n:p` | sorted set | the partition's keys in bucket `b`, scored by insertion sequence |
 //! | `P{b}:p` | set | the partitions that hold rows in bucket `b` |
 //! | `P{b}:w:n:p` | pub/sub channel (no key) | the events of the partition's rows in bucket `b` (format: `src/events.rs`); `PUBLISH` standalone, `SPUBLISH` (sharded, in the bucket's slot) in a cluster |
 //! | `P:seq` | string | the store's insertion counter |
 //! | `P:layout` | string | the layout version and bucket count, written at the first open |
 //!
+//! A cell lives either in the row's hash (`f<field>`) or under its own key
+//! (`x<field>` in the hash), never both: a large value written with `SET`
+//! is stored as the very buffer Redis read it into, where `HSET` stores a
+//! copy (see the crate docs, "Where a cell lives").
+//!
 //! Injectivity: the partition is length-prefixed and the key is the rest of
 //! the Redis key, so `(partition, key)` maps to one row key and back for any
 //! UTF-8 (including `{ } : /`, NUL, spaces, emoji). Hash fields start with
 //! one byte naming their kind. The `{b}` hash tag is the first `{` of every
-//! key (the prefix may not contain braces), so a row, its index entry and its
-//! bucket's partition set share one cluster slot: one `MULTI`/`EXEC` (a put)
+//! key (the prefix may not contain braces), so a row, its cell keys, its index
+//! entry and its bucket's partition set share one cluster slot: one `MULTI`/`EXEC` (a put)
 //! or one Lua script (a clear) updates them atomically. Buckets spread a partition's rows over the masters.
 
 /// Hash field of a row holding its insertion sequence.
@@ -27,6 +33,14 @@ pub const SEQ_FIELD: &[u8] = b"s";
 pub const CELL_MARK: u8 = b'f';
 /// First byte of a hash field holding a tag entry.
 pub const TAG_MARK: u8 = b't';
+/// First byte of the (empty) hash field that says the cell lives under a
+/// key of its own ([`KeyLayout::cell`]).
+pub const CELL_KEY_MARK: u8 = b'x';
+/// The layout version this build reads and writes. Version 1 kept every
+/// cell in the row's hash; a build of that version would not see the
+/// cells of version 2 kept under keys of their own, so the versions
+/// refuse each other's stores.
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Builds the Redis keys of one store (one key prefix and bucket count).
 #[derive(Debug, Clone)]
@@ -98,6 +112,27 @@ impl KeyLayout {
         k
     }
 
+    /// The key of cell `field` of row `key`, when it lives under a key of
+    /// its own: `P{b}:c:n:p:m:key<field>`, [`cell_base`](Self::cell_base)
+    /// followed by the field's name.
+    pub fn cell(&self, bucket: u16, partition: &str, key: &str, field: &str) -> Vec<u8> {
+        let mut k = self.cell_base(bucket, partition, key);
+        k.extend_from_slice(field.as_bytes());
+        k
+    }
+
+    /// `P{b}:c:n:p:m:key`, to which a field's name is appended to name the
+    /// key of one of the row's cells (the scripts do it for the cells they
+    /// remove). The key is length-prefixed too, so `(partition, key,
+    /// field)` maps to one Redis key.
+    pub fn cell_base(&self, bucket: u16, partition: &str, key: &str) -> Vec<u8> {
+        let mut k = self.bucket_base(bucket);
+        k.extend_from_slice(
+            format!("c:{}:{partition}:{}:{key}", partition.len(), key.len()).as_bytes(),
+        );
+        k
+    }
+
     /// The index of `partition` in bucket `b`: `P{b}:i:n:p`.
     pub fn index(&self, bucket: u16, partition: &str) -> Vec<u8> {
         let mut k = self.bucket_base(bucket);
@@ -133,7 +168,10 @@ impl KeyLayout {
 
     /// What the layout marker holds for this layout.
     pub fn layout_description(&self) -> String {
-        format!("tq-backend-redis layout 1; buckets={}", self.buckets)
+        format!(
+            "tq-backend-redis layout {LAYOUT_VERSION}; buckets={}",
+            self.buckets
+        )
     }
 
     /// A glob that matches every key of this store (for tests and tools;
@@ -155,6 +193,15 @@ impl KeyLayout {
 pub fn cell_field(field: &str) -> Vec<u8> {
     let mut f = Vec::with_capacity(field.len() + 1);
     f.push(CELL_MARK);
+    f.extend_from_slice(field.as_bytes());
+    f
+}
+
+/// The hash field saying cell `field` lives under a key of its own:
+/// `x<field>`.
+pub fn cell_key_field(field: &str) -> Vec<u8> {
+    let mut f = Vec::with_capacity(field.len() + 1);
+    f.push(CELL_KEY_MARK);
     f.extend_from_slice(field.as_bytes());
     f
 }
@@ -187,6 +234,14 @@ mod tests {
                     "collision for {p:?}/{k:?}"
                 );
             }
+            for k in names {
+                for f in names {
+                    assert!(
+                        seen.insert(layout.cell(0, p, k, f)),
+                        "collision for cell {p:?}/{k:?}/{f:?}"
+                    );
+                }
+            }
             assert!(seen.insert(layout.index(0, p)));
             assert!(seen.insert(layout.watch_channel(0, p)));
         }
@@ -203,6 +258,7 @@ mod tests {
         assert!(used.len() > 240, "{}", used.len());
         assert_eq!(KeyLayout::new("tq", 1).bucket("p", "k"), 0);
         assert_eq!(layout.row(7, "p", "k"), b"tq{7}:r:1:p:k");
+        assert_eq!(layout.cell(7, "p", "k", "f"), b"tq{7}:c:1:p:1:kf");
     }
 
     #[test]

@@ -30,6 +30,7 @@
 //! | `buckets` | `256` cluster, `1` standalone | how many hash slots a partition's rows spread over; fixed per store |
 //! | `allow_evicting_policy` | `false` | **LOSSY** when `true` (rows can vanish silently): open even when the server's `maxmemory-policy` may evict this store's keys, or cannot be read; see below |
 //! | `watch_buffer` | `4096` | events a watcher may fall behind by before it reads `Lagged` (see "Watching") |
+//! | `cell_key_bytes` | `16384` | cells of at least this many stored bytes get a Redis key of their own (see "Where a cell lives") |
 //!
 //! Unknown settings are an error naming the setting (`deny_unknown_fields`).
 //!
@@ -37,20 +38,63 @@
 //!
 //! See [`keys`] for the table. In short: one hash per row
 //! (`P{b}:r:<len>:<partition>:<key>`) holding the insertion sequence (`s`),
-//! the cells (`f<field>`, in [`tq_core::codec`]'s layout) and the tag
-//! entries (`t<name>`, JSON each); per bucket and partition a sorted set of
+//! the stamp of its last write (`v`), the small cells (`f<field>`, in
+//! [`tq_core::codec`]'s layout), an empty marker `x<field>` for each large
+//! cell, which lives under a string key of its own
+//! (`P{b}:c:<len>:<partition>:<len>:<key><field>`, see "Where a cell
+//! lives"), and the tag entries (`t<name>`, JSON each); per bucket and
+//! partition a sorted set of
 //! keys by insertion sequence (`P{b}:i:<len>:<partition>`); per bucket a set
 //! of partitions (`P{b}:p`); one counter (`P:seq`) and one layout marker
-//! (`P:layout`) per store. The row hash is the truth; the index and the
-//! partition set of its bucket share its hash slot and are updated in the
-//! same `MULTI`/`EXEC` as the row, so they can never disagree with it.
+//! (`P:layout`, `tq-backend-redis layout 2; buckets=<n>`) per store. The
+//! row hash is the truth; its cell keys, the index and the partition set of
+//! its bucket share its hash slot and are updated in the same
+//! `MULTI`/`EXEC` (or script) as the row, so they can never disagree with
+//! it.
+//!
+//! A store written by a build of another layout version (layout 1 kept
+//! every cell in the hash) is refused at open with a `Config` error naming
+//! `key_prefix`: a layout-1 reader would not see cells under keys of their
+//! own. Read or clear such a store with the version that wrote it, or use
+//! a new `key_prefix`.
+//!
+//! # Where a cell lives
+//!
+//! Redis 7.0 stores a `SET` argument of 32 KiB or more as the very buffer
+//! it read it into, while `HSET` stores a copy: in a put of 1024 rows of
+//! nine 32 KiB cells, those copies were a third of the server's work
+//! (BENCHMARKS.md, "Where a large Redis put and get spend their time"). So
+//! a cell of at least [`cell_key_bytes`](RedisConfig::cell_key_bytes)
+//! stored bytes (16 KiB by default) written by a transaction lives under a
+//! key of its own, written with one `MSET` per row, and the row's hash
+//! holds the marker `x<field>`; smaller cells, every cell of a row written
+//! by one script (rows of at most 8 KiB of values without such a cell),
+//! and every cell of a conditional write (`kv_update`) live in the hash
+//! as `f<field>`. A cell is in one place or the other, never both: a write
+//! that puts it in one place removes it from the other, in the same atomic
+//! step, and a removed cell (field-level clear) or a cleared row loses its
+//! key too.
+//!
+//! A get reads the hashes first (one pipelined round, as before); a row
+//! with markers is then read again in one `MULTI`/`EXEC` together with an
+//! `MGET` of its cell keys, so its hash and cells come from one state (a
+//! write that added a large cell in between makes the row go round again,
+//! at most 8 times, then `Unavailable`, temporary; writes of other cells
+//! or of the tag do not). A server over `maxmemory` refuses everything
+//! queued in a `MULTI`, reads included; then the cells are read with
+//! `MGET` followed by `HMGET s v` and kept only if the row's version did
+//! not move in between (`src/row_read.rs`). Small rows cost one round
+//! trip, as before.
 //!
 //! # Guarantees
 //!
 //! - **Row atomicity and race-free merges** (SPEC P9, X1-X3): a put of a row
-//!   is one transaction, `MULTI; HSET row f<field> <cell> ... t<name> <json>
-//!   ...; EVAL put_meta; EXEC`. The `HSET` sets the cells and the tag
-//!   entries (one hash field each, so a shallow merge is a plain `HSET` and
+//!   is one transaction, `MULTI; [DEL <keys of cells removed or moving
+//!   into the hash>]; HDEL row <fields replaced>; MSET <cell key> <cell>
+//!   ...; HSET row x<field> "" ... f<field> <cell> ... t<name> <json> ...;
+//!   EVAL put_meta; EXEC`. The `HSET` sets the small cells, the markers of
+//!   the large ones and the tag entries (one hash field each, so a shallow
+//!   merge is a plain `HSET` and
 //!   concurrent merges of different entries from any number of processes
 //!   lose nothing); the script (`lua/put_meta.lua`, which never sees a
 //!   value) gives a row without a sequence (a new one, or a cleared key put
@@ -60,7 +104,8 @@
 //!   whole put, never in between; a transaction refused while queueing
 //!   (`MOVED`, `OOM`, ...) runs nothing. A clear of a row is one script
 //!   (`DEL` plus its index entry), so a put and a clear of the same key are
-//!   ordered and never mix.
+//!   ordered and never mix. A get never pairs a hash with cells of
+//!   another write (see "Where a cell lives").
 //! - **No value passes through Lua**: Redis turns every script argument
 //!   into a Lua string (this Redis build hashes each of its bytes) and a
 //!   script's `HSET` copies it once more; a plain `HSET` goes straight to
@@ -93,7 +138,9 @@
 //!   `kv_list(None)`) is `Corrupted` naming the key when its tag or
 //!   sequence does not decode; gets of other rows and lists of other
 //!   partitions work as before, and `kv_clear` of the row always works (it
-//!   decodes nothing), which repairs the store. A put to a row whose stored
+//!   decodes nothing), which repairs the store. A row whose hash marks a
+//!   cell as living under a key that is gone is `Corrupted` naming the
+//!   field too. A put to a row whose stored
 //!   tag does not decode is applied, then `Corrupted` ("the put was
 //!   written, but ..."), since its answer carries the full tag.
 //!   The tests' `corrupt_row` (`tests/support/corrupt.rs`) damages a row
@@ -156,8 +203,8 @@
 //!
 //! | operation | standalone | cluster |
 //! |---|---|---|
-//! | put (any number of rows) | 1: one pipeline of, per row, `EVALSHA put_row` (a row of at most 8 KiB: the `HSET` runs inside the script) or `MULTI; HSET; EVAL put_meta; EXEC` (a larger row: its values never pass through Lua); 2 when over 16 MiB or 128 rows: `INCRBY` first | 2: `INCRBY` the counter, then one pipeline per master (the same commands), all in flight together |
-//! | get | 1: one pipeline of `HGETALL` / `HMGET` | 1: one pipeline per master, concurrently |
+//! | put (any number of rows) | 1: one pipeline of, per row, `EVALSHA put_row` (a row of at most 8 KiB: the `HSET` runs inside the script) or `MULTI; HDEL; MSET; HSET; EVAL put_meta; EXEC` (a larger row: its values never pass through Lua); 2 when over 16 MiB or 128 rows: `INCRBY` first | 2: `INCRBY` the counter, then one pipeline per master (the same commands), all in flight together |
+//! | get | 1: one pipeline of `HGETALL` / `HMGET`; 2 when rows have cells under keys of their own: then one pipeline of `MULTI; HGETALL/HMGET; MGET; EXEC` for those rows | 1 (2 with cell keys): one pipeline per master, concurrently |
 //! | list | 1: `EVALSHA list` per bucket in one pipeline | 1: one pipeline per master, concurrently |
 //! | clear | 1: one pipeline of `EVALSHA clear` | 1: one pipeline per master, concurrently |
 //!
@@ -200,7 +247,8 @@
 //! 31-35% of a 3,000-row partition's bytes in the tests). Commands are
 //! grouped per master with the slot map; the redis-rs cluster client
 //! sends them, reconnects, and follows redirections for resent commands.
-//! Every key of a put's transaction is in the row's slot, so `MULTI`/`EXEC`
+//! Every key of a put's transaction (cell keys included) is in the row's
+//! slot, so `MULTI`/`EXEC`
 //! is legal on the master's connection; a transaction that reaches the
 //! wrong master is refused whole (`MOVED` while queueing, then
 //! `EXECABORT`) and resent through per-slot routing.
@@ -289,6 +337,7 @@ mod events;
 mod keepalive;
 pub mod keys;
 mod reply;
+mod row_read;
 mod scripts;
 mod slots;
 mod watch;

@@ -89,12 +89,28 @@ async fn out_of_memory_put_reports_the_written_rows(config: RedisConfig) {
         assert!(!listed.contains(&name), "{name} in {not_written}");
     }
     // The full store opens again (open writes nothing to an existing store).
-    let again = KvStore::new(Arc::new(RedisBackend::open(config).await.unwrap()));
+    let again = KvStore::new(Arc::new(RedisBackend::open(config.clone()).await.unwrap()));
     assert_eq!(
         again.kv_list(Some("p")).await.unwrap()["p"].len(),
         n_written
     );
     let present: Vec<&str> = listed.iter().map(String::as_str).collect();
+    // The 16 KiB blobs live under keys of their own, so this get reads
+    // them without MULTI (which a full server refuses, reads included).
+    if let Some(url) = &config.url {
+        let layout = tq_backend_redis::keys::KeyLayout::new(&config.key_prefix, 1);
+        let mut conn = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let names: Vec<String> = redis::cmd("HKEYS")
+            .arg(layout.row(0, "p", present[0]))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(names.contains(&"xblob".to_owned()), "{names:?}");
+    }
     let got = kv.kv_batch_get(&present, "p", None).await.unwrap();
     assert_eq!(got.num_rows(), present.len());
     for key in &present {

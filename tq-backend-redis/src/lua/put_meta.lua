@@ -1,7 +1,9 @@
 -- The bookkeeping of one row write, and the row's state after it. Runs
--- inside the row's MULTI/EXEC, right after the HDEL of removed cells and
--- the HSET of its cells and tag entries (which never pass through Lua), so
--- the row, its index entry and its partition entry become visible together.
+-- inside the row's MULTI/EXEC, right after the DEL and HDEL of removed
+-- cells, the SET of the cells kept under keys of their own and the HSET of
+-- the others, of their 'x' markers and of its tag entries (values never
+-- pass through Lua), so the row, its index entry and its partition entry
+-- become visible together.
 -- KEYS[1] row hash, KEYS[2] partition index (bucket), KEYS[3] bucket's
 -- partition set, KEYS[4] (standalone only) the insertion counter.
 -- ARGV[1] insertion sequence for a new row, or '' to take one from KEYS[4];
@@ -37,7 +39,7 @@ end
 local fields, tags = {}, {}
 for _, name in ipairs(redis.call('HKEYS', row)) do
   local mark = string.sub(name, 1, 1)
-  if mark == 'f' then
+  if mark == 'f' or mark == 'x' then
     fields[#fields + 1] = name
   elseif mark == 't' then
     tags[#tags + 1] = name

@@ -9,9 +9,13 @@
 -- KEYS and ARGV[1..4] as in put_meta.lua; ARGV[5] the expected version:
 -- '' for none, '0' for "the row must not exist", else '<s>:<v>'; ARGV[6]
 -- PUBLISH or SPUBLISH and ARGV[7] the watch channel (as in put_meta.lua);
--- ARGV[8] the number R of cells to remove, ARGV[9..8+R] their hash fields,
+-- ARGV[8] the base of the row's cell keys (src/keys.rs: a field's name
+-- appended names the key of a cell that lives under a key of its own);
+-- ARGV[9] the number R of cells to remove, ARGV[10..9+R] their hash fields,
 -- then field, value, ... to set, the last pair always 'v' and the write's
--- stamp (src/write_stamp.rs), which changes the row's version.
+-- stamp (src/write_stamp.rs), which changes the row's version. Every cell
+-- this script writes goes into the hash: a cell removed or written here
+-- that lived under a key of its own loses that key and its 'x' marker.
 -- Publishes as put_meta.lua (nothing for a write that did not land).
 -- Returns as put_meta.lua, or { {}, {}, -1 } if the version did not match.
 local row = KEYS[1]
@@ -31,18 +35,49 @@ if not existed and ARGV[4] == '' then
   -- Removals only, of a missing row: it stays missing.
   return { {}, {}, 0 }
 end
-local removed = tonumber(ARGV[8])
-local i, last = 9, 8 + removed
-while i <= last do
-  local upto = math.min(i + 999, last)
-  redis.call('HDEL', row, unpack(ARGV, i, upto))
-  i = upto + 1
+local cell_base = ARGV[8]
+local removed = tonumber(ARGV[9])
+local first_set = 10 + removed
+-- A cell removed, or written into the hash, that lived under a key of its
+-- own loses that key and its 'x' marker.
+local function drop_cell_key(name)
+  local field = string.sub(name, 2)
+  if redis.call('HDEL', row, 'x' .. field) == 1 then
+    redis.call('DEL', cell_base .. field)
+  end
 end
-last = #ARGV
-while i <= last do
-  local upto = math.min(i + 999, last)
-  redis.call('HSET', row, unpack(ARGV, i, upto))
-  i = upto + 1
+local function remove_cells()
+  for j = 10, first_set - 1 do drop_cell_key(ARGV[j]) end
+  local i, last = 10, first_set - 1
+  while i <= last do
+    local upto = math.min(i + 999, last)
+    redis.call('HDEL', row, unpack(ARGV, i, upto))
+    i = upto + 1
+  end
+end
+local function set_pairs()
+  local i, last = first_set, #ARGV
+  while i <= last do
+    local upto = math.min(i + 999, last)
+    redis.call('HSET', row, unpack(ARGV, i, upto))
+    i = upto + 1
+  end
+end
+-- A server over maxmemory refuses a script's first write if it may grow
+-- memory (HSET, not HDEL or DEL), and lets every later one through. So a
+-- write that sets cells or tag entries starts with its HSET (refused
+-- whole on a full server), and one that only removes cells (its pairs are
+-- the stamp alone) starts with the removals, which free memory and must
+-- work on a full server.
+if #ARGV - first_set + 1 > 2 then
+  set_pairs()
+  remove_cells()
+else
+  remove_cells()
+  set_pairs()
+end
+for j = first_set, #ARGV, 2 do
+  if string.sub(ARGV[j], 1, 1) == 'f' then drop_cell_key(ARGV[j]) end
 end
 if not existed then
   local seq = ARGV[1]
@@ -56,7 +91,7 @@ end
 local fields, tags = {}, {}
 for _, name in ipairs(redis.call('HKEYS', row)) do
   local mark = string.sub(name, 1, 1)
-  if mark == 'f' then
+  if mark == 'f' or mark == 'x' then
     fields[#fields + 1] = name
   elseif mark == 't' then
     tags[#tags + 1] = name
@@ -66,13 +101,13 @@ end
 local function item(s) return #s .. ':' .. s end
 if existed and removed > 0 then
   local msg = { 'F', item(ARGV[2]) }
-  for j = 9, 8 + removed do msg[#msg + 1] = item(ARGV[j]) end
+  for j = 10, 9 + removed do msg[#msg + 1] = item(ARGV[j]) end
   redis.pcall(ARGV[6], ARGV[7], table.concat(msg))
 end
 if ARGV[4] == '1' then
   -- The cells set: the 'f' names among the pairs (tag entries are 't').
   local set = {}
-  for j = 9 + removed, #ARGV, 2 do
+  for j = 10 + removed, #ARGV, 2 do
     if string.sub(ARGV[j], 1, 1) == 'f' then set[#set + 1] = item(ARGV[j]) end
   end
   local msg = { 'P', item(ARGV[2]), item(tostring(#set)), table.concat(set) }

@@ -13,13 +13,14 @@ use redis::aio::MultiplexedConnection;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use tq_backend_redis::RedisConfig;
-use tq_backend_redis::keys::{CELL_MARK, KeyLayout, SEQ_FIELD, TAG_MARK, tag_field};
+use tq_backend_redis::keys::{CELL_KEY_MARK, CELL_MARK, KeyLayout, SEQ_FIELD, TAG_MARK, tag_field};
 
 /// What [`corrupt_row`] damages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Corruption {
     /// Every stored cell value of the row is overwritten with bytes that
-    /// do not decode (not tq-core's codec layout).
+    /// do not decode (not tq-core's codec layout), in the hash or under
+    /// the cell's own key.
     Cells,
     /// Every stored tag entry of the row is overwritten with bytes that do
     /// not parse as JSON; a row without tag entries gets one such entry.
@@ -111,7 +112,8 @@ pub async fn corrupt_row(
 ) -> Result<(), String> {
     let mut conn = Conn::open(config).await?;
     let layout = KeyLayout::new(&config.key_prefix, config.effective_buckets());
-    let row = layout.row(layout.bucket(partition, key), partition, key);
+    let bucket = layout.bucket(partition, key);
+    let row = layout.row(bucket, partition, key);
     let redis_err = |e: redis::RedisError| {
         format!("cannot corrupt row {key:?} of partition {partition:?}: {e}")
     };
@@ -128,10 +130,25 @@ pub async fn corrupt_row(
         Corruption::Cells => (CELL_MARK, CORRUPT_CELL),
         Corruption::Tag => (TAG_MARK, CORRUPT_TAG),
     };
+    // Cells under keys of their own: the key's value is the cell.
+    let mut keyed = 0;
+    if what == Corruption::Cells {
+        for name in names.iter().filter(|n| n.first() == Some(&CELL_KEY_MARK)) {
+            let field = String::from_utf8_lossy(&name[1..]);
+            let cell_key = layout.cell(bucket, partition, key, &field);
+            conn.query::<()>(redis::cmd("SET").arg(cell_key).arg(garbage))
+                .await
+                .map_err(redis_err)?;
+            keyed += 1;
+        }
+    }
     let mut targets: Vec<Vec<u8>> = names
         .into_iter()
         .filter(|n| n.first() == Some(&mark))
         .collect();
+    if targets.is_empty() && keyed > 0 {
+        return Ok(());
+    }
     if targets.is_empty() {
         match what {
             Corruption::Cells => {

@@ -1,0 +1,376 @@
+//! Where a cell lives: large cells under Redis keys of their own (written
+//! with `SET`), small ones in the row's hash, never both, and every reader
+//! and remover treating both alike (see the crate docs, "Where a cell
+//! lives"). The store is inspected through a connection of its own.
+
+mod support;
+
+use std::sync::Arc;
+
+use redis::AsyncCommands;
+use tq_backend_redis::{RedisBackend, RedisConfig};
+use tq_core::{
+    ConditionalBackend, ErrorKind, KvStore, RowVersion, RowWrite, StorageBackend, Tensor, tag,
+};
+
+/// A 64 KiB cell (over the default `cell_key_bytes`) of `value`.
+fn big(value: f32) -> Tensor {
+    Tensor::from_vec(vec![value; 16 * 1024], [16 * 1024]).unwrap()
+}
+
+/// A 16-byte cell (kept in the hash) of `value`.
+fn small(value: f32) -> Tensor {
+    Tensor::from_vec(vec![value; 4], [4]).unwrap()
+}
+
+struct Store {
+    backend: RedisBackend,
+    conn: redis::aio::MultiplexedConnection,
+}
+
+impl Store {
+    async fn open(config: RedisConfig) -> Store {
+        let url = config.url.clone().expect("a standalone config");
+        let backend = RedisBackend::open(config).await.unwrap();
+        let client = redis::Client::open(url).unwrap();
+        let conn = client.get_multiplexed_async_connection().await.unwrap();
+        Store { backend, conn }
+    }
+
+    async fn standalone() -> Store {
+        Store::open(support::standalone_config().unwrap()).await
+    }
+
+    /// The row's hash field names, sorted.
+    async fn hash_fields(&mut self, key: &str) -> Vec<String> {
+        let layout = self.backend.layout();
+        let row = layout.row(layout.bucket("p", key), "p", key);
+        let mut names: Vec<String> = self.conn.hkeys(row).await.unwrap();
+        names.sort();
+        names
+    }
+
+    /// Whether the key of cell `field` of row `key` exists.
+    async fn has_cell_key(&mut self, key: &str, field: &str) -> bool {
+        let layout = self.backend.layout();
+        let cell = layout.cell(layout.bucket("p", key), "p", key, field);
+        self.conn.exists(cell).await.unwrap()
+    }
+
+    /// Every Redis key of the store.
+    async fn all_keys(&mut self) -> Vec<String> {
+        let pattern = self.backend.layout().scan_pattern();
+        let mut keys: Vec<String> = self.conn.keys(pattern).await.unwrap();
+        keys.sort();
+        keys
+    }
+
+    /// The row's cells as `(field, f32 values)`, sorted by field.
+    async fn cells(&self, key: &str, fields: Option<&[String]>) -> Vec<(String, Vec<f32>)> {
+        let row = self
+            .backend
+            .get("p", &[key.to_owned()], fields)
+            .await
+            .unwrap()
+            .remove(0)
+            .expect("the row exists");
+        let mut cells: Vec<(String, Vec<f32>)> = row
+            .into_iter()
+            .map(|(f, v)| {
+                let t = v.as_tensor().expect("a tensor cell");
+                let values = t
+                    .data()
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                (f, values)
+            })
+            .collect();
+        cells.sort_by(|a, b| a.0.cmp(&b.0));
+        cells
+    }
+}
+
+/// The first value of each cell, by field.
+fn firsts(cells: &[(String, Vec<f32>)]) -> Vec<(&str, f32)> {
+    cells.iter().map(|(f, v)| (f.as_str(), v[0])).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_cells_get_keys_of_their_own_small_ones_stay_in_the_hash() {
+    let mut store = Store::standalone().await;
+    let row = RowWrite::new("k")
+        .with_cell("a", big(1.0))
+        .with_cell("b", small(2.0))
+        .with_tag(tag! {"status" => "new"});
+    store.backend.put("p", vec![row]).await.unwrap();
+    assert_eq!(
+        store.hash_fields("k").await,
+        ["fb", "s", "tstatus", "v", "xa"]
+    );
+    assert!(store.has_cell_key("k", "a").await);
+    assert!(!store.has_cell_key("k", "b").await);
+
+    let all = store.cells("k", None).await;
+    assert_eq!(firsts(&all), [("a", 1.0), ("b", 2.0)]);
+    assert_eq!(all[0].1.len(), 16 * 1024);
+    assert!(all[0].1.iter().all(|v| *v == 1.0));
+    let selected = ["b".to_owned(), "a".to_owned(), "missing".to_owned()];
+    assert_eq!(
+        firsts(&store.cells("k", Some(&selected)).await),
+        [("a", 1.0), ("b", 2.0)]
+    );
+    // The listing and a whole-row clear see and remove both kinds.
+    let kv = KvStore::new(Arc::new(store.backend.clone()));
+    assert_eq!(
+        kv.kv_list(Some("p")).await.unwrap()["p"]["k"],
+        tag! {"status" => "new"}
+    );
+    assert_eq!(kv.kv_clear(&["k"], "p", None).await.unwrap(), 1);
+    let left: Vec<String> = store.all_keys().await;
+    assert!(
+        left.iter()
+            .all(|k| k.ends_with(":seq") || k.ends_with(":layout")),
+        "{left:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cell_moves_between_hash_and_key_and_never_lives_in_both() {
+    let mut store = Store::standalone().await;
+    let backend = store.backend.clone();
+    let put = |row: RowWrite| {
+        let backend = backend.clone();
+        async move { backend.put("p", vec![row]).await.unwrap() }
+    };
+    put(RowWrite::new("k")
+        .with_cell("a", big(1.0))
+        .with_cell("b", small(1.0)))
+    .await;
+    assert_eq!(store.hash_fields("k").await, ["fb", "s", "v", "xa"]);
+
+    // Small again, by a transaction (the row has a large cell too).
+    put(RowWrite::new("k")
+        .with_cell("a", small(2.0))
+        .with_cell("c", big(2.0)))
+    .await;
+    assert_eq!(store.hash_fields("k").await, ["fa", "fb", "s", "v", "xc"]);
+    assert!(!store.has_cell_key("k", "a").await);
+    assert_eq!(
+        firsts(&store.cells("k", None).await),
+        [("a", 2.0), ("b", 1.0), ("c", 2.0)]
+    );
+
+    // Large again; then small by the one-script path of small rows.
+    put(RowWrite::new("k").with_cell("a", big(3.0))).await;
+    assert_eq!(store.hash_fields("k").await, ["fb", "s", "v", "xa", "xc"]);
+    put(RowWrite::new("k").with_cell("c", small(4.0))).await;
+    assert_eq!(store.hash_fields("k").await, ["fb", "fc", "s", "v", "xa"]);
+    assert!(!store.has_cell_key("k", "c").await);
+    assert_eq!(
+        firsts(&store.cells("k", None).await),
+        [("a", 3.0), ("b", 1.0), ("c", 4.0)]
+    );
+
+    // A conditional write (kv_update) keeps its cells in the hash.
+    let version = store
+        .backend
+        .get_versioned("p", &["k".to_owned()], None)
+        .await
+        .unwrap();
+    let current: RowVersion = version[0].version;
+    let outcome = store
+        .backend
+        .put_if(
+            "p",
+            vec![(RowWrite::new("k").with_cell("a", big(5.0)), current)],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome[0], tq_core::PutIfOutcome::Written(_)));
+    assert_eq!(store.hash_fields("k").await, ["fa", "fb", "fc", "s", "v"]);
+    assert!(!store.has_cell_key("k", "a").await);
+
+    // Removing a cell removes its key, by either path.
+    put(RowWrite::new("k").with_cell("d", big(6.0))).await;
+    assert!(store.has_cell_key("k", "d").await);
+    put(RowWrite::new("k").with_removed("d")).await;
+    assert!(!store.has_cell_key("k", "d").await);
+    put(RowWrite::new("k").with_cell("d", big(7.0))).await;
+    put(RowWrite::new("k")
+        .with_cell("e", big(7.0))
+        .with_removed("d"))
+    .await;
+    assert!(!store.has_cell_key("k", "d").await);
+    assert_eq!(
+        store.hash_fields("k").await,
+        ["fa", "fb", "fc", "s", "v", "xe"]
+    );
+    assert_eq!(
+        firsts(&store.cells("k", None).await),
+        [("a", 5.0), ("b", 1.0), ("c", 4.0), ("e", 7.0)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versioned_reads_see_cells_under_keys() {
+    let store = Store::standalone().await;
+    let row = RowWrite::new("k")
+        .with_cell("a", big(1.0))
+        .with_cell("b", small(2.0));
+    store.backend.put("p", vec![row]).await.unwrap();
+    let only_a = ["a".to_owned()];
+    let read = store
+        .backend
+        .get_versioned("p", &["k".to_owned()], Some(&only_a))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(read.cells.len(), 1);
+    assert_eq!(read.cells[0].0, "a");
+    assert_eq!(read.cells[0].1.as_tensor().unwrap().data(), big(1.0).data());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_cell_key_is_corrupted_naming_the_field_and_clear_repairs() {
+    let mut store = Store::standalone().await;
+    for key in ["bad", "good"] {
+        let row = RowWrite::new(key).with_cell("a", big(1.0));
+        store.backend.put("p", vec![row]).await.unwrap();
+    }
+    let layout = store.backend.layout().clone();
+    let cell = layout.cell(layout.bucket("p", "bad"), "p", "bad", "a");
+    let _: () = store.conn.del(cell).await.unwrap();
+
+    for fields in [None, Some(&["a".to_owned()][..])] {
+        let err = store
+            .backend
+            .get("p", &["bad".to_owned()], fields)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupted, "{err}");
+        assert_eq!(err.context_value("key"), Some("bad"), "{err}");
+        assert_eq!(err.context_value("field"), Some("a"), "{err}");
+    }
+    assert_eq!(firsts(&store.cells("good", None).await), [("a", 1.0)]);
+    let kv = KvStore::new(Arc::new(store.backend.clone()));
+    assert_eq!(kv.kv_clear(&["bad"], "p", None).await.unwrap(), 1);
+    assert_eq!(kv.kv_list(Some("p")).await.unwrap()["p"].len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_of_another_layout_is_refused_naming_key_prefix() {
+    let config = support::standalone_config().unwrap();
+    let mut store = Store::open(config.clone()).await;
+    let marker = store.backend.layout().layout_marker();
+    let _: () = store
+        .conn
+        .set(&marker, "tq-backend-redis layout 1; buckets=1")
+        .await
+        .unwrap();
+    let err = RedisBackend::open(config).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert_eq!(err.context_value("setting"), Some("key_prefix"), "{err}");
+    assert!(err.to_string().contains("layout 1"), "{err}");
+}
+
+/// Readers racing a writer that adds and drops large cells never see a
+/// row mixing two writes, nor fail: the row alternates between the cells
+/// `{a, b}` and `{a, b, c}`, each write giving all its cells one value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_racing_writes_that_add_cell_keys_see_whole_rows() {
+    let store = Store::standalone().await;
+    let backend = store.backend.clone();
+    let write = |generation: u32| {
+        let value = generation as f32;
+        let mut row = RowWrite::new("k")
+            .with_cell("a", big(value))
+            .with_cell("b", big(value));
+        row = if generation % 2 == 1 {
+            row.with_cell("c", big(value))
+        } else {
+            row.with_removed("c")
+        };
+        row
+    };
+    backend.put("p", vec![write(0)]).await.unwrap();
+    let writer = tokio::spawn(async move {
+        for generation in 1..=200 {
+            backend.put("p", vec![write(generation)]).await.unwrap();
+        }
+    });
+    let mut reads = 0;
+    while !writer.is_finished() {
+        let cells = store.cells("k", None).await;
+        let generation = cells[0].1[0];
+        let expected: &[&str] = if generation as u32 % 2 == 1 {
+            &["a", "b", "c"]
+        } else {
+            &["a", "b"]
+        };
+        let names: Vec<&str> = cells.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(names, expected, "generation {generation}");
+        for (f, values) in &cells {
+            assert!(
+                values.iter().all(|v| *v == generation),
+                "{f} torn at {generation}"
+            );
+        }
+        reads += 1;
+    }
+    writer.await.unwrap();
+    assert!(reads > 0);
+}
+
+/// A server over `maxmemory` refuses reads queued in a `MULTI`, so reads of
+/// cell keys then check the row's version instead (a sequence lock):
+/// readers racing clears (which a full server still accepts) see each row
+/// whole or absent, never a hash whose cell keys were cleared under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_on_a_full_server_racing_clears_see_whole_rows_or_none() {
+    const ROWS: usize = 300;
+    let server = tq_test_support::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let config = RedisConfig::standalone(server.url()).with_key_prefix("full");
+    let backend = RedisBackend::open(config).await.unwrap();
+    let keys: Vec<String> = (0..ROWS).map(|i| format!("k{i}")).collect();
+    let rows: Vec<RowWrite> = keys
+        .iter()
+        .map(|k| {
+            RowWrite::new(k.as_str())
+                .with_cell("a", big(1.0))
+                .with_cell("b", big(1.0))
+        })
+        .collect();
+    backend.put("p", rows).await.unwrap();
+    // Over maxmemory from now on: every write and every MULTI is refused.
+    tq_test_support::redis_cli(server.port(), &["CONFIG", "SET", "maxmemory", "1mb"]).unwrap();
+    let refused = backend
+        .put("p", vec![RowWrite::new("new").with_cell("a", small(0.0))])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::CapacityExceeded, "{refused}");
+
+    let clearer = {
+        let backend = backend.clone();
+        let keys = keys.clone();
+        tokio::spawn(async move {
+            for key in keys.iter().rev() {
+                backend.clear("p", std::slice::from_ref(key)).await.unwrap();
+            }
+        })
+    };
+    let mut seen_whole = 0;
+    loop {
+        let got = backend.get("p", &keys, None).await.unwrap();
+        for cells in got.iter().flatten() {
+            let names: Vec<&str> = cells.iter().map(|(f, _)| f.as_str()).collect();
+            assert_eq!(names, ["a", "b"]);
+            seen_whole += 1;
+        }
+        if got.iter().all(Option::is_none) {
+            break;
+        }
+    }
+    clearer.await.unwrap();
+    assert!(seen_whole > 0);
+}
