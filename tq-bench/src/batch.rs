@@ -35,6 +35,9 @@ const RAW_CLEAR: &str = "raw delete";
 pub(crate) const ENGINE_SET: &str = "redis engine set";
 #[cfg(feature = "redis")]
 pub(crate) const ENGINE_GET: &str = "redis engine get";
+/// The engine's best, storing as many new values as the put.
+#[cfg(feature = "redis")]
+pub(crate) const ENGINE_NEW_SET: &str = "redis engine set, new keys";
 
 /// The engine loads of a workload (none without Redis).
 #[cfg(feature = "redis")]
@@ -106,6 +109,7 @@ async fn baselines(
             let (set, get) = run.sample(target, cells).await?;
             samples.push(&run.set_name, set);
             samples.push(&run.get_name, get);
+            samples.push(&run.new_set_name, run.sample_new_sets(target, cells).await?);
         }
     }
     #[cfg(not(feature = "redis"))]
@@ -124,7 +128,9 @@ fn raw_label(raw: &Raw) -> Option<&'static str> {
 }
 
 /// The engine's rows (each load, then the best of them) and the put and
-/// get figures against the best; `None` without an engine baseline.
+/// get figures against the best (the targets), then the put against the
+/// engine storing new keys (for context: the stock test overwrites a small
+/// keyspace); `None` without an engine baseline.
 #[cfg(feature = "redis")]
 fn engine_figures(
     engine: &Engine,
@@ -133,7 +139,7 @@ fn engine_figures(
     put: &Figure,
     get: &Figure,
     large: bool,
-) -> Option<(Vec<Figure>, Figure, Figure)> {
+) -> Option<(Vec<Figure>, [Figure; 3])> {
     if engine.is_empty() {
         return None;
     }
@@ -148,6 +154,13 @@ fn engine_figures(
         .collect();
     let best_set = engine_run::best_of(ENGINE_SET, &sets.iter().collect::<Vec<_>>())?;
     let best_get = engine_run::best_of(ENGINE_GET, &gets.iter().collect::<Vec<_>>())?;
+    let new_sets: Vec<Figure> = engine
+        .iter()
+        .map(|r| fig(&r.new_set_name, samples).bytes(bytes))
+        .collect();
+    let best_new = engine_run::best_of(ENGINE_NEW_SET, &new_sets.iter().collect::<Vec<_>>())?;
+    let mut put_new = put.clone().against(&best_new);
+    put_new.name = format!("{PUT} vs {ENGINE_NEW_SET}");
     let mut put = put.clone().against(&best_set);
     let mut get = get.clone().against(&best_get);
     if large {
@@ -156,8 +169,9 @@ fn engine_figures(
     }
     let mut rows = sets;
     rows.extend(gets);
-    rows.extend([best_set, best_get]);
-    Some((rows, put, get))
+    rows.extend(new_sets);
+    rows.extend([best_set, best_get, best_new]);
+    Some((rows, [put, put_new, get]))
 }
 
 /// The large-batch workload on one backend and shape.
@@ -263,14 +277,14 @@ pub(crate) async fn batch_workload(
         #[cfg(feature = "redis")]
         let with_engine = engine_figures(&engine, &mut samples, fig, &put, &get, large);
         #[cfg(not(feature = "redis"))]
-        let with_engine: Option<(Vec<Figure>, Figure, Figure)> = None;
+        let with_engine: Option<(Vec<Figure>, [Figure; 3])> = None;
         match with_engine {
-            Some((rows, put_e, get_e)) => {
+            Some((rows, [put_e, put_new, get_e])) => {
                 let put_raw = vs_raw(put, &raw_put, format!("{PUT} vs {raw_name}"));
                 let get_raw = vs_raw(get, &raw_get, format!("{GET} vs {raw_name}"));
                 out.extend(rows);
                 out.extend([raw_put, raw_get, raw_clear]);
-                out.extend([put_e, put_raw, list, get_e, get_raw, clear]);
+                out.extend([put_e, put_new, put_raw, list, get_e, get_raw, clear]);
             }
             None => {
                 put = vs_raw(put, &raw_put, PUT.into());

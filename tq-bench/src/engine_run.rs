@@ -22,6 +22,8 @@ pub struct EngineRun {
     pub set_name: String,
     /// Row name of its `GET` figure.
     pub get_name: String,
+    /// Row name of its figure for `SET`s of new keys ([`EngineRun::sample_new_sets`]).
+    pub new_set_name: String,
     nodes: Vec<Node>,
     load: Mutex<Load>,
     /// Seconds per invocation to aim for; `None` when requests are fixed.
@@ -68,6 +70,7 @@ impl EngineRun {
         Ok(EngineRun {
             set_name: format!("redis engine set {}{suffix}", load.label()),
             get_name: format!("redis engine get {}{suffix}", load.label()),
+            new_set_name: format!("redis engine set new keys {}{suffix}", load.label()),
             nodes,
             load: Mutex::new(load),
             secs: requests.is_none().then_some(secs),
@@ -94,6 +97,45 @@ impl EngineRun {
         target.unlink_matching("key:*").await?;
         let time = |rps: f64| Duration::from_secs_f64(ops as f64 / rps);
         Ok((time(rates.set), time(rates.get)))
+    }
+
+    /// The time the engine needs to store `ops` values under keys it does
+    /// not hold yet (its load's connections and pipeline, `ops` requests
+    /// spread over the nodes, at least 1,000 in all), as a put of `ops` new
+    /// cells has it do: [`engine::measure_new_sets`]. Then removes the keys.
+    /// A run too short to time (under a millisecond) is repeated with ten
+    /// times the requests.
+    pub async fn sample_new_sets(
+        &self,
+        target: &RedisTarget,
+        ops: usize,
+    ) -> Result<Duration, String> {
+        target.ping().await?;
+        let mut requests = ops.max(1_000).div_ceil(self.nodes.len().max(1));
+        // A test too short for redis-benchmark's millisecond clock (rate
+        // `inf`) runs again with ten times the requests, as `measure` does.
+        let mut rate = f64::INFINITY;
+        for _ in 0..4 {
+            let nodes = self.nodes.clone();
+            let load = Load {
+                requests,
+                ..self.load()
+            };
+            rate = tokio::task::spawn_blocking(move || engine::measure_new_sets(&nodes, &load))
+                .await
+                .map_err(|e| format!("redis-benchmark task: {e}"))??;
+            target.unlink_matching("key:*").await?;
+            if rate.is_finite() {
+                break;
+            }
+            requests = requests.saturating_mul(10);
+        }
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(format!(
+                "redis-benchmark's new-keys SET test gave a rate of {rate}"
+            ));
+        }
+        Ok(Duration::from_secs_f64(ops as f64 / rate))
     }
 
     fn load(&self) -> Load {

@@ -84,6 +84,15 @@ fn check(report: &Report, backend: &str) {
     assert!(w.baseline.starts_with("redis ping round trip"), "{w:?}");
     assert!(w.met.is_some());
     assert!(report.table().contains("redis engine set"));
+    assert!(report.table().contains("redis engine set, new keys"));
+    assert!(
+        report.figures.iter().any(
+            |f| f.name == "put (kv_batch_put) vs redis engine set, new keys"
+                && f.baseline.as_deref() == Some("redis engine set, new keys")
+        ),
+        "{}",
+        report.table()
+    );
     assert!(report.table().contains("kv_wait wake-up after kv_put"));
     let json = serde_json::to_string(report).unwrap();
     assert!(json.contains("\"baseline\":\"redis engine set\""));
