@@ -2,15 +2,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{KvStore, annotate, check_count, checked_keys, keys_not_found};
-use crate::batch::{Batch, Column};
-use crate::column::{TensorColumn, common_dtype};
+use super::{KvStore, annotate, assemble, check_count, checked_keys, keys_not_found};
+use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::fields::FieldNames;
 use crate::meta::KvBatchMeta;
 use crate::names::check_field;
 use crate::row_write::Cells;
-use crate::value::{NonTensor, Value};
+use crate::value::Value;
 
 impl KvStore {
     /// Reads rows as a batch, in the order requested ([contract G1-G6](crate::contract#get)).
@@ -20,9 +19,13 @@ impl KvStore {
     /// `select_fields = None` the batch holds the fields every requested key
     /// holds, sorted by name; with `Some(list)`, exactly those fields in that
     /// order, each of which every key must hold (`NotFound` naming key and
-    /// field). A tensor field comes back as one [`TensorColumn`]: one copy of
-    /// the rows into one buffer. `select_fields` takes any list of strings
-    /// ([`FieldNames`]): `Some(&["a", "b"])`, `Some(&names)`.
+    /// field). A tensor field comes back as one
+    /// [`TensorColumn`](crate::TensorColumn): one copy of the rows into one
+    /// buffer. A get of 8 MiB or more copies on Tokio's blocking threads,
+    /// up to 4 fields at once (never on the async worker that polls it);
+    /// outside a Tokio runtime it copies inline. `select_fields` takes any
+    /// list of strings ([`FieldNames`]): `Some(&["a", "b"])`,
+    /// `Some(&names)`.
     pub async fn kv_batch_get<K: AsRef<str> + Sync>(
         &self,
         keys: &[K],
@@ -119,19 +122,23 @@ impl KvStore {
             .map(|k| index.get(k.as_ref()).copied())
             .collect::<Option<_>>()
             .ok_or_else(|| Error::unexpected("a requested key vanished while assembling"))?;
-        let mut batch = Batch::new(order.len());
+        let mut values: Vec<assemble::FieldValues> = Vec::with_capacity(fields.len());
         for field in fields {
-            let values: Vec<&Value> = order
+            // Clones share the cells' buffers (a tensor's bytes are `Bytes`).
+            let column: Vec<Value> = order
                 .iter()
-                .map(|&r| cell(&rows[r], &field))
+                .map(|&r| cell(&rows[r], &field).cloned())
                 .collect::<Option<_>>()
                 .ok_or_else(|| {
                     Error::unexpected(format!("field {field:?} vanished while assembling"))
                 })?;
-            let column = assemble(&values).map_err(|e| {
-                e.with_context("partition", partition)
-                    .with_context("field", field.clone())
-            })?;
+            values.push((field, column));
+        }
+        let mut batch = Batch::new(order.len());
+        for (field, column) in assemble::columns(values)
+            .await
+            .map_err(|e| e.with_context("partition", partition))?
+        {
             batch.push_trusted(field, column);
         }
         Ok(batch)
@@ -190,28 +197,4 @@ fn common_fields(rows: &[Cells]) -> Vec<String> {
     fields.sort_unstable();
     fields.dedup();
     fields
-}
-
-/// One output column from the rows' values (contract G5, G6).
-fn assemble(values: &[&Value]) -> Result<Column> {
-    let tensors: Vec<_> = values.iter().filter_map(|v| v.as_tensor()).collect();
-    if tensors.len() == values.len() {
-        let dtype = common_dtype(tensors.iter().copied())?
-            .ok_or_else(|| Error::unexpected("a column with no rows"))?;
-        return Ok(Column::Tensor(TensorColumn::concat(
-            dtype,
-            tensors.into_iter(),
-        )));
-    }
-    if tensors.is_empty() {
-        let non_tensors: Vec<NonTensor> = values
-            .iter()
-            .filter_map(|v| v.as_non_tensor())
-            .cloned()
-            .collect();
-        return Ok(Column::NonTensor(non_tensors));
-    }
-    Err(Error::invalid_data(
-        "some rows hold a tensor and others a non-tensor value",
-    ))
 }

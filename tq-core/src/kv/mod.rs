@@ -2,6 +2,7 @@
 //! [`StorageBackend`].
 
 mod api;
+mod assemble;
 mod clear;
 mod get;
 mod nesting;
