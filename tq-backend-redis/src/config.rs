@@ -706,6 +706,7 @@ impl fmt::Debug for RedisConfig {
             .field("buckets", &self.buckets)
             .field("allow_evicting_policy", &self.allow_evicting_policy)
             .field("watch_buffer", &self.watch_buffer)
+            .field("cell_key_bytes", &self.cell_key_bytes)
             .finish()
     }
 }
