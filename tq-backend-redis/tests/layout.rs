@@ -1,6 +1,6 @@
 //! Where the data lands: a partition's bytes spread over the cluster's
-//! masters, and a clear leaves no key of the row behind (SCAN of every
-//! node), in both modes.
+//! masters, and a clear leaves no key of the row behind, cell keys
+//! included (SCAN of every node), in both modes.
 
 mod support;
 
@@ -101,6 +101,20 @@ async fn cluster_spreads_a_partition_over_the_masters() {
     assert_eq!(kv.kv_list(Some("big")).await.unwrap()["big"].len(), 3000);
     assert_eq!(backend.redirected_commands(), 0);
 
+    // Rows of 20 KiB cells: each cell under a key of its own, in its row's
+    // slot (a clear removes them too).
+    let large = fill(&kv, "large", 60, 20 * 1024).await;
+    let mut cell_keys = 0;
+    for url in cluster.urls() {
+        cell_keys += node_keys(&url, &backend)
+            .await
+            .iter()
+            .filter(|(k, _)| k.contains("}:c:"))
+            .count();
+    }
+    assert_eq!(cell_keys, 60);
+    assert_eq!(kv.kv_clear(&large, "large", None).await.unwrap(), 60);
+
     // Clearing every row leaves only the two store-level keys.
     assert_eq!(kv.kv_clear(&keys, "big", None).await.unwrap(), 3000);
     let mut left: Vec<String> = Vec::new();
@@ -119,10 +133,18 @@ async fn clear_leaves_no_key_behind_standalone() {
     let kv = KvStore::new(Arc::new(backend.clone()));
     let a = fill(&kv, "a", 50, 16).await;
     let b = fill(&kv, "b:{x}", 50, 16).await;
+    // 20 KiB cells: under keys of their own.
+    let c = fill(&kv, "c", 20, 20 * 1024).await;
     kv.kv_put("tag-only", "a", None, Some(Tag::new()))
         .await
         .unwrap();
-    assert!(node_keys(&server.url(), &backend).await.len() > 100);
+    let before = node_keys(&server.url(), &backend).await;
+    assert!(before.len() > 100);
+    assert_eq!(
+        before.iter().filter(|(k, _)| k.contains("}:c:")).count(),
+        20
+    );
+    assert_eq!(kv.kv_clear(&c, "c", None).await.unwrap(), 20);
     assert_eq!(kv.kv_clear(&a, "a", None).await.unwrap(), 50);
     assert_eq!(kv.kv_clear(&b, "b:{x}", None).await.unwrap(), 50);
     assert_eq!(kv.kv_clear(&["tag-only"], "a", None).await.unwrap(), 1);
