@@ -21,11 +21,12 @@ use tq_core::{
     ConditionalBackend, Error, PutIfOutcome, Result, RowVersion, RowWrite, Tag, VersionedRow,
 };
 
-use crate::backend::{RedisBackend, parse_state};
+use crate::backend::RedisBackend;
 use crate::cells::{array, bulk, decode_cell, decode_tag, in_row, split_field, utf8};
 use crate::error::bad_reply;
 use crate::keys::{CELL_MARK, TAG_MARK};
 use crate::row_read::HashRead;
+use crate::write::parse_state;
 use crate::write_stamp::STAMP_FIELD;
 
 #[async_trait]

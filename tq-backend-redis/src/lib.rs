@@ -342,6 +342,7 @@ mod scripts;
 mod slots;
 mod watch;
 mod wire;
+mod write;
 mod write_stamp;
 
 pub use backend::{FALLBACK_MAX_BULK, FALLBACK_MAX_QUERY, RedisBackend, SAFE_POLICIES};
