@@ -231,7 +231,9 @@
 //! (`CLUSTER SLOTS`, once). A command that reaches the wrong master after a
 //! resharding answers `MOVED`/`ASK` without running; it is resent through
 //! redis-rs's per-slot routing, which follows the redirection, and the slot
-//! map is read again ([`RedisBackend::redirected_commands`] counts these).
+//! map is read again ([`RedisBackend::redirected_commands`] counts these;
+//! `tests/resharding.rs` moves a row's slot under a backend and checks
+//! every kind of request).
 //!
 //! After a server restart the list and clear scripts are unknown to it: the
 //! first list or clear gets `NOSCRIPT` and resends those commands with
