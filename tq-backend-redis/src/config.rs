@@ -168,7 +168,9 @@ pub struct RedisConfig {
     /// than in the row's hash: Redis keeps a `SET` argument in the buffer it
     /// read it into, where `HSET` stores a copy, and that copy was a third
     /// of the server's work in a put of 32 KiB cells (see the crate docs,
-    /// "Where a cell lives"). Each such cell costs the server one more key
+    /// "Where a cell lives"); with 18 KiB cells puts ran 15–23% and gets
+    /// 6–10% faster, with 8 KiB cells neither gained (BENCHMARKS.md, "Cells
+    /// under keys of their own"). Each such cell costs the server one more key
     /// (about 100 bytes), and a get of its row one more round trip. Smaller
     /// cells stay in the hash. Rows of at most 8 KiB of values without such
     /// a cell, and every conditional write (`kv_update`), are written by one
