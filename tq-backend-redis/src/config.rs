@@ -170,13 +170,13 @@ pub struct RedisConfig {
     /// of the server's work in a put of 32 KiB cells (see the crate docs,
     /// "Where a cell lives"); with 18 KiB cells puts ran 15–23% and gets
     /// 6–10% faster, with 8 KiB cells neither gained (BENCHMARKS.md, "Cells
-    /// under keys of their own"). Each such cell costs the server one more key
-    /// (about 100 bytes), and a get of its row one more round trip. Smaller
-    /// cells stay in the hash. Rows of at most 8 KiB of values without such
-    /// a cell, and every conditional write (`kv_update`), are written by one
-    /// script with all their cells in the hash. Any value is safe: it only
-    /// decides where a write puts a cell, and every reader reads both. `0`
-    /// counts as 1. Default: 16384.
+    /// under keys of their own"). Each such cell costs the server one more
+    /// key (about 100 bytes), and a get of its row one more round trip.
+    /// Smaller cells stay in the hash. Rows of at most 8 KiB of values
+    /// without such a cell, and every conditional write (`kv_update`), are
+    /// written by one script with all their cells in the hash. Any value is
+    /// safe: it only decides where a write puts a cell, and every reader
+    /// reads both. `0` counts as 1. Default: 16384.
     #[serde(
         default = "default_cell_key_bytes",
         skip_serializing_if = "is_default_cell_key_bytes"

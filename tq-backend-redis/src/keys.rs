@@ -23,9 +23,10 @@
 //! the Redis key, so `(partition, key)` maps to one row key and back for any
 //! UTF-8 (including `{ } : /`, NUL, spaces, emoji). Hash fields start with
 //! one byte naming their kind. The `{b}` hash tag is the first `{` of every
-//! key (the prefix may not contain braces), so a row, its cell keys, its index
-//! entry and its bucket's partition set share one cluster slot: one `MULTI`/`EXEC` (a put)
-//! or one Lua script (a clear) updates them atomically. Buckets spread a partition's rows over the masters.
+//! key (the prefix may not contain braces), so a row, its cell keys, its
+//! index entry and its bucket's partition set share one cluster slot: one
+//! `MULTI`/`EXEC` (a put) or one Lua script (a clear) updates them
+//! atomically. Buckets spread a partition's rows over the masters.
 
 /// Hash field of a row holding its insertion sequence.
 pub const SEQ_FIELD: &[u8] = b"s";
