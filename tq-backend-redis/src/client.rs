@@ -291,9 +291,9 @@ pub fn node_client(
 
 /// The outcome of one `MULTI` .. `EXEC` from its replies (`MULTI`, one per
 /// queued command, `EXEC`): the last command's reply (with `all`, an array
-/// of every command's reply), or the error that
-/// refused the transaction (nothing ran: `false`) or that a command raised
-/// inside `EXEC` (the transaction ran: `true`).
+/// of every command's reply), or the error that refused the transaction
+/// (nothing ran: `false`) or the first one a command raised inside `EXEC`
+/// (the transaction ran: `true`).
 fn tx_outcome(
     replies: impl Iterator<Item = RedisResult<Value>>,
     all: bool,
@@ -306,23 +306,20 @@ fn tx_outcome(
         return (Err(e), false);
     }
     match exec {
-        Some(Ok(Value::Array(values))) if all => {
-            if let Some(Value::ServerError(e)) =
-                values.iter().find(|v| matches!(v, Value::ServerError(_)))
+        Some(Ok(Value::Array(mut values))) => {
+            if let Some(i) = values
+                .iter()
+                .position(|v| matches!(v, Value::ServerError(_)))
+                && let Value::ServerError(e) = values.swap_remove(i)
             {
-                return (Err(e.clone().into()), true);
+                return (Err(e.into()), true);
             }
-            (Ok(Value::Array(values)), true)
-        }
-        Some(Ok(Value::Array(values))) => {
-            let mut last = Value::Nil;
-            for v in values {
-                match v {
-                    Value::ServerError(e) => return (Err(e.into()), true),
-                    v => last = v,
-                }
-            }
-            (Ok(last), true)
+            let answer = if all {
+                Value::Array(values)
+            } else {
+                values.pop().unwrap_or(Value::Nil)
+            };
+            (Ok(answer), true)
         }
         Some(Err(e)) => (Err(e), false),
         other => (

@@ -36,7 +36,7 @@ use redis::Value as RV;
 use tq_core::{Error, ErrorKind, Result};
 
 use crate::backend::RedisBackend;
-use crate::cells::{array, in_row};
+use crate::cells::{array, bulk, in_row};
 use crate::client::{Order, Unit};
 use crate::error::{bad_reply, from_redis, is_oom};
 use crate::keys::{CELL_KEY_MARK, CELL_MARK, SEQ_FIELD, cell_field, cell_key_field};
@@ -81,11 +81,9 @@ impl HashRead<'_> {
 /// A row's `s` and `v` as read (`None`: absent).
 type Version = (Option<Vec<u8>>, Option<Vec<u8>>);
 
-fn bytes_of(v: &RV) -> Option<Vec<u8>> {
-    match v {
-        RV::BulkString(b) => Some(b.clone()),
-        _ => None,
-    }
+/// Whether `field` (a name without its mark) is among `want` (all: `None`).
+fn wanted(want: Option<&[String]>, field: &[u8]) -> bool {
+    want.is_none_or(|w| w.iter().any(|f| f.as_bytes() == field))
 }
 
 /// One row's hash reply, with the cells it keeps under keys of their own.
@@ -103,7 +101,7 @@ impl RowHash {
     /// fields (the others' keys are not read, and their markers dropped).
     fn parse(reply: RV, read: HashRead<'_>, want: Option<&[String]>) -> Option<RowHash> {
         let items = array(reply)?;
-        let wanted = |field: &[u8]| want.is_none_or(|w| w.iter().any(|f| f.as_bytes() == field));
+        let text = |v: Option<&RV>| v.cloned().and_then(bulk);
         let (version, keyed) = match read {
             HashRead::All => {
                 let mut version: Version = (None, None);
@@ -113,26 +111,23 @@ impl RowHash {
                         continue;
                     };
                     if name == SEQ_FIELD {
-                        version.0 = bytes_of(value);
+                        version.0 = text(Some(value));
                     } else if name == STAMP_FIELD {
-                        version.1 = bytes_of(value);
-                    } else if name.first() == Some(&CELL_KEY_MARK) && wanted(&name[1..]) {
+                        version.1 = text(Some(value));
+                    } else if name.first() == Some(&CELL_KEY_MARK) && wanted(want, &name[1..]) {
                         keyed.push(name[1..].to_vec());
                     }
                 }
                 (version, keyed)
             }
             HashRead::Selected(fields) => {
-                let version = (
-                    items.first().and_then(bytes_of),
-                    items.get(1).and_then(bytes_of),
-                );
+                let version = (text(items.first()), text(items.get(1)));
                 let keyed = fields
                     .iter()
                     .enumerate()
                     .filter(|(j, f)| {
                         !matches!(items.get(3 + 2 * j), None | Some(RV::Nil))
-                            && wanted(f.as_bytes())
+                            && wanted(want, f.as_bytes())
                     })
                     .map(|(_, f)| f.as_bytes().to_vec())
                     .collect();
@@ -164,7 +159,6 @@ impl RowHash {
                 _ => Err(missing(field)),
             }
         };
-        let wanted = |field: &[u8]| want.is_none_or(|w| w.iter().any(|f| f.as_bytes() == field));
         let mut items = self.items.into_iter();
         match read {
             HashRead::All => {
@@ -173,7 +167,7 @@ impl RowHash {
                     match name {
                         RV::BulkString(name) if name.first() == Some(&CELL_KEY_MARK) => {
                             let field = &name[1..];
-                            if wanted(field) {
+                            if wanted(want, field) {
                                 out.push(RV::BulkString([&[CELL_MARK][..], field].concat()));
                                 out.push(take(field)?);
                             }
@@ -400,17 +394,17 @@ impl Rows<'_> {
             )
             .await?;
         let mut nexts = Vec::with_capacity(pending.len());
-        for ((i, hash), answer) in pending.into_iter().zip(answers) {
+        for ((i, mut hash), answer) in pending.into_iter().zip(answers) {
             let bad = || bad_reply("a row's cell keys and version", self.op);
             let mut both = array(answer).filter(|a| a.len() == 2).ok_or_else(bad)?;
             let version = array(both.pop().unwrap_or_default()).ok_or_else(bad)?;
             let cells = array(both.pop().unwrap_or_default()).ok_or_else(bad)?;
             let now = (
-                version.first().and_then(bytes_of),
-                version.get(1).and_then(bytes_of),
+                version.first().cloned().and_then(bulk),
+                version.get(1).cloned().and_then(bulk),
             );
             if now == hash.version {
-                let keyed = hash.keyed.clone();
+                let keyed = std::mem::take(&mut hash.keyed);
                 let answer =
                     hash.with_cells(self.read, self.want, &keyed, cells, self.missing(i))?;
                 nexts.push((i, Next::Done(answer)));

@@ -46,22 +46,22 @@ local function drop_cell_key(name)
     redis.call('DEL', cell_base .. field)
   end
 end
-local function remove_cells()
-  for j = 10, first_set - 1 do drop_cell_key(ARGV[j]) end
-  local i, last = 10, first_set - 1
-  while i <= last do
-    local upto = math.min(i + 999, last)
-    redis.call('HDEL', row, unpack(ARGV, i, upto))
+-- HDEL or HSET of ARGV[from..to] on the row, 1,000 arguments per call
+-- (unpack puts each on Lua's stack, which holds 8,000).
+local function in_chunks(command, from, to)
+  local i = from
+  while i <= to do
+    local upto = math.min(i + 999, to)
+    redis.call(command, row, unpack(ARGV, i, upto))
     i = upto + 1
   end
 end
+local function remove_cells()
+  for j = 10, first_set - 1 do drop_cell_key(ARGV[j]) end
+  in_chunks('HDEL', 10, first_set - 1)
+end
 local function set_pairs()
-  local i, last = first_set, #ARGV
-  while i <= last do
-    local upto = math.min(i + 999, last)
-    redis.call('HSET', row, unpack(ARGV, i, upto))
-    i = upto + 1
-  end
+  in_chunks('HSET', first_set, #ARGV)
 end
 -- A server over maxmemory refuses a script's first write if it may grow
 -- memory (HSET, not HDEL or DEL), and lets every later one through. So a
