@@ -217,16 +217,31 @@ fn kill(pid: u32) {
 /// too short for redis-benchmark's millisecond clock (rate `inf`) is run
 /// again with ten times the requests, up to three times.
 pub fn measure(nodes: &[Node], load: &Load) -> Result<Rates, String> {
+    timed(
+        load,
+        |l| measure_once(nodes, l),
+        |r| r.set.is_finite() && r.get.is_finite(),
+    )
+}
+
+/// `run(load)`; a run too short for redis-benchmark's millisecond clock
+/// (`finite` false: a rate of `inf`) runs again with ten times the
+/// requests, up to three times, then is an error.
+fn timed<T>(
+    load: &Load,
+    run: impl Fn(&Load) -> Result<T, String>,
+    finite: impl Fn(&T) -> bool,
+) -> Result<T, String> {
     let mut load = *load;
     for _ in 0..3 {
-        let r = measure_once(nodes, &load)?;
-        if r.set.is_finite() && r.get.is_finite() {
+        let r = run(&load)?;
+        if finite(&r) {
             return Ok(r);
         }
         load.requests = load.requests.saturating_mul(10);
     }
-    let r = measure_once(nodes, &load)?;
-    if r.set.is_finite() && r.get.is_finite() {
+    let r = run(&load)?;
+    if finite(&r) {
         Ok(r)
     } else {
         Err(format!(
@@ -304,7 +319,8 @@ pub const NEW_KEYSPACE: usize = 2_000_000_000;
 /// stock test's small keyspace (at most 64 MiB per node, see [`keyspace`])
 /// overwrites its keys, so the server reuses the memory it just freed;
 /// storing new values makes it take fresh memory (page faults included),
-/// which is what a put of new rows costs it. The caller removes the keys.
+/// which is what a put of new rows costs it. Timed like [`measure`]. The
+/// caller removes the keys.
 pub fn measure_new_sets(nodes: &[Node], load: &Load) -> Result<f64, String> {
     if nodes.is_empty() {
         return Err("no Redis node to run redis-benchmark against".into());
@@ -313,7 +329,7 @@ pub fn measure_new_sets(nodes: &[Node], load: &Load) -> Result<f64, String> {
         keyspace: NEW_KEYSPACE,
         ..*load
     };
-    custom_phase(nodes, &load, "SET")
+    timed(&load, |l| custom_phase(nodes, l, "SET"), |r| r.is_finite())
 }
 
 /// Keys per node: at most 64 MiB of values, and few enough that the `SET`

@@ -103,34 +103,22 @@ impl EngineRun {
     /// not hold yet (its load's connections and pipeline, `ops` requests
     /// spread over the nodes, at least 1,000 in all), as a put of `ops` new
     /// cells has it do: [`engine::measure_new_sets`]. Then removes the keys.
-    /// A run too short to time (under a millisecond) is repeated with ten
-    /// times the requests.
     pub async fn sample_new_sets(
         &self,
         target: &RedisTarget,
         ops: usize,
     ) -> Result<Duration, String> {
         target.ping().await?;
-        let mut requests = ops.max(1_000).div_ceil(self.nodes.len().max(1));
-        // A test too short for redis-benchmark's millisecond clock (rate
-        // `inf`) runs again with ten times the requests, as `measure` does.
-        let mut rate = f64::INFINITY;
-        for _ in 0..4 {
-            let nodes = self.nodes.clone();
-            let load = Load {
-                requests,
-                ..self.load()
-            };
-            rate = tokio::task::spawn_blocking(move || engine::measure_new_sets(&nodes, &load))
-                .await
-                .map_err(|e| format!("redis-benchmark task: {e}"))??;
-            target.unlink_matching("key:*").await?;
-            if rate.is_finite() {
-                break;
-            }
-            requests = requests.saturating_mul(10);
-        }
-        if !(rate.is_finite() && rate > 0.0) {
+        let nodes = self.nodes.clone();
+        let load = Load {
+            requests: ops.max(1_000).div_ceil(nodes.len().max(1)),
+            ..self.load()
+        };
+        let rate = tokio::task::spawn_blocking(move || engine::measure_new_sets(&nodes, &load))
+            .await
+            .map_err(|e| format!("redis-benchmark task: {e}"))??;
+        target.unlink_matching("key:*").await?;
+        if rate <= 0.0 {
             return Err(format!(
                 "redis-benchmark's new-keys SET test gave a rate of {rate}"
             ));
