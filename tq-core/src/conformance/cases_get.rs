@@ -38,6 +38,54 @@ pub async fn g1_rows_come_back_in_requested_order_with_repeats(kv: &Kv) {
     ensure_eq!(got, vec![2.0, 0.0, 2.0, 1.0]);
 }
 
+/// G1 for a large get (9 MiB, over the size at which columns are built on
+/// other threads, and over the size at which backends may store a cell
+/// apart): rows in the requested order, a repeated key twice, every value
+/// intact, the non-tensor field too.
+pub async fn g1_a_large_get_keeps_order_repeats_and_values(kv: &Kv) {
+    const ROWS: usize = 48;
+    const LEN: usize = 16 * 1024;
+    let names = numbered("big", ROWS);
+    let value =
+        |field: usize, row: usize, i: usize| (field * 1_000_000 + row * 1_000 + i % 1_000) as f32;
+    let mut batch = Batch::new(ROWS);
+    for field in 0..3 {
+        let data: Vec<f32> = (0..ROWS * LEN)
+            .map(|j| value(field, j / LEN, j % LEN))
+            .collect();
+        batch = batch
+            .with_dense(
+                format!("t{field}"),
+                Tensor::from_vec(data, [ROWS, LEN]).unwrap(),
+            )
+            .unwrap();
+    }
+    let labels = (0..ROWS)
+        .map(|r| NonTensor::Str(format!("row {r}")))
+        .collect();
+    batch = batch.with_non_tensor("label", labels).unwrap();
+    kv.kv_batch_put(&names, "p", Some(batch), None)
+        .await
+        .unwrap();
+
+    let order = [47, 0, 47, 13, 1];
+    let asked: Vec<String> = order.iter().map(|&r| names[r].clone()).collect();
+    let got = kv.kv_batch_get(&asked, "p", None).await.unwrap();
+    ensure_eq!(got.num_rows(), order.len());
+    for field in 0..3 {
+        for (i, &r) in order.iter().enumerate() {
+            let want: Vec<f32> = (0..LEN).map(|j| value(field, r, j)).collect();
+            ensure_eq!(f32_row(&got, &format!("t{field}"), i), want);
+        }
+    }
+    let labels = got.non_tensor("label").expect("a non-tensor column");
+    let want: Vec<NonTensor> = order
+        .iter()
+        .map(|r| NonTensor::Str(format!("row {r}")))
+        .collect();
+    ensure_eq!(labels.to_vec(), want);
+}
+
 /// G2: any missing key is `NotFound` naming the missing keys; no partial batch.
 pub async fn g2_missing_key_is_not_found(kv: &Kv) {
     abc(kv).await;

@@ -172,6 +172,7 @@ macro_rules! conformance_tests {
             p8_bad_columns_are_invalid,
             p9_cells_of_a_row_become_visible_together,
             g1_rows_come_back_in_requested_order_with_repeats,
+            g1_a_large_get_keeps_order_repeats_and_values,
             g2_missing_key_is_not_found,
             g2_unknown_partition_is_not_found,
             g2_many_missing_keys_are_named_briefly,

@@ -166,10 +166,26 @@ mod tests {
     /// same order, as inline; errors still name their field.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn parallel_assembly_gives_the_inline_columns_in_order() {
-        // 5 fields x 64 rows x 8192 f32 = 10 MiB, over PARALLEL_BYTES.
-        let fields: Vec<FieldValues> = (0..5)
+        // 5 fields x 64 rows x 8192 f32 = 10 MiB, over PARALLEL_BYTES; one
+        // more field of rows of different lengths, one with a repeated row
+        // (a key asked for twice) and one of non-tensor values.
+        let mut fields: Vec<FieldValues> = (0..5)
             .map(|f| (format!("f{f}"), f32_values(64, 8192, f as f32 * 1e6)))
             .collect();
+        let jagged: Vec<Value> = (1..=64)
+            .map(|len| {
+                Value::Tensor(
+                    Tensor::from_vec((0..len).map(|i| i as f32).collect::<Vec<f32>>(), [len])
+                        .unwrap(),
+                )
+            })
+            .collect();
+        fields.push(("jagged".into(), jagged));
+        let mut repeated = f32_values(64, 16, 7.0);
+        repeated.push(repeated[3].clone());
+        fields.push(("repeated".into(), repeated));
+        let texts = (0..64).map(|i| Value::NonTensor(NonTensor::Str(format!("t{i}"))));
+        fields.push(("text".into(), texts.collect()));
         let inline: Vec<(String, Column)> = fields
             .clone()
             .into_iter()
@@ -177,14 +193,17 @@ mod tests {
             .collect::<Result<_>>()
             .unwrap();
         let parallel = columns(fields.clone()).await.unwrap();
-        assert_eq!(parallel.len(), 5);
+        assert_eq!(parallel.len(), 8);
         for ((a, ca), (b, cb)) in inline.iter().zip(&parallel) {
             assert_eq!(a, b);
-            let (Column::Tensor(ta), Column::Tensor(tb)) = (ca, cb) else {
-                panic!("tensor columns expected");
-            };
-            assert_eq!(ta.data(), tb.data());
-            assert_eq!(ta.shapes(), tb.shapes());
+            match (ca, cb) {
+                (Column::Tensor(ta), Column::Tensor(tb)) => {
+                    assert_eq!(ta.data(), tb.data());
+                    assert_eq!(ta.shapes(), tb.shapes());
+                }
+                (Column::NonTensor(na), Column::NonTensor(nb)) => assert_eq!(na, nb),
+                _ => panic!("{a}: the inline and parallel columns differ in kind"),
+            }
         }
         let mut bad = fields;
         bad[3].1[5] = Value::NonTensor(NonTensor::Json(serde_json::json!(1)));

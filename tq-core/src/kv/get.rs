@@ -103,7 +103,7 @@ impl KvStore {
         if !missing.is_empty() {
             return Err(keys_not_found(partition, missing));
         }
-        let rows: Vec<Cells> = fetched.into_iter().flatten().collect();
+        let mut rows: Vec<Cells> = fetched.into_iter().flatten().collect();
         let fields = match select {
             Some(fields) => {
                 check_rows_hold(&unique, &rows, &fields, partition)?;
@@ -122,12 +122,21 @@ impl KvStore {
             .map(|k| index.get(k.as_ref()).copied())
             .collect::<Option<_>>()
             .ok_or_else(|| Error::unexpected("a requested key vanished while assembling"))?;
+        // Each row's cells move into the columns' inputs (the columns are
+        // built on other threads); only a key asked for twice is cloned.
+        let mut uses = vec![0usize; rows.len()];
+        for &r in &order {
+            uses[r] += 1;
+        }
         let mut values: Vec<assemble::FieldValues> = Vec::with_capacity(fields.len());
         for field in fields {
-            // Clones share the cells' buffers (a tensor's bytes are `Bytes`).
+            let mut left = uses.clone();
             let column: Vec<Value> = order
                 .iter()
-                .map(|&r| cell(&rows[r], &field).cloned())
+                .map(|&r| {
+                    left[r] -= 1;
+                    take_cell(&mut rows[r], &field, left[r] == 0)
+                })
                 .collect::<Option<_>>()
                 .ok_or_else(|| {
                     Error::unexpected(format!("field {field:?} vanished while assembling"))
@@ -147,6 +156,17 @@ impl KvStore {
 
 fn cell<'a>(row: &'a Cells, field: &str) -> Option<&'a Value> {
     row.iter().find(|(f, _)| f == field).map(|(_, v)| v)
+}
+
+/// The value of `field` in `row`: moved out on its `last` use, else a
+/// clone (sharing the tensor's buffer).
+fn take_cell(row: &mut Cells, field: &str, last: bool) -> Option<Value> {
+    let at = row.iter().position(|(f, _)| f == field)?;
+    if last {
+        Some(row.swap_remove(at).1)
+    } else {
+        Some(row[at].1.clone())
+    }
 }
 
 pub(super) fn checked_fields(select: &[&str], partition: &str) -> Result<Vec<String>> {
