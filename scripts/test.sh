@@ -3,6 +3,9 @@
 # missing:
 #   clang + libclang-dev  bindgen for librocksdb-sys (the RocksDB backend)
 #   redis-server          the Redis tests start their own servers on 127.0.0.1
+#   redis-tools           redis-cli (cluster set-up, resharding) and
+#                         redis-benchmark (the engine baseline); Debian's
+#                         redis-server depends on it, a server from elsewhere may not
 #   openssl               the Redis TLS test makes a throwaway CA
 #   python3 -m venv       the Python package's tests (tq-python), in .venv
 #                         (python3-venv on Debian's python3; pyenv's has it)
@@ -15,6 +18,7 @@ need=()
 command -v clang >/dev/null 2>&1 || need+=(clang)
 dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+{ command -v redis-cli && command -v redis-benchmark; } >/dev/null 2>&1 || need+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # Debian's own python3 ships venv separately; other pythons (pyenv) have it.
 if [ "$(command -v python3 || true)" = /usr/bin/python3 ] && ! python3 -c 'import ensurepip' 2>/dev/null; then

@@ -78,12 +78,7 @@ impl Store {
             .into_iter()
             .map(|(f, v)| {
                 let t = v.as_tensor().expect("a tensor cell");
-                let values = t
-                    .data()
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect();
-                (f, values)
+                (f, t.to_vec::<f32>().expect("float32 values"))
             })
             .collect();
         cells.sort_by(|a, b| a.0.cmp(&b.0));
@@ -349,6 +344,9 @@ async fn reads_on_a_full_server_racing_clears_see_whole_rows_or_none() {
         .await
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::CapacityExceeded, "{refused}");
+    // A rejected call writes nothing.
+    let new = backend.get("p", &["new".to_owned()], None).await.unwrap();
+    assert!(new[0].is_none(), "{new:?}");
 
     let clearer = {
         let backend = backend.clone();

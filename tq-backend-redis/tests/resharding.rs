@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use tq_backend_redis::{RedisBackend, RedisConfig};
-use tq_core::{KvStore, Row, Tensor, tag};
+use tq_core::{Batch, KvStore, Row, Tensor, tag};
 use tq_test_support::{RedisCluster, redis_cli, unique_prefix};
 
 /// `redis-cli -p port args...`, its output trimmed; panics on failure.
@@ -41,27 +41,34 @@ fn move_slot(slot: u16, from: u16, to: u16, ports: &[u16]) {
     }
 }
 
-/// The port of the master serving `slot` (from `CLUSTER SLOTS` on `port`).
-fn owner_port(port: u16, slot: u16, ports: &[u16]) -> u16 {
-    let slot = slot.to_string();
-    ports
-        .iter()
-        .copied()
-        .find(|&p| {
-            let id = cli(p, &["CLUSTER", "MYID"]);
-            let nodes = cli(port, &["CLUSTER", "NODES"]);
-            nodes.lines().any(|line| {
-                let cols: Vec<&str> = line.split_whitespace().collect();
-                cols.first() == Some(&id.as_str())
-                    && cols[8..].iter().any(|range| {
-                        let (lo, hi) = range.split_once('-').unwrap_or((range, range));
-                        let (lo, hi): (u16, u16) =
-                            (lo.parse().unwrap_or(1), hi.parse().unwrap_or(0));
-                        (lo..=hi).contains(&slot.parse().unwrap())
-                    })
-            })
+/// The port of the master serving `slot`, from `CLUSTER NODES` on `port`
+/// (each line: id, `ip:port@cport`, flags, ..., then the slot ranges).
+fn owner_port(port: u16, slot: u16) -> u16 {
+    cli(port, &["CLUSTER", "NODES"])
+        .lines()
+        .find_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let serves = cols.get(8..)?.iter().any(|range| {
+                let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+                matches!((lo.parse::<u16>(), hi.parse::<u16>()),
+                    (Ok(lo), Ok(hi)) if (lo..=hi).contains(&slot))
+            });
+            let node_port = cols.get(1)?.split(['@', ':']).nth(1)?.parse().ok()?;
+            serves.then_some(node_port)
         })
         .expect("a master serves the slot")
+}
+
+/// A row of one small cell.
+fn small_row(v: f32) -> Row {
+    Row::new().with("small", Tensor::from_vec_1d(vec![v]))
+}
+
+/// The values of a float32 column of `batch`.
+fn f32_column(batch: &Batch, field: &str) -> Vec<f32> {
+    let column = batch.tensor(field).expect("a tensor column");
+    let dense = column.as_dense().expect("rows of one shape");
+    dense.to_vec::<f32>().expect("float32 values")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,14 +91,9 @@ async fn rows_stay_whole_when_their_slot_moves() {
     kv.kv_put("k", "p", Some(large_row(0.0)), Some(tag! {"n" => 0}))
         .await
         .unwrap();
-    kv.kv_put(
-        "s",
-        "p",
-        Some(Row::new().with("small", Tensor::from_vec_1d(vec![1f32]))),
-        None,
-    )
-    .await
-    .unwrap();
+    kv.kv_put("s", "p", Some(small_row(1.0)), None)
+        .await
+        .unwrap();
     // Warm the slot map, then move the slots of both rows.
     assert_eq!(kv.kv_list(Some("p")).await.unwrap()["p"].len(), 2);
     let layout = backend.layout();
@@ -100,10 +102,10 @@ async fn rows_stay_whole_when_their_slot_moves() {
         let slot: u16 = cli(ports[0], &["CLUSTER", "KEYSLOT", &row_key])
             .parse()
             .unwrap();
-        let from = owner_port(ports[0], slot, &ports);
+        let from = owner_port(ports[0], slot);
         let to = *ports.iter().find(|&&p| p != from).unwrap();
         move_slot(slot, from, to, &ports);
-        assert_eq!(owner_port(ports[0], slot, &ports), to);
+        assert_eq!(owner_port(ports[0], slot), to);
     }
 
     // A read of the hash with its cell key, a selection, a large put, a
@@ -117,35 +119,17 @@ async fn rows_stay_whole_when_their_slot_moves() {
     kv.kv_put("k", "p", Some(large_row(1.0)), Some(tag! {"n" => 1}))
         .await
         .unwrap();
-    kv.kv_put(
-        "s",
-        "p",
-        Some(Row::new().with("small", Tensor::from_vec_1d(vec![2f32]))),
-        None,
-    )
-    .await
-    .unwrap();
+    kv.kv_put("s", "p", Some(small_row(2.0)), None)
+        .await
+        .unwrap();
     let got = kv.kv_batch_get(&["k"], "p", None).await.unwrap();
-    let values: Vec<f32> = got
-        .tensor("big")
-        .unwrap()
-        .data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let values = f32_column(&got, "big");
     assert!(values.iter().zip(&big).all(|(v, b)| *v == b + 1.0));
     let got = kv
         .kv_batch_get(&["k", "s"], "p", Some(&["small"]))
         .await
         .unwrap();
-    let small: Vec<f32> = got
-        .tensor("small")
-        .unwrap()
-        .data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    assert_eq!(small, [1.0, 2.0]);
+    assert_eq!(f32_column(&got, "small"), [1.0, 2.0]);
     let listing = kv.kv_list(Some("p")).await.unwrap();
     assert_eq!(listing["p"]["k"], tag! {"n" => 1});
     assert_eq!(kv.kv_clear(&["k", "s"], "p", None).await.unwrap(), 2);

@@ -49,12 +49,8 @@ async fn tls_with_a_private_ca_round_trips() {
     for fields in [None, Some(&only_big as &dyn tq_core::FieldNames)] {
         let got = kv.kv_batch_get(&["c"], "p", fields).await.unwrap();
         let column = got.tensor("big").expect("the big column");
-        let values: Vec<f32> = column
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        assert_eq!(values, big);
+        let values = column.as_dense().expect("one row").to_vec::<f32>();
+        assert_eq!(values.unwrap(), big);
     }
     let listing = kv.kv_list(Some("p")).await.unwrap();
     assert_eq!(listing["p"].keys().collect::<Vec<_>>(), ["a", "b", "c"]);
