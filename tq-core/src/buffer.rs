@@ -92,7 +92,8 @@ fn take_pooled(len: usize) -> Option<Vec<u8>> {
     let mut pool = lock_pool();
     let start = |v: &Vec<u8>| if len < LARGE { 0 } else { aligned_start(v) };
     let fits = |v: &Vec<u8>| {
-        let room = v.capacity() - start(v);
+        // A mid-sized pooled vector may end before its next 2 MiB boundary.
+        let room = v.capacity().saturating_sub(start(v));
         room >= len && room / 2 <= len
     };
     let best = pool
@@ -173,6 +174,91 @@ impl OutputBuffer {
             vec: self.vec,
             start: self.start,
         })
+    }
+}
+
+/// A get's output column, written in place by a backend and then frozen:
+/// the memory a backend reads cells straight into (with
+/// [`Tensor::in_column`](crate::Tensor::in_column) over the frozen bytes,
+/// the get then returns it without another copy).
+///
+/// Large buffers come from the same pool, with the same huge-page advice,
+/// as the columns a get copies into; a fresh one is zeroed by the kernel
+/// as it is first touched, never by a `memset`. The bytes before anything
+/// is written are unspecified (zero, or an earlier output's), never
+/// uninitialised.
+pub struct ColumnBuffer {
+    vec: Vec<u8>,
+    start: usize,
+    pooled: bool,
+}
+
+impl ColumnBuffer {
+    /// A buffer of exactly `len` bytes.
+    pub fn new(len: usize) -> Self {
+        if len < POOL_MIN {
+            return ColumnBuffer {
+                vec: vec![0; len],
+                start: 0,
+                pooled: false,
+            };
+        }
+        let mut vec = match take_pooled(len) {
+            Some(vec) => vec,
+            // `vec![0; n]` asks the allocator for zeroed memory: fresh pages
+            // from the kernel, no `memset`.
+            None if len < LARGE => vec![0; size_class(len)],
+            None => {
+                let vec = vec![0u8; size_class(len) + HUGE_PAGE];
+                advise_huge_pages(vec.as_ptr(), aligned_start(&vec), len);
+                vec
+            }
+        };
+        let start = if len < LARGE { 0 } else { aligned_start(&vec) };
+        // A pooled vector is initialised up to its length; only what lies
+        // beyond it is filled.
+        vec.resize(start + len, 0);
+        ColumnBuffer {
+            vec,
+            start,
+            pooled: true,
+        }
+    }
+
+    /// The buffer's length.
+    pub fn len(&self) -> usize {
+        self.vec.len() - self.start
+    }
+
+    /// Whether the buffer holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, to write.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.vec[self.start..]
+    }
+
+    /// The bytes, without copying; a large buffer's memory goes back to the
+    /// pool when the last `Bytes` of it is dropped.
+    pub fn freeze(self) -> Bytes {
+        if !self.pooled {
+            return Bytes::from(self.vec);
+        }
+        Bytes::from_owner(Pooled {
+            vec: self.vec,
+            start: self.start,
+        })
+    }
+}
+
+impl std::fmt::Debug for ColumnBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColumnBuffer")
+            .field("len", &self.len())
+            .field("pooled", &self.pooled)
+            .finish()
     }
 }
 
@@ -260,6 +346,24 @@ mod tests {
         assert_eq!(again.as_ptr(), ptr, "a mid-sized buffer was not reused");
         assert_eq!(&again[..], &want[..]);
         drop(again);
+
+        // Column buffers written in place, pooled or not, hold what was
+        // written; a large one is aligned and reused like an output.
+        for len in [0usize, 10, POOL_MIN + 7, LARGE + 12345, LARGE + 12345] {
+            let mut buf = ColumnBuffer::new(len);
+            assert_eq!(buf.len(), len);
+            let want: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            buf.as_mut_slice().copy_from_slice(&want);
+            let bytes = buf.freeze();
+            assert_eq!(&bytes[..], &want[..]);
+            if len >= LARGE {
+                assert!((bytes.as_ptr() as usize).is_multiple_of(HUGE_PAGE));
+            }
+        }
+        assert!(
+            output_pool_bytes() >= LARGE,
+            "a column buffer was not pooled"
+        );
 
         set_output_pool_limit(0);
         assert_eq!(output_pool_bytes(), 0);

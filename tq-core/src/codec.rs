@@ -122,6 +122,77 @@ pub fn decode(bytes: Bytes) -> Result<Value> {
     decode_inner(bytes).map_err(|e| e.with_operation("codec::decode"))
 }
 
+/// Decodes one value stored in two pieces: `header` (what
+/// [`encode_header`] wrote) and `payload` (what [`encode_payload`] wrote),
+/// sharing `payload` for tensors and raw bytes. Damaged input is
+/// `Corrupted`, as for [`decode`].
+pub fn decode_parts(header: &[u8], payload: Bytes) -> Result<Value> {
+    decode_parts_inner(header, payload).map_err(|e| e.with_operation("codec::decode_parts"))
+}
+
+fn decode_parts_inner(header: &[u8], payload: Bytes) -> Result<Value> {
+    match tensor_layout(header)? {
+        Some((dtype, shape)) => Tensor::new(dtype, shape, payload)
+            .map(Value::Tensor)
+            .map_err(|e| {
+                Error::corrupted(format!(
+                    "tensor payload does not match its header: {}",
+                    e.message()
+                ))
+            }),
+        None => {
+            // Non-tensor values are small: decode them whole.
+            let mut whole = Vec::with_capacity(header.len() + payload.len());
+            whole.extend_from_slice(header);
+            whole.extend_from_slice(&payload);
+            decode_inner(Bytes::from(whole))
+        }
+    }
+}
+
+/// The dtype and shape a header (exactly what [`encode_header`] wrote)
+/// announces for a tensor, `None` for any other kind of value: how a
+/// backend that keeps headers apart from payloads learns a payload's size
+/// before reading it. A damaged header is `Corrupted`.
+pub fn tensor_layout(header: &[u8]) -> Result<Option<(DType, Vec<usize>)>> {
+    let Some(fixed) = header.get(..FIXED_HEADER) else {
+        return Err(Error::corrupted(format!(
+            "header is {} bytes, shorter than {FIXED_HEADER}",
+            header.len()
+        )));
+    };
+    let [version, kind, dtype, ndim, ..] = *fixed else {
+        return Err(Error::corrupted("unreadable header"));
+    };
+    if version != CODEC_VERSION {
+        return Err(Error::corrupted(format!(
+            "codec version {version} is not supported (this build reads version {CODEC_VERSION})"
+        )));
+    }
+    if kind != KIND_TENSOR {
+        return Ok(None);
+    }
+    let ndim = ndim as usize;
+    if ndim > MAX_NDIM || header.len() != FIXED_HEADER + 8 * ndim || fixed[4..] != [0, 0, 0, 0] {
+        return Err(Error::corrupted(format!(
+            "a tensor header of {} bytes for {ndim} dimensions",
+            header.len()
+        )));
+    }
+    let dtype = DType::from_code(dtype)
+        .ok_or_else(|| Error::corrupted(format!("unknown dtype code {dtype}")))?;
+    let shape = header[FIXED_HEADER..]
+        .chunks_exact(8)
+        .map(|c| {
+            let mut le = [0u8; 8];
+            le.copy_from_slice(c);
+            usize::try_from(u64::from_le_bytes(le))
+                .map_err(|_| Error::corrupted("tensor dimension does not fit in usize"))
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    Ok(Some((dtype, shape)))
+}
+
 fn decode_inner(bytes: Bytes) -> Result<Value> {
     let Some(fixed) = bytes.get(..FIXED_HEADER) else {
         return Err(Error::corrupted(format!(
@@ -244,7 +315,30 @@ mod tests {
             split.extend_from_slice(&encode_payload(&value));
             prop_assert_eq!(&encoded, &split);
             prop_assert_eq!(encoded_len(&value), encoded.len());
-            prop_assert_eq!(decode(Bytes::from(encoded)).unwrap(), value);
+            prop_assert_eq!(decode(Bytes::from(encoded)).unwrap(), value.clone());
+            let header = encode_header(&value);
+            prop_assert_eq!(decode_parts(&header, encode_payload(&value)).unwrap(), value.clone());
+            let layout = tensor_layout(&header).unwrap();
+            prop_assert_eq!(layout, value.as_tensor().map(|t| (t.dtype(), t.shape().to_vec())));
+        }
+
+        #[test]
+        fn damaged_parts_are_corrupted_never_panic(
+            value in arb_value(),
+            pos in 0usize..24,
+            bit in 0u8..8,
+            cut in 0usize..64,
+        ) {
+            let mut header = encode_header(&value);
+            if let Some(b) = header.get_mut(pos) {
+                *b ^= 1 << bit;
+            }
+            let payload = encode_payload(&value);
+            let payload = payload.slice(..cut.min(payload.len()));
+            if let Err(e) = decode_parts(&header, payload) {
+                prop_assert_eq!(e.kind(), crate::ErrorKind::Corrupted);
+            }
+            let _ = tensor_layout(&header);
         }
 
         #[test]

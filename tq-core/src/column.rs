@@ -77,8 +77,12 @@ impl TensorColumn {
     }
 
     /// Concatenates tensors already checked to be of `dtype`: one allocation,
-    /// one copy of each row.
+    /// one copy of each row; none when the rows are consecutive pieces of one
+    /// column buffer ([`Tensor::in_column`]).
     pub(crate) fn concat<'a>(dtype: DType, rows: impl Iterator<Item = &'a Tensor> + Clone) -> Self {
+        if let Some(column) = Self::in_place(dtype, rows.clone()) {
+            return column;
+        }
         let total: usize = rows.clone().map(Tensor::nbytes).sum();
         let mut buf = OutputBuffer::new(total);
         let mut shapes = Vec::new();
@@ -96,6 +100,32 @@ impl TensorColumn {
             shapes,
             offsets,
         }
+    }
+
+    /// The column `rows` already are, without a copy: when every row is
+    /// cut from the same column buffer, each starting where the one before
+    /// ends.
+    fn in_place<'a>(dtype: DType, mut rows: impl Iterator<Item = &'a Tensor>) -> Option<Self> {
+        let first = rows.next()?;
+        let (buffer, start) = first.origin()?;
+        let mut shapes = vec![first.shape().to_vec()];
+        let mut offsets = vec![0, first.nbytes()];
+        let mut last = first;
+        for row in rows {
+            if !last.continued_by(row) {
+                return None;
+            }
+            offsets.push(offsets[offsets.len() - 1] + row.nbytes());
+            shapes.push(row.shape().to_vec());
+            last = row;
+        }
+        let end = start + offsets[offsets.len() - 1];
+        Some(TensorColumn {
+            dtype,
+            data: buffer.slice(*start..end),
+            shapes,
+            offsets,
+        })
     }
 
     /// The number of rows.
@@ -277,6 +307,65 @@ impl fmt::Debug for TensorColumn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rows cut one after another from one column buffer become the column
+    /// without a copy; any other arrangement is copied, with the same
+    /// values.
+    #[test]
+    fn rows_consecutive_in_one_buffer_are_not_copied() {
+        let values: Vec<f32> = (0..24).map(|x| x as f32).collect();
+        let buffer = Bytes::copy_from_slice(bytemuck::cast_slice(&values));
+        let row =
+            |i: usize, len: usize| Tensor::in_column(DType::F32, [len], &buffer, 4 * i).unwrap();
+        // Jagged rows: 0..4, 4..10, 10..12 (elements).
+        let rows = [row(0, 4), row(4, 6), row(10, 2)];
+        let column = TensorColumn::concat(DType::F32, rows.iter());
+        assert_eq!(
+            column.data().as_ptr(),
+            buffer.as_ptr(),
+            "consecutive rows were copied"
+        );
+        assert_eq!(column.data().len(), 48);
+        assert_eq!(column.offsets(), &[0, 16, 40, 48]);
+        assert_eq!(column.row(1).unwrap(), rows[1]);
+
+        // A later start needs no copy either.
+        let tail = [row(12, 4), row(16, 8)];
+        let column = TensorColumn::concat(DType::F32, tail.iter());
+        assert_eq!(column.data().as_ptr(), buffer[48..].as_ptr());
+
+        let other = Bytes::copy_from_slice(bytemuck::cast_slice(&values));
+        let foreign = Tensor::in_column(DType::F32, [6], &other, 16).unwrap();
+        let plain = Tensor::from_vec(values[4..10].to_vec(), [6]).unwrap();
+        for (what, arranged) in [
+            ("out of order", vec![rows[1].clone(), rows[0].clone()]),
+            ("a gap", vec![rows[0].clone(), rows[2].clone()]),
+            ("a row repeated", vec![rows[0].clone(), rows[0].clone()]),
+            ("another buffer", vec![rows[0].clone(), foreign]),
+            ("a plain tensor", vec![rows[0].clone(), plain]),
+        ] {
+            let column = TensorColumn::concat(DType::F32, arranged.iter());
+            let ptr = column.data().as_ptr() as usize;
+            let inside = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
+            assert!(!inside.contains(&ptr), "{what}: not copied");
+            let got: Vec<Tensor> = column.rows().collect();
+            assert_eq!(got, arranged, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_tensor_past_its_column_buffer_is_refused() {
+        let buffer = Bytes::from(vec![0u8; 16]);
+        assert!(Tensor::in_column(DType::F32, [4], &buffer, 0).is_ok());
+        for (shape, start) in [(4usize, 4usize), (1, 13), (0, 17), (2, usize::MAX)] {
+            let err = Tensor::in_column(DType::F32, [shape], &buffer, start).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                crate::ErrorKind::InvalidArgument,
+                "{shape} at {start}"
+            );
+        }
+    }
 
     #[test]
     fn dense_view_is_zero_copy_both_ways() {

@@ -16,12 +16,26 @@ pub const MAX_NDIM: usize = 64;
 /// Cloning and slicing a tensor never copies its bytes. The only way to build
 /// one checks that the byte length equals the number of elements times the
 /// dtype's size (contract E2), so every `Tensor` is well-formed.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Tensor {
     dtype: DType,
     shape: Vec<usize>,
     data: Bytes,
+    /// The column buffer `data` was cut from and where it starts in it
+    /// ([`Tensor::in_column`]): a get whose rows are consecutive pieces of
+    /// one such buffer returns that buffer as its column instead of a copy.
+    origin: Option<(Bytes, usize)>,
 }
+
+/// Tensors are equal when their dtype, shape and bytes are; where the bytes
+/// live does not matter.
+impl PartialEq for Tensor {
+    fn eq(&self, other: &Self) -> bool {
+        self.dtype == other.dtype && self.shape == other.shape && self.data == other.data
+    }
+}
+
+impl Eq for Tensor {}
 
 /// The number of bytes a tensor of `dtype` and `shape` occupies, or an error
 /// when the shape has too many dimensions or its size overflows `usize`.
@@ -82,7 +96,64 @@ impl Tensor {
                 data.len()
             )));
         }
-        Ok(Tensor { dtype, shape, data })
+        Ok(Tensor {
+            dtype,
+            shape,
+            data,
+            origin: None,
+        })
+    }
+
+    /// A tensor over bytes `start..start + nbytes` of `column`, a buffer
+    /// holding several rows back to back (a backend reading a get's cells
+    /// straight into a [`ColumnBuffer`](crate::buffer::ColumnBuffer)). No
+    /// byte is copied, here or later: a get whose rows of a field are
+    /// consecutive pieces of one such buffer, in the order asked, returns
+    /// that part of the buffer as its column (any other get copies the rows,
+    /// as for any tensor). Fails like [`Tensor::new`] when the range lies
+    /// outside `column`.
+    pub fn in_column(
+        dtype: DType,
+        shape: impl Into<Vec<usize>>,
+        column: &Bytes,
+        start: usize,
+    ) -> Result<Self> {
+        let shape = shape.into();
+        let len = tensor_nbytes(dtype, &shape)?;
+        let end = start
+            .checked_add(len)
+            .filter(|&end| end <= column.len())
+            .ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "a {dtype} tensor of shape {shape:?} needs bytes {start}..{start}+{len} of a \
+                     column buffer of {} bytes",
+                    column.len()
+                ))
+            })?;
+        Ok(Tensor {
+            dtype,
+            shape,
+            data: column.slice(start..end),
+            origin: Some((column.clone(), start)),
+        })
+    }
+
+    /// Whether `next` continues this tensor in the same column buffer
+    /// ([`Tensor::in_column`]): its bytes start where these end.
+    pub(crate) fn continued_by(&self, next: &Tensor) -> bool {
+        match (&self.origin, &next.origin) {
+            (Some((a, start)), Some((b, next_start))) => {
+                a.as_ptr() == b.as_ptr()
+                    && a.len() == b.len()
+                    && start + self.nbytes() == *next_start
+            }
+            _ => false,
+        }
+    }
+
+    /// The column buffer this tensor was cut from, and where it starts.
+    pub(crate) fn origin(&self) -> Option<&(Bytes, usize)> {
+        self.origin.as_ref()
     }
 
     /// A tensor that takes ownership of `values` without copying them.
@@ -113,6 +184,7 @@ impl Tensor {
             dtype: T::DTYPE,
             shape: vec![len],
             data: Bytes::from_owner(ElementVec(values)),
+            origin: None,
         }
     }
 
@@ -124,6 +196,7 @@ impl Tensor {
             dtype,
             shape,
             data: Bytes::from(try_alloc_zeroed(len)?),
+            origin: None,
         })
     }
 
@@ -355,7 +428,12 @@ impl Tensor {
     /// callers guarantee `data.len() == tensor_nbytes(dtype, &shape)`.
     pub(crate) fn from_trusted_parts(dtype: DType, shape: Vec<usize>, data: Bytes) -> Self {
         debug_assert_eq!(tensor_nbytes(dtype, &shape).ok(), Some(data.len()));
-        Tensor { dtype, shape, data }
+        Tensor {
+            dtype,
+            shape,
+            data,
+            origin: None,
+        }
     }
 }
 
