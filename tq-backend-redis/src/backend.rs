@@ -322,9 +322,15 @@ impl RedisBackend {
         let answers = self.read_rows(partition, keys, read, None, OP).await?;
         keys.iter()
             .zip(answers)
-            .map(|(key, answer)| match fields {
-                None => parse_all_cells(answer, partition, key),
-                Some(list) => parse_selected_cells(answer, partition, key, list),
+            .map(|(key, answer)| {
+                let row = match fields {
+                    None => parse_all_cells(answer.reply, partition, key),
+                    Some(list) => parse_selected_cells(answer.reply, partition, key, list),
+                }?;
+                Ok(row.map(|mut cells| {
+                    cells.extend(answer.keyed);
+                    cells
+                }))
             })
             .collect::<Result<_>>()
             .map_err(|e| e.with_operation(OP))

@@ -25,7 +25,7 @@ use crate::backend::RedisBackend;
 use crate::cells::{array, bulk, decode_cell, decode_tag, in_row, split_field, utf8};
 use crate::error::bad_reply;
 use crate::keys::{CELL_MARK, TAG_MARK};
-use crate::row_read::HashRead;
+use crate::row_read::{HashRead, RowAnswer};
 use crate::write::parse_state;
 use crate::write_stamp::STAMP_FIELD;
 
@@ -113,15 +113,15 @@ fn counter(bytes: &[u8], what: &str, partition: &str, key: &str) -> Result<u64> 
 
 /// `HGETALL` of a row: its version, the cells asked for and its tag.
 fn parse_versioned(
-    answer: RV,
+    answer: RowAnswer,
     partition: &str,
     key: &str,
     fields: Option<&[String]>,
 ) -> Result<VersionedRow> {
     let bad = || bad_reply("HGETALL answer", "redis::get_versioned");
-    let items = array(answer).ok_or_else(bad)?;
+    let items = array(answer.reply).ok_or_else(bad)?;
     let (mut seq, mut stamp) = (None, 0u64);
-    let mut cells = Vec::new();
+    let mut cells = answer.keyed;
     let mut tags = Vec::new();
     let mut it = items.into_iter();
     while let (Some(name), Some(value)) = (it.next(), it.next()) {

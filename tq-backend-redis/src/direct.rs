@@ -188,8 +188,8 @@ impl Direct {
             let receive = async {
                 let mut replies = Replies::new(read);
                 let mut out = Vec::with_capacity(cmds.len());
-                for _ in cmds {
-                    out.push(match replies.next().await? {
+                for cmd in cmds {
+                    out.push(match replies.next_landing(cmd.landing()).await? {
                         Value::ServerError(e) => Err(e.into()),
                         v => Ok(v),
                     });

@@ -6,8 +6,8 @@
 //!
 //! | Redis key | type | holds |
 //! |---|---|---|
-//! | `P{b}:r:n:p:key` | hash | one row: `s` = insertion sequence, `v` = stamp of its last write, `f<field>` = codec bytes of a cell kept in the hash, `x<field>` = empty, for a cell kept under a key of its own, `t<name>` = JSON of a tag entry |
-//! | `P{b}:c:n:p:m:key<field>` | string | the codec bytes of cell `field` of the row, when the hash has `x<field>` (`m` the byte length of the key) |
+//! | `P{b}:r:n:p:key` | hash | one row: `s` = insertion sequence, `v` = stamp of its last write, `f<field>` = codec bytes of a cell kept in the hash, `x<field>` = codec header of a cell whose payload is kept under a key of its own, `t<name>` = JSON of a tag entry |
+//! | `P{b}:c:n:p:m:key<field>` | string | the payload of cell `field` of the row (its header is `x<field>` in the hash) (`m` the byte length of the key) |
 //! | `P{b}:i:n:p` | sorted set | the partition's keys in bucket `b`, scored by insertion sequence |
 //! | `P{b}:p` | set | the partitions that hold rows in bucket `b` |
 //! | `P{b}:w:n:p` | pub/sub channel (no key) | the events of the partition's rows in bucket `b` (format: `src/events.rs`); `PUBLISH` standalone, `SPUBLISH` (sharded, in the bucket's slot) in a cluster |
@@ -34,14 +34,16 @@ pub const SEQ_FIELD: &[u8] = b"s";
 pub const CELL_MARK: u8 = b'f';
 /// First byte of a hash field holding a tag entry.
 pub const TAG_MARK: u8 = b't';
-/// First byte of the (empty) hash field that says the cell lives under a
-/// key of its own ([`KeyLayout::cell`]).
+/// First byte of the hash field that says the cell lives under a key of
+/// its own ([`KeyLayout::cell`]); the field holds the cell's codec header,
+/// the key its payload.
 pub const CELL_KEY_MARK: u8 = b'x';
 /// The layout version this build reads and writes. Version 1 kept every
-/// cell in the row's hash; a build of that version would not see the
-/// cells of version 2 kept under keys of their own, so the versions
-/// refuse each other's stores.
-pub const LAYOUT_VERSION: u32 = 2;
+/// cell in the row's hash; version 2 kept large cells whole under keys of
+/// their own, with an empty marker in the hash; version 3 keeps the
+/// header in the marker and the payload alone under the key. Each version
+/// misreads the others' stores, so they refuse them.
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Builds the Redis keys of one store (one key prefix and bucket count).
 #[derive(Debug, Clone)]

@@ -39,24 +39,26 @@
 //! See [`keys`] for the table. In short: one hash per row
 //! (`P{b}:r:<len>:<partition>:<key>`) holding the insertion sequence (`s`),
 //! the stamp of its last write (`v`), the small cells (`f<field>`, in
-//! [`tq_core::codec`]'s layout), an empty marker `x<field>` for each large
-//! cell, which lives under a string key of its own
+//! [`tq_core::codec`]'s layout), a marker `x<field>` holding the codec
+//! header of each large cell, whose payload lives under a string key of
+//! its own
 //! (`P{b}:c:<len>:<partition>:<len>:<key><field>`, see "Where a cell
 //! lives"), and the tag entries (`t<name>`, JSON each); per bucket and
 //! partition a sorted set of
 //! keys by insertion sequence (`P{b}:i:<len>:<partition>`); per bucket a set
 //! of partitions (`P{b}:p`); one counter (`P:seq`) and one layout marker
-//! (`P:layout`, `tq-backend-redis layout 2; buckets=<n>`) per store. The
+//! (`P:layout`, `tq-backend-redis layout 3; buckets=<n>`) per store. The
 //! row hash is the truth; its cell keys, the index and the partition set of
 //! its bucket share its hash slot and are updated in the same
 //! `MULTI`/`EXEC` (or script) as the row, so they can never disagree with
 //! it.
 //!
 //! A store written by a build of another layout version (layout 1 kept
-//! every cell in the hash) is refused at open with a `Config` error naming
-//! `key_prefix`: a layout-1 reader would not see cells under keys of their
-//! own. Read or clear such a store with the version that wrote it, or use
-//! a new `key_prefix`.
+//! every cell in the hash, layout 2 kept large cells whole under their
+//! keys with an empty marker) is refused at open with a `Config` error
+//! naming `key_prefix`: each version misreads the others' cells. Read or
+//! clear such a store with the version that wrote it, or use a new
+//! `key_prefix`.
 //!
 //! # Where a cell lives
 //!
@@ -66,8 +68,9 @@
 //! (BENCHMARKS.md, "Where a large Redis put and get spend their time"). So
 //! a cell of at least [`cell_key_bytes`](RedisConfig::cell_key_bytes)
 //! stored bytes (16 KiB by default) written by a transaction lives under a
-//! key of its own, written with one `MSET` per row, and the row's hash
-//! holds the marker `x<field>`; smaller cells, every cell of a row written
+//! key of its own (its payload alone), written with one `MSET` per row,
+//! and the row's hash holds the marker `x<field>` with the cell's codec
+//! header; smaller cells, every cell of a row written
 //! by one script (rows of at most 8 KiB of values without such a cell),
 //! and every cell of a conditional write (`kv_update`) live in the hash
 //! as `f<field>`. A cell is in one place or the other, never both: a write
@@ -75,23 +78,27 @@
 //! step, and a removed cell (field-level clear) or a cleared row loses its
 //! key too.
 //!
-//! A get reads the hashes first (one pipelined round, as before); a row
-//! with markers is then read again in one `MULTI`/`EXEC` together with an
-//! `MGET` of its cell keys, so its hash and cells come from one state (a
-//! write that added a large cell in between makes the row go round again,
-//! at most 8 times, then `Unavailable`, temporary; writes of other cells
-//! or of the tag do not). A server over `maxmemory` refuses everything
-//! queued in a `MULTI`, reads included; then the cells are read with
-//! `MGET` followed by `HMGET s v` and kept only if the row's version did
-//! not move in between (`src/row_read.rs`). Small rows cost one round
-//! trip, as before.
+//! A get reads the hashes first (one pipelined round), which tells the
+//! dtype and shape of every large cell; it then reads each row's cell keys
+//! with `MGET` followed by `HMGET s v` on the same connection, and keeps
+//! them when the row's version did not move in between (a sequence lock:
+//! every write stores a new stamp `v`). The payloads are read from the
+//! socket straight into one buffer per field, the rows back to back, and
+//! that buffer is the column the get returns: one copy in user space, into
+//! memory the output pool has usually touched before (`src/landing.rs`). A
+//! row written in between is read again in one `MULTI`/`EXEC` of its hash
+//! and `MGET` (one state; a write that added a large cell in between makes
+//! it go round again, at most 8 times, then `Unavailable`, temporary). A
+//! server over `maxmemory` refuses everything queued in a `MULTI`, reads
+//! included; then such a row goes back to the sequence lock
+//! (`src/row_read.rs`). Small rows cost one round trip.
 //!
 //! # Guarantees
 //!
 //! - **Row atomicity and race-free merges** (SPEC P9, X1-X3): a put of a row
 //!   is one transaction, `MULTI; [DEL <keys of cells removed or moving
 //!   into the hash>]; HDEL row <fields replaced>; MSET <cell key> <cell>
-//!   ...; HSET row x<field> "" ... f<field> <cell> ... t<name> <json> ...;
+//!   ...; HSET row x<field> <header> ... f<field> <cell> ... t<name> <json> ...;
 //!   EVAL put_meta; EXEC`. The `HSET` sets the small cells, the markers of
 //!   the large ones and the tag entries (one hash field each, so a shallow
 //!   merge is a plain `HSET` and
@@ -338,6 +345,7 @@ mod error;
 mod events;
 mod keepalive;
 pub mod keys;
+mod landing;
 mod reply;
 mod row_read;
 mod scripts;

@@ -13,6 +13,8 @@
 use redis::{RedisError, RedisResult, Value};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::landing::ReplyLanding;
+
 /// The read buffer's size: replies smaller than this are parsed from it.
 const BUF: usize = 64 * 1024;
 /// The most a bulk string's announced length allocates up front.
@@ -122,13 +124,83 @@ impl<R: AsyncRead + Unpin> Replies<R> {
         Ok(out)
     }
 
-    /// One whole reply. A server error comes back as
-    /// [`Value::ServerError`], at the top as inside arrays.
-    pub async fn next(&mut self) -> RedisResult<Value> {
-        // Open arrays: their items so far and how many are still missing.
+    /// Exactly `out.len()` bytes into `out`, then `\r\n`.
+    async fn bulk_into(&mut self, out: &mut [u8]) -> RedisResult<()> {
+        let have = (self.end - self.start).min(out.len());
+        out[..have].copy_from_slice(&self.buf[self.start..self.start + have]);
+        self.start += have;
+        let mut filled = have;
+        while filled < out.len() {
+            // The buffer is empty: the kernel copies into `out` directly.
+            let read = self.inner.read(&mut out[filled..]).await?;
+            if read == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the Redis server closed the connection",
+                )
+                .into());
+            }
+            filled += read;
+        }
+        while self.end - self.start < 2 {
+            self.fill().await?;
+        }
+        if &self.buf[self.start..self.start + 2] != b"\r\n" {
+            return Err(protocol_error("a bulk string without its terminator"));
+        }
+        self.start += 2;
+        Ok(())
+    }
+
+    /// One whole reply, as [`next`](Self::next); with `landing`, the
+    /// bulk strings of an array reply go to their slots where they fit
+    /// (each such value comes back as [`Value::Okay`], the slot recorded
+    /// as landed), the others as usual.
+    pub async fn next_landing(&mut self, landing: Option<&ReplyLanding>) -> RedisResult<Value> {
+        let Some(landing) = landing else {
+            return self.next().await;
+        };
+        let line = self.line().await?;
+        let n = match line.split_first() {
+            Some((b'*', rest)) => parse_number(rest)?,
+            _ => return self.finish_reply(line).await,
+        };
+        if n <= 0 {
+            return self.finish_reply(line).await;
+        }
+        let n = n as usize;
+        let mut items = Vec::with_capacity(n.min(1024));
+        for k in 0..n {
+            let line = self.line().await?;
+            let item = match line.split_first() {
+                Some((b'$', rest)) => match parse_number(rest)? {
+                    len if len < 0 => Value::Nil,
+                    len => match landing.fill(k, len as usize) {
+                        Some((id, slot)) => {
+                            self.bulk_into(slot).await?;
+                            landing.landed(id);
+                            Value::Okay
+                        }
+                        None => Value::BulkString(self.bulk(len as usize).await?),
+                    },
+                },
+                _ => self.finish_reply(line).await?,
+            };
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    /// The rest of the reply whose first line is `line`.
+    async fn finish_reply(&mut self, line: Vec<u8>) -> RedisResult<Value> {
         let mut stack: Vec<(Vec<Value>, usize)> = Vec::new();
+        let mut first = Some(line);
         loop {
-            let mut value = self.scalar_or_open(&mut stack).await?;
+            let line = match first.take() {
+                Some(line) => line,
+                None => self.line().await?,
+            };
+            let mut value = self.scalar_or_open(line, &mut stack).await?;
             // Close every array this value completes.
             loop {
                 let Some(v) = value.take() else { break };
@@ -147,22 +219,24 @@ impl<R: AsyncRead + Unpin> Replies<R> {
         }
     }
 
-    /// Reads one header; returns a complete value, or `None` after opening
-    /// a non-empty array on `stack`.
+    /// One whole reply. A server error comes back as
+    /// [`Value::ServerError`], at the top as inside arrays.
+    pub async fn next(&mut self) -> RedisResult<Value> {
+        let line = self.line().await?;
+        self.finish_reply(line).await
+    }
+
+    /// Reads the value whose header is `line`; returns a complete value,
+    /// or `None` after opening a non-empty array on `stack`.
     async fn scalar_or_open(
         &mut self,
+        line: Vec<u8>,
         stack: &mut Vec<(Vec<Value>, usize)>,
     ) -> RedisResult<Option<Value>> {
-        let line = self.line().await?;
         let (&mark, rest) = line
             .split_first()
             .ok_or_else(|| protocol_error("an empty line"))?;
-        let number = || -> RedisResult<i64> {
-            std::str::from_utf8(rest)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| protocol_error("a length or integer that is not a number"))
-        };
+        let number = || parse_number(rest);
         Ok(Some(match mark {
             b'+' if rest == b"OK" => Value::Okay,
             b'+' => Value::SimpleString(String::from_utf8_lossy(rest).into_owned()),
@@ -192,6 +266,14 @@ impl<R: AsyncRead + Unpin> Replies<R> {
             _ => return Err(protocol_error("an unknown reply type")),
         }))
     }
+}
+
+/// A length or integer of a reply header.
+fn parse_number(digits: &[u8]) -> RedisResult<i64> {
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| protocol_error("a length or integer that is not a number"))
 }
 
 #[cfg(test)]
@@ -233,6 +315,62 @@ mod tests {
         };
         assert!(matches!(&last[0], Value::ServerError(e) if e.code() == "NOSCRIPT"));
         assert_eq!(last[1], Value::BulkString(vec![]));
+    }
+
+    /// Values that fit their slot land there (`Okay`); values of another
+    /// length, values without a slot, nils and errors come back as usual,
+    /// and the reader stays in step for the next reply.
+    #[tokio::test]
+    async fn array_values_land_in_their_slots_where_they_fit() {
+        use crate::landing::{LandingPlan, ReplyLanding};
+        use std::sync::Arc;
+
+        let big = vec![b'y'; 3 * BUF + 5];
+        let mut plan = LandingPlan::default();
+        let s0 = plan.slot(b"f", 3);
+        let s1 = plan.slot(b"f", big.len());
+        let s2 = plan.slot(b"f", 4); // gets 5 bytes: does not fit
+        let landing = Arc::new(plan.build());
+        let reply_landing =
+            ReplyLanding::new(landing.clone(), vec![Some(s0), Some(s1), Some(s2), None]);
+        let mut text = b"*6\r\n$3\r\nabc\r\n".to_vec();
+        text.extend_from_slice(format!("${}\r\n", big.len()).as_bytes());
+        text.extend_from_slice(&big);
+        text.extend_from_slice(b"\r\n$5\r\nhello\r\n$2\r\nno\r\n$-1\r\n-ERR x\r\n:7\r\n");
+        let mut r = Replies::new(&text[..]);
+        let got = r.next_landing(Some(&reply_landing)).await.unwrap();
+        let Value::Array(items) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(
+            items[..4],
+            [
+                Value::Okay,
+                Value::Okay,
+                Value::BulkString(b"hello".to_vec()),
+                Value::BulkString(b"no".to_vec()),
+            ]
+        );
+        assert_eq!(items[4], Value::Nil);
+        assert!(matches!(&items[5], Value::ServerError(_)));
+        // A reply that is no array passes through.
+        assert_eq!(
+            r.next_landing(Some(&reply_landing)).await.unwrap(),
+            Value::Int(7)
+        );
+        drop(reply_landing);
+        let landed = Arc::into_inner(landing).unwrap().finish();
+        let (column, start) = landed.slot(s0).unwrap();
+        assert_eq!(&column[start..start + 3], b"abc");
+        let (column, start) = landed.slot(s1).unwrap();
+        assert_eq!(&column[start..start + big.len()], &big[..]);
+        assert!(landed.slot(s2).is_none());
+        // A stream cut inside a landing value is an error.
+        let mut plan = LandingPlan::default();
+        let id = plan.slot(b"f", 10);
+        let reply_landing = ReplyLanding::new(Arc::new(plan.build()), vec![Some(id)]);
+        let mut r = Replies::new(&b"*1\r\n$10\r\nabc"[..]);
+        assert!(r.next_landing(Some(&reply_landing)).await.is_err());
     }
 
     #[tokio::test]

@@ -1,45 +1,45 @@
 //! Reading rows whose cells may live under keys of their own.
 //!
 //! A row's hash holds its small cells (`f<field>`) and, for each large one,
-//! an empty marker `x<field>` whose cell is the string key
-//! [`KeyLayout::cell`](crate::keys::KeyLayout::cell). A read must not pair
-//! the hash of one write with a cell of another:
+//! a marker `x<field>` holding the cell's codec header, whose payload is the
+//! string key [`KeyLayout::cell`](crate::keys::KeyLayout::cell). A read must
+//! not pair the hash of one write with a cell of another:
 //!
 //! 1. one pipelined round reads every row's hash (`HGETALL`, or `HMGET` of
-//!    `s`, `v` and the fields asked for); a row without markers is done. A
-//!    row written with all its cells in the hash (small rows, `kv_update`)
-//!    costs this one round, as before cell keys existed;
-//! 2. a row with markers is read again in one `MULTI`/`EXEC`: its hash and
-//!    an `MGET` of the cell keys step 1 named. Redis runs the two back to
-//!    back, so they show one state of the row. When that hash names no cell
-//!    key beyond those read, the read is complete (writers of other cells or
-//!    of the tag never make a reader retry); otherwise (a put added a large
-//!    cell in between) it goes round again with the new names, at most
-//!    [`MAX_ROUNDS`] times;
-//! 3. a server over `maxmemory` refuses every command queued in a `MULTI`,
-//!    reads included, and reads must keep working then (so that rows can be
-//!    read and cleared). Then step 2 is `MGET` of the cell keys followed by
-//!    `HMGET row s v`, back to back on one connection, like a sequence
-//!    lock: every write of a row stores a new stamp `v` (distinct with
-//!    probability 1 - 2^-64, [`crate::write_stamp`]) and a clear removes
-//!    `s`, so when `s` and `v` are still what step 1 read, the cells read
-//!    in between are the ones that hash names; else the row is read again
-//!    from step 1. (Writes are refused too while the server is full, so
-//!    they rarely land in between.)
+//!    `s`, `v` and the fields asked for); a row without markers is done (a
+//!    row written with all its cells in the hash costs this one round);
+//! 2. a row with markers gets an `MGET` of its cell keys followed by
+//!    `HMGET row s v`, back to back on one connection, without `MULTI`: a
+//!    sequence lock. Every write of a row stores a new stamp `v` (distinct
+//!    with probability 1 - 2^-64, [`crate::write_stamp`]) and a clear
+//!    removes `s`, so when `s` and `v` are still what step 1 read, the
+//!    cells read in between are the ones that hash names. On the first
+//!    round the tensor payloads are read straight into one column buffer
+//!    per field ([`crate::landing`]): the markers' headers gave their sizes;
+//! 3. a row whose version moved is read in one `MULTI`/`EXEC`: its hash and
+//!    an `MGET` of the cell keys named before. Redis runs the two back to
+//!    back, so they show one state of the row. When that hash names no
+//!    cell key beyond those read, the read is complete; otherwise it goes
+//!    round again with the new names, at most [`MAX_ROUNDS`] times. A
+//!    server over `maxmemory` refuses every command queued in a `MULTI`,
+//!    reads included (and reads must keep working then, so that rows can
+//!    be read and cleared): such a row goes back to step 1 and 2.
 //!
-//! The answer per row has the shape of the plain hash reply (`HGETALL`'s
-//! pairs, or `[s, a, b, ...]` for a selection), with every marker replaced
-//! by the cell it names (`f<field>` and its bytes), so the parsers of a
-//! hash reply read both kinds of cell alike.
+//! The answer per row is its hash reply without the markers
+//! ([`RowAnswer`]), plus the cells under keys, decoded.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use redis::Value as RV;
-use tq_core::{Error, ErrorKind, Result};
+use tq_core::{Bytes, Error, ErrorKind, Result, Tensor, Value, codec, tensor_nbytes};
 
 use crate::backend::RedisBackend;
-use crate::cells::{array, bulk, in_row};
+use crate::cells::{array, bulk, in_row, utf8};
 use crate::client::{Order, Unit};
 use crate::error::{bad_reply, from_redis, is_oom};
-use crate::keys::{CELL_KEY_MARK, CELL_MARK, SEQ_FIELD, cell_field, cell_key_field};
+use crate::keys::{CELL_KEY_MARK, SEQ_FIELD, cell_field, cell_key_field};
+use crate::landing::{Landed, Landing, LandingPlan, ReplyLanding};
 use crate::wire::Command;
 use crate::write_stamp::STAMP_FIELD;
 
@@ -78,6 +78,18 @@ impl HashRead<'_> {
     }
 }
 
+/// One row as read: its hash reply in the plain hash reply's shape
+/// without the cells kept under keys of their own (`HGETALL`'s pairs
+/// without the markers, or `[s, a, b, ...]` with nil in their place), and
+/// those cells, decoded.
+#[derive(Debug)]
+pub struct RowAnswer {
+    /// The hash reply.
+    pub reply: RV,
+    /// The cells kept under keys of their own, by field.
+    pub keyed: Vec<(String, Value)>,
+}
+
 /// A row's `s` and `v` as read (`None`: absent).
 type Version = (Option<Vec<u8>>, Option<Vec<u8>>);
 
@@ -92,8 +104,9 @@ struct RowHash {
     items: Vec<RV>,
     /// The row's version in this reply.
     version: Version,
-    /// The fields (names without the mark) whose cells live under keys.
-    keyed: Vec<Vec<u8>>,
+    /// The fields (names without the mark) whose cells live under keys,
+    /// with their codec headers (the markers' values).
+    keyed: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl RowHash {
@@ -115,7 +128,7 @@ impl RowHash {
                     } else if name == STAMP_FIELD {
                         version.1 = text(Some(value));
                     } else if name.first() == Some(&CELL_KEY_MARK) && wanted(want, &name[1..]) {
-                        keyed.push(name[1..].to_vec());
+                        keyed.push((name[1..].to_vec(), text(Some(value)).unwrap_or_default()));
                     }
                 }
                 (version, keyed)
@@ -129,7 +142,10 @@ impl RowHash {
                         !matches!(items.get(3 + 2 * j), None | Some(RV::Nil))
                             && wanted(want, f.as_bytes())
                     })
-                    .map(|(_, f)| f.as_bytes().to_vec())
+                    .map(|(j, f)| {
+                        let header = text(items.get(3 + 2 * j)).unwrap_or_default();
+                        (f.as_bytes().to_vec(), header)
+                    })
                     .collect();
                 (version, keyed)
             }
@@ -141,79 +157,97 @@ impl RowHash {
         })
     }
 
-    /// The reply in the plain hash reply's shape, each marker replaced by
-    /// its cell from `cells`: the values of `MGET` of the keys of the
-    /// fields `read_fields`, in that order.
-    fn with_cells(
-        self,
-        read: HashRead<'_>,
-        want: Option<&[String]>,
-        read_fields: &[Vec<u8>],
-        mut cells: Vec<RV>,
-        missing: impl Fn(&[u8]) -> Error,
-    ) -> Result<RV> {
-        let mut take = |field: &[u8]| -> Result<RV> {
-            let at = read_fields.iter().position(|f| f == field);
-            match at.and_then(|i| cells.get_mut(i)).map(std::mem::take) {
-                Some(cell @ RV::BulkString(_)) => Ok(cell),
-                _ => Err(missing(field)),
-            }
-        };
+    /// Whether every cell key `self` names is among those of `read`.
+    fn names_no_more_than(&self, read: &RowHash) -> bool {
+        self.keyed
+            .iter()
+            .all(|(f, _)| read.keyed.iter().any(|(r, _)| r == f))
+    }
+
+    /// The row's answer: the reply without its markers, and `cells`.
+    fn answer(self, read: HashRead<'_>, cells: Vec<(String, Value)>) -> RowAnswer {
         let mut items = self.items.into_iter();
-        match read {
+        let reply = match read {
             HashRead::All => {
                 let mut out = Vec::with_capacity(items.len());
                 while let (Some(name), Some(value)) = (items.next(), items.next()) {
-                    match name {
-                        RV::BulkString(name) if name.first() == Some(&CELL_KEY_MARK) => {
-                            let field = &name[1..];
-                            if wanted(want, field) {
-                                out.push(RV::BulkString([&[CELL_MARK][..], field].concat()));
-                                out.push(take(field)?);
-                            }
-                        }
-                        name => {
-                            out.push(name);
-                            out.push(value);
-                        }
+                    let marker =
+                        matches!(&name, RV::BulkString(n) if n.first() == Some(&CELL_KEY_MARK));
+                    if !marker {
+                        out.push(name);
+                        out.push(value);
                     }
                 }
-                Ok(RV::Array(out))
+                RV::Array(out)
             }
             HashRead::Selected(fields) => {
                 let mut out = Vec::with_capacity(1 + fields.len());
                 out.push(items.next().unwrap_or(RV::Nil));
                 items.next(); // v
-                for f in fields {
+                for _ in fields {
                     let in_hash = items.next().unwrap_or(RV::Nil);
-                    let marker = items.next().unwrap_or(RV::Nil);
-                    out.push(match (in_hash, marker) {
-                        (RV::Nil, RV::Nil) => RV::Nil,
-                        (RV::Nil, _) => take(f.as_bytes())?,
-                        (cell, _) => cell,
-                    });
+                    items.next(); // the marker: its cell is in `cells`
+                    out.push(in_hash);
                 }
-                Ok(RV::Array(out))
+                RV::Array(out)
             }
+        };
+        RowAnswer {
+            reply,
+            keyed: cells,
         }
     }
+}
+
+/// Where one cell kept under a key of its own was read to.
+enum Payload<'a> {
+    /// Into its slot of a column buffer: the buffer and where it starts.
+    Landed(&'a Bytes, usize),
+    /// Into a buffer of its own.
+    Read(Vec<u8>),
+}
+
+/// The value of `field`'s cell from its `header` and `payload`.
+fn keyed_cell(field: &[u8], header: &[u8], payload: Payload<'_>) -> Result<(String, Value)> {
+    let name = utf8(field.to_vec(), "field name")?;
+    let value = match payload {
+        Payload::Read(bytes) => codec::decode_parts(header, Bytes::from(bytes)),
+        Payload::Landed(column, start) => match codec::tensor_layout(header)? {
+            Some((dtype, shape)) => Tensor::in_column(dtype, shape, column, start)
+                .map(Value::Tensor)
+                .map_err(|e| Error::corrupted(e.message().to_owned())),
+            None => Err(Error::unexpected(
+                "a non-tensor cell was read into a column",
+            )),
+        },
+    }
+    .map_err(|e| e.with_context("field", name.clone()))?;
+    Ok((name, value))
+}
+
+/// The payload length of a tensor cell whose header is `header`, if it is
+/// one (a slot of that length can take it).
+fn tensor_payload_len(header: &[u8]) -> Option<usize> {
+    let (dtype, shape) = codec::tensor_layout(header).ok()??;
+    tensor_nbytes(dtype, &shape).ok()
 }
 
 /// What became of one row's step 2.
 enum Next {
     /// The row's answer.
-    Done(RV),
-    /// Read the cells again: of this hash (a consistent one that names
-    /// cell keys not read yet), or, with `None`, from step 1.
-    Again(Option<RowHash>),
+    Done(RowAnswer),
+    /// Read the cells again in a transaction, of this hash (it names cell
+    /// keys not read yet, or the row changed while being read).
+    InTransaction(RowHash),
+    /// Read the row again from step 1.
+    Again,
 }
 
 impl RedisBackend {
     /// Reads the hashes of `keys` in `partition` as `read` asks, with every
     /// cell kept under a key of its own (of the fields in `want`, or all)
-    /// read consistently with its hash and put in its marker's place; see
-    /// the module docs. One answer per key, in the plain hash reply's
-    /// shape.
+    /// read consistently with its hash; see the module docs. One answer
+    /// per key.
     pub(crate) async fn read_rows(
         &self,
         partition: &str,
@@ -221,7 +255,7 @@ impl RedisBackend {
         read: HashRead<'_>,
         want: Option<&[String]>,
         op: &'static str,
-    ) -> Result<Vec<RV>> {
+    ) -> Result<Vec<RowAnswer>> {
         let buckets = self
             .layout
             .buckets_of(partition, keys.iter().map(String::as_str));
@@ -233,12 +267,14 @@ impl RedisBackend {
             read,
             want,
             op,
+            full: AtomicBool::new(false),
         };
-        let mut out: Vec<RV> = vec![RV::Nil; keys.len()];
+        let mut out: Vec<Option<RowAnswer>> = (0..keys.len()).map(|_| None).collect();
         let mut rehash: Vec<usize> = (0..keys.len()).collect();
-        let mut pending: Vec<(usize, RowHash)> = Vec::new();
-        for _round in 0..=MAX_ROUNDS {
-            // Step 1 (again, for rows whose sequence lock failed).
+        let mut fresh: Vec<(usize, RowHash)> = Vec::new();
+        let mut in_tx: Vec<(usize, RowHash)> = Vec::new();
+        for round in 0..=MAX_ROUNDS {
+            // Step 1 (again, for rows that changed while being read).
             if !rehash.is_empty() {
                 let replies = self
                     .conn
@@ -252,30 +288,36 @@ impl RedisBackend {
                     let hash = RowHash::parse(reply, read, want)
                         .ok_or_else(|| bad_reply("a row hash's answer", op))?;
                     if hash.keyed.is_empty() {
-                        out[i] = hash.with_cells(read, want, &[], Vec::new(), rows.missing(i))?;
+                        out[i] = Some(hash.answer(read, Vec::new()));
                     } else {
-                        pending.push((i, hash));
+                        fresh.push((i, hash));
                     }
                 }
                 rehash.clear();
             }
-            if pending.is_empty() {
-                return Ok(out);
+            if fresh.is_empty() && in_tx.is_empty() {
+                break;
             }
-            // Step 2 (or 3).
-            let nexts = rows.cells(std::mem::take(&mut pending)).await?;
+            // Step 2: the cells, as a sequence lock (into the output
+            // columns on the first round), or in a transaction.
+            let mut nexts = rows
+                .cells_seqlocked(std::mem::take(&mut fresh), round == 0)
+                .await?;
+            nexts.extend(
+                rows.cells_in_transaction(std::mem::take(&mut in_tx))
+                    .await?,
+            );
             for (i, next) in nexts {
                 match next {
-                    Next::Done(answer) => out[i] = answer,
-                    Next::Again(Some(hash)) => pending.push((i, hash)),
-                    Next::Again(None) => rehash.push(i),
+                    Next::Done(answer) => out[i] = Some(answer),
+                    Next::InTransaction(hash) => in_tx.push((i, hash)),
+                    Next::Again => rehash.push(i),
                 }
             }
         }
-        let i = pending.first().map(|(i, _)| *i).or(rehash.first().copied());
-        match i {
-            None => Ok(out),
-            Some(i) => Err(in_row(
+        let left = in_tx.first().map(|(i, _)| *i).or(rehash.first().copied());
+        if let Some(i) = left {
+            return Err(in_row(
                 Error::new(
                     ErrorKind::Unavailable,
                     format!(
@@ -286,8 +328,11 @@ impl RedisBackend {
                 partition,
                 &keys[i],
             )
-            .with_operation(op)),
+            .with_operation(op));
         }
+        out.into_iter()
+            .map(|answer| answer.ok_or_else(|| Error::unexpected("a row was not read")))
+            .collect()
     }
 }
 
@@ -300,6 +345,9 @@ struct Rows<'a> {
     read: HashRead<'a>,
     want: Option<&'a [String]>,
     op: &'static str,
+    /// The server refused a transaction for want of memory: read by
+    /// sequence lock only.
+    full: AtomicBool,
 }
 
 impl Rows<'_> {
@@ -317,41 +365,160 @@ impl Rows<'_> {
         self.read.command(&self.row_key(i))
     }
 
-    /// `MGET` of row `i`'s cell keys of `fields`.
-    fn mget(&self, i: usize, fields: &[Vec<u8>]) -> Command {
+    /// `MGET` of row `i`'s cell keys of the fields `hash` names.
+    fn mget(&self, i: usize, hash: &RowHash) -> Command {
         let base = self
             .backend
             .layout
             .cell_base(self.buckets[i], self.partition, &self.keys[i]);
         let mut mget = Command::new("MGET");
-        for f in fields {
+        for (f, _) in &hash.keyed {
             mget.arg([&base[..], f].concat());
         }
         mget
     }
 
-    fn missing(&self, i: usize) -> impl Fn(&[u8]) -> Error + '_ {
-        move |field| missing_cell_key(field, self.partition, &self.keys[i])
+    /// Row `i`'s cells under keys of their own, named by `hash`, from the
+    /// `MGET` answer `cells` read in one state with it; `slots`: where
+    /// each may have landed.
+    fn decode(
+        &self,
+        i: usize,
+        hash: &RowHash,
+        cells: Vec<RV>,
+        slots: Option<(&[Option<usize>], &Landed)>,
+    ) -> Result<Vec<(String, Value)>> {
+        let mut out = Vec::with_capacity(hash.keyed.len());
+        let mut cells = cells.into_iter();
+        for (k, (field, header)) in hash.keyed.iter().enumerate() {
+            let landed = slots.and_then(|(ids, landed)| landed.slot((*ids.get(k)?)?));
+            let payload = match (cells.next(), landed) {
+                (Some(RV::Okay), Some((column, start))) => Payload::Landed(column, start),
+                (Some(RV::BulkString(bytes)), _) => Payload::Read(bytes),
+                (Some(RV::Okay), None) => {
+                    return Err(Error::unexpected(
+                        "a cell read into a column buffer was lost",
+                    ));
+                }
+                _ => return Err(missing_cell_key(field, self.partition, &self.keys[i])),
+            };
+            out.push(
+                keyed_cell(field, header, payload)
+                    .map_err(|e| in_row(e, self.partition, &self.keys[i]))?,
+            );
+        }
+        Ok(out)
     }
 
-    /// Step 2: each row's hash and cells in one `MULTI`/`EXEC`; step 3 for
-    /// all of them when the server refuses a transaction for want of
-    /// memory.
-    async fn cells(&self, pending: Vec<(usize, RowHash)>) -> Result<Vec<(usize, Next)>> {
+    /// Step 2 as a sequence lock: each row's cells (`MGET`), then its
+    /// version again (`HMGET s v`), back to back on one connection, no
+    /// `MULTI` (which a server over `maxmemory` refuses, reads included).
+    /// Every write of a row stores a new stamp `v` and a clear removes
+    /// `s`, so when both are still what step 1 read, the cells read in
+    /// between are the ones that hash names. With `land`, tensor cells are
+    /// read straight into one column buffer per field ([`crate::landing`]).
+    async fn cells_seqlocked(
+        &self,
+        pending: Vec<(usize, RowHash)>,
+        land: bool,
+    ) -> Result<Vec<(usize, Next)>> {
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut plan = LandingPlan::default();
+        let slots: Vec<Vec<Option<usize>>> = pending
+            .iter()
+            .map(|(_, hash)| {
+                hash.keyed
+                    .iter()
+                    .map(|(field, header)| {
+                        let len = tensor_payload_len(header).filter(|_| land)?;
+                        Some(plan.slot(field, len))
+                    })
+                    .collect()
+            })
+            .collect();
+        let landing = (!plan.is_empty()).then(|| Arc::new(plan.build()));
+        let rows: Vec<usize> = pending.iter().map(|(i, _)| *i).collect();
+        let answers = self
+            .backend
+            .conn
+            .run_items(
+                &self.buckets_of(&rows),
+                |j, _| {
+                    let (i, hash) = &pending[j];
+                    let mut mget = self.mget(*i, hash);
+                    if let Some(landing) = &landing {
+                        mget.land_in(ReplyLanding::new(landing.clone(), slots[j].clone()));
+                    }
+                    let mut version = Command::new("HMGET");
+                    version
+                        .arg(self.row_key(*i))
+                        .arg(SEQ_FIELD)
+                        .arg(STAMP_FIELD);
+                    Unit::Reads(vec![mget, version])
+                },
+                self.op,
+            )
+            .await?;
+        // Every command (and its handle on the landing) is gone now.
+        let landed = landing.and_then(Arc::into_inner).map(Landing::finish);
+        let mut nexts = Vec::with_capacity(pending.len());
+        for (((i, hash), answer), ids) in pending.into_iter().zip(answers).zip(&slots) {
+            let bad = || bad_reply("a row's cell keys and version", self.op);
+            let mut both = array(answer).filter(|a| a.len() == 2).ok_or_else(bad)?;
+            let version = array(both.pop().unwrap_or_default()).ok_or_else(bad)?;
+            let cells = array(both.pop().unwrap_or_default()).ok_or_else(bad)?;
+            let now = (
+                version.first().cloned().and_then(bulk),
+                version.get(1).cloned().and_then(bulk),
+            );
+            let lost = cells.contains(&RV::Okay) && landed.is_none();
+            if now == hash.version && !lost {
+                let slots = landed.as_ref().map(|l| (&ids[..], l));
+                let cells = self.decode(i, &hash, cells, slots)?;
+                nexts.push((i, Next::Done(hash.answer(self.read, cells))));
+            } else if self.full.load(Ordering::Relaxed) {
+                // A write landed in between, and transactions are refused:
+                // read the row again.
+                nexts.push((i, Next::Again));
+            } else {
+                // A write landed in between: read hash and cells at one
+                // instant.
+                nexts.push((i, Next::InTransaction(hash)));
+            }
+        }
+        Ok(nexts)
+    }
+
+    /// Step 2 in a transaction: each row's hash and an `MGET` of the cell
+    /// keys `pending`'s hash named, in one `MULTI`/`EXEC` (one state of the
+    /// row). When that hash names no cell key beyond those read, the read
+    /// is complete; otherwise it goes round again with the new names. A
+    /// server out of memory refuses the transaction: then the rows are
+    /// read by sequence lock.
+    async fn cells_in_transaction(
+        &self,
+        pending: Vec<(usize, RowHash)>,
+    ) -> Result<Vec<(usize, Next)>> {
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
         let rows: Vec<usize> = pending.iter().map(|(i, _)| *i).collect();
         let outcomes = self
             .backend
             .conn
             .run_items_each(&self.buckets_of(&rows), Order::Free, |j, _| {
                 let (i, hash) = &pending[j];
-                Unit::TxAll(vec![self.hash_command(*i), self.mget(*i, &hash.keyed)])
+                Unit::TxAll(vec![self.hash_command(*i), self.mget(*i, hash)])
             })
             .await;
         if outcomes
             .iter()
             .any(|o| o.as_ref().is_err_and(|e| is_oom(&e.error)))
         {
-            return self.cells_seqlocked(pending).await;
+            self.full.store(true, Ordering::Relaxed);
+            return Ok(pending.into_iter().map(|(i, _)| (i, Next::Again)).collect());
         }
         let mut nexts = Vec::with_capacity(pending.len());
         for ((i, asked), outcome) in pending.into_iter().zip(outcomes) {
@@ -361,56 +528,20 @@ impl Rows<'_> {
             let cells = array(both.pop().unwrap_or_default()).ok_or_else(bad)?;
             let hash = RowHash::parse(both.pop().unwrap_or_default(), self.read, self.want)
                 .ok_or_else(bad)?;
-            if hash.keyed.iter().all(|f| asked.keyed.contains(f)) {
-                let answer =
-                    hash.with_cells(self.read, self.want, &asked.keyed, cells, self.missing(i))?;
-                nexts.push((i, Next::Done(answer)));
+            if hash.names_no_more_than(&asked) {
+                // `cells` follow `asked`'s names; decode them with this
+                // hash's headers (the same state).
+                let mut ordered = Vec::with_capacity(hash.keyed.len());
+                let mut cells: Vec<Option<RV>> = cells.into_iter().map(Some).collect();
+                for (f, _) in &hash.keyed {
+                    let at = asked.keyed.iter().position(|(a, _)| a == f);
+                    ordered.push(at.and_then(|k| cells.get_mut(k)?.take()).unwrap_or(RV::Nil));
+                }
+                let cells = self.decode(i, &hash, ordered, None)?;
+                nexts.push((i, Next::Done(hash.answer(self.read, cells))));
             } else {
                 // A put added a cell key after the previous read.
-                nexts.push((i, Next::Again(Some(hash))));
-            }
-        }
-        Ok(nexts)
-    }
-
-    /// Step 3: each row's cells, then its version again, without `MULTI`.
-    async fn cells_seqlocked(&self, pending: Vec<(usize, RowHash)>) -> Result<Vec<(usize, Next)>> {
-        let rows: Vec<usize> = pending.iter().map(|(i, _)| *i).collect();
-        let answers = self
-            .backend
-            .conn
-            .run_items(
-                &self.buckets_of(&rows),
-                |j, _| {
-                    let (i, hash) = &pending[j];
-                    let mut version = Command::new("HMGET");
-                    version
-                        .arg(self.row_key(*i))
-                        .arg(SEQ_FIELD)
-                        .arg(STAMP_FIELD);
-                    Unit::Reads(vec![self.mget(*i, &hash.keyed), version])
-                },
-                self.op,
-            )
-            .await?;
-        let mut nexts = Vec::with_capacity(pending.len());
-        for ((i, mut hash), answer) in pending.into_iter().zip(answers) {
-            let bad = || bad_reply("a row's cell keys and version", self.op);
-            let mut both = array(answer).filter(|a| a.len() == 2).ok_or_else(bad)?;
-            let version = array(both.pop().unwrap_or_default()).ok_or_else(bad)?;
-            let cells = array(both.pop().unwrap_or_default()).ok_or_else(bad)?;
-            let now = (
-                version.first().cloned().and_then(bulk),
-                version.get(1).cloned().and_then(bulk),
-            );
-            if now == hash.version {
-                let keyed = std::mem::take(&mut hash.keyed);
-                let answer =
-                    hash.with_cells(self.read, self.want, &keyed, cells, self.missing(i))?;
-                nexts.push((i, Next::Done(answer)));
-            } else {
-                // A write landed in between: read the row again.
-                nexts.push((i, Next::Again(None)));
+                nexts.push((i, Next::InTransaction(hash)));
             }
         }
         Ok(nexts)

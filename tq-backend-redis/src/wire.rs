@@ -10,6 +10,8 @@
 
 use bytes::Bytes;
 
+use crate::landing::ReplyLanding;
+
 /// Arguments at least this long are sent from their own buffer; shorter
 /// ones are copied into the framing buffer (cheaper than an iovec each).
 const SHARED_MIN: usize = 4096;
@@ -29,6 +31,9 @@ pub struct Command {
     small: Vec<u8>,
     /// Per argument, its pieces.
     args: Vec<Vec<Piece>>,
+    /// Where the direct reader puts the values of this command's array
+    /// reply (an `MGET` of cells); other paths ignore it.
+    landing: Option<ReplyLanding>,
 }
 
 impl Command {
@@ -37,6 +42,18 @@ impl Command {
         let mut c = Command::default();
         c.arg(name.as_bytes());
         c
+    }
+
+    /// Lets the direct reader read this command's array reply into
+    /// `landing`'s slots ([`crate::landing`]).
+    pub fn land_in(&mut self, landing: ReplyLanding) -> &mut Command {
+        self.landing = Some(landing);
+        self
+    }
+
+    /// Where this command's reply lands, if anywhere.
+    pub fn landing(&self) -> Option<&ReplyLanding> {
+        self.landing.as_ref()
     }
 
     /// Appends one argument (copied: names, keys, numbers, JSON).

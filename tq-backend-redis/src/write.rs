@@ -7,7 +7,7 @@ use redis::Value as RV;
 use tq_core::{Error, Result, RowState, RowVersion, RowWrite};
 
 use crate::backend::RedisBackend;
-use crate::cells::{EncodedRow, array, bulk, decode_tag, encode_row, in_row, utf8};
+use crate::cells::{EncodedRow, FieldValue, array, bulk, decode_tag, encode_row, in_row, utf8};
 use crate::client::{ItemError, Order, SPLIT_BYTES, SPLIT_ITEMS, Unit};
 use crate::conditional::version_text;
 use crate::error::{bad_reply, classify, is_oom, position_ranges};
@@ -200,11 +200,16 @@ impl RedisBackend {
         for (name, value) in &row.pairs {
             let is_cell = name.first() == Some(&CELL_MARK);
             let field = name.get(1..).unwrap_or_default();
-            if is_cell && value.len() >= cell_key_bytes {
+            if let (true, FieldValue::Cell { header, payload }) =
+                (is_cell && value.len() >= cell_key_bytes, value)
+            {
+                // The key holds the payload alone, the marker its header:
+                // a read learns every cell's size from the hash, then reads
+                // the payloads straight into the output columns.
                 hdel.arg(name);
                 mset.arg(cell_key(field));
-                value.write_to(&mut mset);
-                hset.arg(marker(field)).arg("");
+                mset.arg_parts(&[], payload);
+                hset.arg(marker(field)).arg(header);
                 (hdels, msets, hsets) = (hdels + 1, msets + 1, hsets + 1);
             } else {
                 if is_cell {

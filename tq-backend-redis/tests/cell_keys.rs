@@ -253,6 +253,119 @@ async fn a_missing_cell_key_is_corrupted_naming_the_field_and_clear_repairs() {
     assert_eq!(kv.kv_list(Some("p")).await.unwrap()["p"].len(), 1);
 }
 
+/// Layout 3: the key holds the payload alone, the marker the codec
+/// header, so a read learns every cell's size from the hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cell_key_holds_the_payload_and_its_marker_the_header() {
+    let mut store = Store::standalone().await;
+    let value =
+        Tensor::from_vec((0..8192).map(|i| i as f32).collect::<Vec<f32>>(), [2, 4096]).unwrap();
+    let row = RowWrite::new("k").with_cell("a", value.clone());
+    store.backend.put("p", vec![row]).await.unwrap();
+    let layout = store.backend.layout().clone();
+    let b = layout.bucket("p", "k");
+    let marker: Vec<u8> = store
+        .conn
+        .hget(layout.row(b, "p", "k"), "xa")
+        .await
+        .unwrap();
+    let header = tq_core::codec::encode_header(&tq_core::Value::Tensor(value.clone()));
+    assert_eq!(marker, header);
+    let payload: Vec<u8> = store.conn.get(layout.cell(b, "p", "k", "a")).await.unwrap();
+    assert_eq!(&payload[..], &value.data()[..]);
+
+    // A damaged header is `Corrupted` naming the field, however the row is read.
+    let _: () = store
+        .conn
+        .hset(layout.row(b, "p", "k"), "xa", &header[..7])
+        .await
+        .unwrap();
+    for fields in [None, Some(&["a".to_owned()][..])] {
+        let err = store
+            .backend
+            .get("p", &["k".to_owned()], fields)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupted, "{err}");
+        assert_eq!(err.context_value("key"), Some("k"), "{err}");
+        assert_eq!(err.context_value("field"), Some("a"), "{err}");
+    }
+}
+
+/// A get reads the payloads of the cells under keys straight into one
+/// buffer per field, row after row (uniform and jagged fields alike), so
+/// the column is that buffer: no copy after the socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_reads_cells_into_one_buffer_per_field_and_the_column_is_that_buffer() {
+    let store = Store::standalone().await;
+    let rows = 8;
+    let jagged = |i: usize| -> Tensor {
+        let len = 8192 + 100 * i;
+        Tensor::from_vec(
+            (0..len).map(|x| (x + i) as f32).collect::<Vec<f32>>(),
+            [len],
+        )
+        .unwrap()
+    };
+    let keys: Vec<String> = (0..rows).map(|i| format!("k{i}")).collect();
+    let writes = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            RowWrite::new(k.clone())
+                .with_cell("a", big(i as f32))
+                .with_cell("j", jagged(i))
+                .with_cell("s", small(i as f32))
+        })
+        .collect();
+    store.backend.put("p", writes).await.unwrap();
+    let all = ["a".to_owned(), "j".to_owned(), "s".to_owned()];
+    for fields in [None, Some(&all[..])] {
+        let got = store.backend.get("p", &keys, fields).await.unwrap();
+        for field in ["a", "j"] {
+            let column: Vec<Tensor> = got
+                .iter()
+                .map(|row| {
+                    let row = row.as_ref().expect("the row exists");
+                    let (_, v) = row.iter().find(|(f, _)| f == field).expect("the field");
+                    v.as_tensor().expect("a tensor").clone()
+                })
+                .collect();
+            for (i, t) in column.iter().enumerate() {
+                let want = if field == "a" {
+                    big(i as f32)
+                } else {
+                    jagged(i)
+                };
+                assert_eq!(t, &want, "{field} of row {i}");
+            }
+            for pair in column.windows(2) {
+                let end = pair[0].data().as_ptr() as usize + pair[0].nbytes();
+                assert_eq!(
+                    end,
+                    pair[1].data().as_ptr() as usize,
+                    "{field}: rows not back to back"
+                );
+            }
+            let assembled = tq_core::TensorColumn::from_rows(&column).unwrap();
+            assert_eq!(
+                assembled.data().as_ptr(),
+                column[0].data().as_ptr(),
+                "{field}: the column was copied"
+            );
+        }
+    }
+    // Through the KV API, the same values (repeats and a subset copy).
+    let kv = KvStore::new(Arc::new(store.backend.clone()));
+    let asked = ["k3", "k1", "k3"];
+    let batch = kv.kv_batch_get(&asked, "p", Some(&["j"])).await.unwrap();
+    let column = batch.tensor("j").expect("a tensor column");
+    for (r, k) in asked.iter().enumerate() {
+        let i: usize = k[1..].parse().unwrap();
+        assert_eq!(column.row(r).unwrap(), jagged(i));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_of_another_layout_is_refused_naming_key_prefix() {
     let config = support::standalone_config().unwrap();
