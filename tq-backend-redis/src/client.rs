@@ -527,6 +527,12 @@ impl Conn {
         }
     }
 
+    /// Whether large pipelines go over direct connections, whose reader
+    /// can read replies into a [`crate::landing::Landing`] (not over TLS).
+    pub fn reads_directly(&self) -> bool {
+        self.direct.is_some()
+    }
+
     /// Whether this is a cluster connection.
     pub fn is_cluster(&self) -> bool {
         matches!(self.inner, Inner::Cluster(_))

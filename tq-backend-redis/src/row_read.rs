@@ -425,6 +425,9 @@ impl Rows<'_> {
         if pending.is_empty() {
             return Ok(Vec::new());
         }
+        // Only the direct reader lands payloads (not TLS): elsewhere the
+        // buffers would be allocated for nothing.
+        let land = land && self.backend.conn.reads_directly();
         let mut plan = LandingPlan::default();
         let slots: Vec<Vec<Option<usize>>> = pending
             .iter()
