@@ -21,7 +21,9 @@ impl KvStore {
     /// order, each of which every key must hold (`NotFound` naming key and
     /// field). A tensor field comes back as one
     /// [`TensorColumn`](crate::TensorColumn): one copy of the rows into one
-    /// buffer. A get of 8 MiB or more copies on Tokio's blocking threads,
+    /// buffer, or none when the backend read the rows back to back into one
+    /// buffer ([`Tensor::in_column`](crate::Tensor::in_column); the Redis
+    /// backend does for large cells). A get of 8 MiB or more copies on Tokio's blocking threads,
     /// up to 4 fields at once (never on the async worker that polls it);
     /// outside a Tokio runtime it copies inline. `select_fields` takes any
     /// list of strings ([`FieldNames`]): `Some(&["a", "b"])`,
