@@ -375,7 +375,7 @@ struct Built {
 impl Built {
     /// The number of replies expected.
     fn expected(&self) -> usize {
-        self.cmds.len()
+        self.shapes.iter().map(|s| s.sent()).sum()
     }
 
     /// Splits a large direct pipeline into up to [`MAX_SPLIT`] pipelines
@@ -570,12 +570,26 @@ impl Conn {
     /// Sends one built pipeline: over a direct connection when it has an
     /// address, else through redis-rs (to the master serving its slot, or
     /// routed by the client).
-    async fn send(&self, b: &Built) -> RedisResult<Vec<RedisResult<Value>>> {
+    ///
+    /// A large pipeline runs as a task of its own: the pipelines of one
+    /// call then copy their bytes to and from the kernel on several worker
+    /// threads at once (in one task, one thread did every copy). The task
+    /// owns what it needs, so a caller that stops waiting leaves it to
+    /// finish within the command timeout (its outcome is discarded, as for
+    /// any pipeline the server already received).
+    async fn send(&self, b: &mut Built) -> RedisResult<Vec<RedisResult<Value>>> {
         if let (Some(direct), Some(addr)) = (&self.direct, &b.addr) {
             let large = b.cmds.len() >= DIRECT_COMMANDS
                 || b.cmds.iter().map(Command::wire_len).sum::<usize>() >= DIRECT_BYTES;
             if large {
-                return direct.pipeline(addr, &b.cmds).await;
+                let (direct, addr) = (direct.clone(), addr.clone());
+                let cmds = std::mem::take(&mut b.cmds);
+                return tokio::spawn(async move { direct.pipeline(&addr, &cmds).await })
+                    .await
+                    .unwrap_or_else(|e| {
+                        // Unknown how far it got: like a broken connection.
+                        Err(std::io::Error::other(format!("a pipeline's task failed: {e}")).into())
+                    });
             }
             if let Some(_slot) = direct.small_slot(SMALL_DIRECT) {
                 return direct.pipeline(addr, &b.cmds).await;
@@ -761,7 +775,8 @@ impl Conn {
                     }
                 })
                 .collect();
-            let answers = join_all(built.iter().map(|b| self.send(b))).await;
+            let mut built = built;
+            let answers = join_all(built.iter_mut().map(|b| self.send(b))).await;
             let mut again = Vec::new();
             for (b, answer) in built.iter().zip(answers) {
                 let expected = b.expected();
