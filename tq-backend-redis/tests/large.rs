@@ -63,3 +63,43 @@ async fn a_split_put_keeps_call_order_and_bytes() {
         assert_eq!(kv.kv_clear(&keys, "p", None).await.unwrap(), ROWS);
     }
 }
+
+/// Large pipelines run as tasks of their own: a caller that stops
+/// waiting (here a timeout, over and over, at different points of a 32 MiB
+/// get) leaves them to finish on their own, and every later get on the
+/// same backend reads whole, correct rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gets_abandoned_midway_leave_the_backend_whole() {
+    const ROWS: usize = 64;
+    const ELEMS: usize = 128 * 1024;
+    let kv = KvStore::new(Arc::new(support::standalone().await.unwrap()));
+    let values: Vec<u32> = (0..(ROWS * ELEMS) as u32).collect();
+    let tensor = Tensor::from_vec(values, [ROWS, ELEMS]).unwrap();
+    let keys: Vec<String> = (0..ROWS).map(|i| format!("k{i}")).collect();
+    let batch = tq_core::Batch::new(ROWS)
+        .with_dense("x", tensor.clone())
+        .unwrap();
+    kv.kv_batch_put(&keys, "p", Some(batch), None)
+        .await
+        .unwrap();
+    let mut abandoned = 0;
+    for micros in [50u64, 200, 1000, 3000, 10_000] {
+        let get = kv.kv_batch_get(&keys, "p", None);
+        if tokio::time::timeout(std::time::Duration::from_micros(micros), get)
+            .await
+            .is_err()
+        {
+            abandoned += 1;
+        }
+        let back = kv.kv_batch_get(&keys, "p", None).await.unwrap();
+        let column = back.tensor("x").unwrap();
+        assert!(
+            column.data() == tensor.data(),
+            "after a get abandoned at {micros} us"
+        );
+    }
+    assert!(
+        abandoned > 0,
+        "no get was abandoned midway: the test proved nothing"
+    );
+}
