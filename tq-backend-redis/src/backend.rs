@@ -170,10 +170,10 @@ impl RedisBackend {
             {
                 Err(Error::config(format!(
                     "the store under key_prefix {:?} was created as {have:?}, a layout this \
-                     build does not read: this build (layout {LAYOUT_VERSION}) keeps large \
-                     cells under keys of their own, which a build of another layout would not \
-                     see. Read or clear the store with the version that wrote it, or use \
-                     another `key_prefix`",
+                     build does not read: this build (layout {LAYOUT_VERSION}) keeps a large \
+                     cell's payload under a key of its own and its header in the row's hash, \
+                     and each layout misreads the others' cells. Read or clear the store with \
+                     the version that wrote it, or use another `key_prefix`",
                     self.config.key_prefix
                 ))
                 .with_operation(OP)

@@ -371,15 +371,17 @@ async fn a_store_of_another_layout_is_refused_naming_key_prefix() {
     let config = support::standalone_config().unwrap();
     let mut store = Store::open(config.clone()).await;
     let marker = store.backend.layout().layout_marker();
-    let _: () = store
-        .conn
-        .set(&marker, "tq-backend-redis layout 1; buckets=1")
-        .await
-        .unwrap();
-    let err = RedisBackend::open(config).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
-    assert_eq!(err.context_value("setting"), Some("key_prefix"), "{err}");
-    assert!(err.to_string().contains("layout 1"), "{err}");
+    for old in ["layout 1", "layout 2"] {
+        let _: () = store
+            .conn
+            .set(&marker, format!("tq-backend-redis {old}; buckets=1"))
+            .await
+            .unwrap();
+        let err = RedisBackend::open(config.clone()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        assert_eq!(err.context_value("setting"), Some("key_prefix"), "{err}");
+        assert!(err.to_string().contains(old), "{err}");
+    }
 }
 
 /// Readers racing a writer that adds and drops large cells never see a
