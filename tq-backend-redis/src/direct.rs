@@ -187,6 +187,9 @@ impl Direct {
             };
             let receive = async {
                 let mut replies = Replies::new(read);
+                if cmds.iter().any(|c| c.landing().is_some()) {
+                    replies.land_reads();
+                }
                 let mut out = Vec::with_capacity(cmds.len());
                 for cmd in cmds {
                     out.push(match replies.next_landing(cmd.landing()).await? {

@@ -19,6 +19,11 @@ use crate::landing::ReplyLanding;
 const BUF: usize = 64 * 1024;
 /// The most a bulk string's announced length allocates up front.
 const MAX_PREALLOC: usize = 1 << 30;
+/// The most one read takes into the buffer when replies land
+/// ([`Replies::land_reads`]): the end of a value, a small reply and the
+/// next header, but not much of the next payload, which would then be
+/// copied a second time on its way to its slot.
+const LANDING_READ: usize = 256;
 
 fn protocol_error(what: &str) -> RedisError {
     RedisError::from((
@@ -34,6 +39,8 @@ pub struct Replies<R> {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// The most one read into `buf` takes.
+    read_size: usize,
 }
 
 impl<R: AsyncRead + Unpin> Replies<R> {
@@ -44,7 +51,17 @@ impl<R: AsyncRead + Unpin> Replies<R> {
             buf: vec![0; BUF],
             start: 0,
             end: 0,
+            read_size: BUF,
         }
+    }
+
+    /// Reads into the buffer in small steps, for a stream whose large
+    /// values mostly land in slots ([`next_landing`](Self::next_landing)):
+    /// with full-size reads, most of each payload would arrive in the
+    /// buffer with the header before it, and be copied from there (in a
+    /// get of 1024 x 9 cells of 32 KiB, 78-92% of the bytes).
+    pub fn land_reads(&mut self) {
+        self.read_size = LANDING_READ;
     }
 
     /// Whether nothing read is left unparsed.
@@ -64,7 +81,8 @@ impl<R: AsyncRead + Unpin> Replies<R> {
             // A line longer than the buffer (a long error text): grow.
             self.buf.resize(self.buf.len() * 2, 0);
         }
-        let n = self.inner.read(&mut self.buf[self.end..]).await?;
+        let upto = self.buf.len().min(self.end + self.read_size);
+        let n = self.inner.read(&mut self.buf[self.end..upto]).await?;
         if n == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
@@ -281,7 +299,18 @@ mod tests {
     use super::*;
 
     async fn parse_all(bytes: &[u8]) -> RedisResult<Vec<Value>> {
+        let all = parse_all_with(bytes, false).await;
+        // Small reads change how the stream is read, never what it says.
+        let small = parse_all_with(bytes, true).await;
+        assert_eq!(all.as_ref().ok(), small.as_ref().ok());
+        all
+    }
+
+    async fn parse_all_with(bytes: &[u8], small_reads: bool) -> RedisResult<Vec<Value>> {
         let mut r = Replies::new(bytes);
+        if small_reads {
+            r.land_reads();
+        }
         let mut out = Vec::new();
         while r.start < r.end || out.is_empty() {
             out.push(r.next().await?);
@@ -322,6 +351,12 @@ mod tests {
     /// and the reader stays in step for the next reply.
     #[tokio::test]
     async fn array_values_land_in_their_slots_where_they_fit() {
+        for small_reads in [false, true] {
+            values_land_in_their_slots(small_reads).await;
+        }
+    }
+
+    async fn values_land_in_their_slots(small_reads: bool) {
         use crate::landing::{LandingPlan, ReplyLanding};
         use std::sync::Arc;
 
@@ -338,6 +373,9 @@ mod tests {
         text.extend_from_slice(&big);
         text.extend_from_slice(b"\r\n$5\r\nhello\r\n$2\r\nno\r\n$-1\r\n-ERR x\r\n:7\r\n");
         let mut r = Replies::new(&text[..]);
+        if small_reads {
+            r.land_reads();
+        }
         let got = r.next_landing(Some(&reply_landing)).await.unwrap();
         let Value::Array(items) = got else {
             panic!("{got:?}")
