@@ -170,6 +170,12 @@
 //!   at most 64 ranges). A lost connection is reported the same way, with
 //!   the rows whose fate is unknown under `unknown`. In a cluster, a
 //!   refused `INCRBY` of the counter means nothing was written.
+//! - **A call dropped midway** (a timeout around it, a cancelled task):
+//!   its large pipelines (16 commands or 1 MiB and more) run as tasks of
+//!   their own and finish within `command_timeout_ms`, their answers
+//!   discarded (a get's buffers are freed when they end); smaller ones
+//!   stop being read. Either way the rows of a dropped put may be written
+//!   or not, each whole, as after a lost connection.
 //! - **No eviction** (finding: an `allkeys-lru` server silently deleted
 //!   2,074 of 3,000 acknowledged rows, the counter and the layout marker):
 //!   [`RedisBackend::open`] reads the server's `maxmemory-policy` (`CONFIG
