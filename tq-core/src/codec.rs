@@ -131,15 +131,9 @@ pub fn decode_parts(header: &[u8], payload: Bytes) -> Result<Value> {
 }
 
 fn decode_parts_inner(header: &[u8], payload: Bytes) -> Result<Value> {
-    match tensor_layout(header)? {
-        Some((dtype, shape)) => Tensor::new(dtype, shape, payload)
-            .map(Value::Tensor)
-            .map_err(|e| {
-                Error::corrupted(format!(
-                    "tensor payload does not match its header: {}",
-                    e.message()
-                ))
-            }),
+    let parsed = whole_header(header)?;
+    match parsed.tensor {
+        Some((dtype, shape)) => tensor_value(dtype, shape, payload),
         None => {
             // Non-tensor values are small: decode them whole.
             let mut whole = Vec::with_capacity(header.len() + payload.len());
@@ -155,45 +149,19 @@ fn decode_parts_inner(header: &[u8], payload: Bytes) -> Result<Value> {
 /// backend that keeps headers apart from payloads learns a payload's size
 /// before reading it. A damaged header is `Corrupted`.
 pub fn tensor_layout(header: &[u8]) -> Result<Option<(DType, Vec<usize>)>> {
-    let Some(fixed) = header.get(..FIXED_HEADER) else {
-        return Err(Error::corrupted(format!(
-            "header is {} bytes, shorter than {FIXED_HEADER}",
-            header.len()
-        )));
-    };
-    let [version, kind, dtype, ndim, ..] = *fixed else {
-        return Err(Error::corrupted("unreadable header"));
-    };
-    if version != CODEC_VERSION {
-        return Err(Error::corrupted(format!(
-            "codec version {version} is not supported (this build reads version {CODEC_VERSION})"
-        )));
-    }
-    if kind != KIND_TENSOR {
-        return Ok(None);
-    }
-    let ndim = ndim as usize;
-    if ndim > MAX_NDIM || header.len() != FIXED_HEADER + 8 * ndim || fixed[4..] != [0, 0, 0, 0] {
-        return Err(Error::corrupted(format!(
-            "a tensor header of {} bytes for {ndim} dimensions",
-            header.len()
-        )));
-    }
-    let dtype = DType::from_code(dtype)
-        .ok_or_else(|| Error::corrupted(format!("unknown dtype code {dtype}")))?;
-    let shape = header[FIXED_HEADER..]
-        .chunks_exact(8)
-        .map(|c| {
-            let mut le = [0u8; 8];
-            le.copy_from_slice(c);
-            usize::try_from(u64::from_le_bytes(le))
-                .map_err(|_| Error::corrupted("tensor dimension does not fit in usize"))
-        })
-        .collect::<Result<Vec<usize>>>()?;
-    Ok(Some((dtype, shape)))
+    Ok(whole_header(header)?.tensor)
 }
 
-fn decode_inner(bytes: Bytes) -> Result<Value> {
+/// A header read and checked: its kind, for a tensor its dtype and shape,
+/// and its length in bytes.
+struct Header {
+    kind: u8,
+    tensor: Option<(DType, Vec<usize>)>,
+    len: usize,
+}
+
+/// The header at the start of `bytes` (a whole value, or a header alone).
+fn read_header(bytes: &[u8]) -> Result<Header> {
     let Some(fixed) = bytes.get(..FIXED_HEADER) else {
         return Err(Error::corrupted(format!(
             "value is {} bytes, shorter than the {FIXED_HEADER}-byte header",
@@ -212,34 +180,25 @@ fn decode_inner(bytes: Bytes) -> Result<Value> {
         return Err(Error::corrupted("reserved header bytes are not zero"));
     }
     let ndim = ndim as usize;
-    if kind != KIND_TENSOR && (dtype != 0 || ndim != 0) {
-        return Err(Error::corrupted("non-tensor value with a dtype or shape"));
+    if kind != KIND_TENSOR {
+        if dtype != 0 || ndim != 0 {
+            return Err(Error::corrupted("non-tensor value with a dtype or shape"));
+        }
+        return Ok(Header {
+            kind,
+            tensor: None,
+            len: FIXED_HEADER,
+        });
     }
-    match kind {
-        KIND_TENSOR => decode_tensor(bytes, dtype, ndim),
-        KIND_STR => String::from_utf8(bytes[FIXED_HEADER..].to_vec())
-            .map(|s| Value::NonTensor(NonTensor::Str(s)))
-            .map_err(|e| Error::corrupted("string value is not UTF-8").with_source(e)),
-        KIND_BYTES => Ok(Value::NonTensor(NonTensor::Bytes(
-            bytes.slice(FIXED_HEADER..),
-        ))),
-        KIND_JSON => serde_json::from_slice(&bytes[FIXED_HEADER..])
-            .map(|j| Value::NonTensor(NonTensor::Json(j)))
-            .map_err(|e| Error::corrupted("JSON value does not parse").with_source(e)),
-        other => Err(Error::corrupted(format!("unknown value kind {other}"))),
-    }
-}
-
-fn decode_tensor(bytes: Bytes, dtype: u8, ndim: usize) -> Result<Value> {
     let dtype = DType::from_code(dtype)
         .ok_or_else(|| Error::corrupted(format!("unknown dtype code {dtype}")))?;
     if ndim > MAX_NDIM {
         return Err(Error::corrupted(format!("tensor with {ndim} dimensions")));
     }
-    let header_len = FIXED_HEADER + 8 * ndim;
-    let dims = bytes.get(FIXED_HEADER..header_len).ok_or_else(|| {
+    let len = FIXED_HEADER + 8 * ndim;
+    let dims = bytes.get(FIXED_HEADER..len).ok_or_else(|| {
         Error::corrupted(format!(
-            "tensor header needs {header_len} bytes, value has {}",
+            "tensor header needs {len} bytes, value has {}",
             bytes.len()
         ))
     })?;
@@ -252,7 +211,29 @@ fn decode_tensor(bytes: Bytes, dtype: u8, ndim: usize) -> Result<Value> {
                 .map_err(|_| Error::corrupted("tensor dimension does not fit in usize"))
         })
         .collect::<Result<Vec<usize>>>()?;
-    Tensor::new(dtype, shape, bytes.slice(header_len..))
+    Ok(Header {
+        kind,
+        tensor: Some((dtype, shape)),
+        len,
+    })
+}
+
+/// [`read_header`] of bytes that must be exactly one header.
+fn whole_header(header: &[u8]) -> Result<Header> {
+    let parsed = read_header(header)?;
+    if parsed.len != header.len() {
+        return Err(Error::corrupted(format!(
+            "a header of {} bytes where its fields take {}",
+            header.len(),
+            parsed.len
+        )));
+    }
+    Ok(parsed)
+}
+
+/// A tensor over `payload`, which must match its header.
+fn tensor_value(dtype: DType, shape: Vec<usize>, payload: Bytes) -> Result<Value> {
+    Tensor::new(dtype, shape, payload)
         .map(Value::Tensor)
         .map_err(|e| {
             Error::corrupted(format!(
@@ -260,6 +241,22 @@ fn decode_tensor(bytes: Bytes, dtype: u8, ndim: usize) -> Result<Value> {
                 e.message()
             ))
         })
+}
+
+fn decode_inner(bytes: Bytes) -> Result<Value> {
+    let header = read_header(&bytes)?;
+    let payload = bytes.slice(header.len..);
+    match (header.kind, header.tensor) {
+        (KIND_TENSOR, Some((dtype, shape))) => tensor_value(dtype, shape, payload),
+        (KIND_STR, _) => String::from_utf8(payload.to_vec())
+            .map(|s| Value::NonTensor(NonTensor::Str(s)))
+            .map_err(|e| Error::corrupted("string value is not UTF-8").with_source(e)),
+        (KIND_BYTES, _) => Ok(Value::NonTensor(NonTensor::Bytes(payload))),
+        (KIND_JSON, _) => serde_json::from_slice(&payload)
+            .map(|j| Value::NonTensor(NonTensor::Json(j)))
+            .map_err(|e| Error::corrupted("JSON value does not parse").with_source(e)),
+        (other, _) => Err(Error::corrupted(format!("unknown value kind {other}"))),
+    }
 }
 
 #[cfg(test)]
