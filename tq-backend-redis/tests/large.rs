@@ -35,26 +35,35 @@ async fn a_256_mib_field_round_trips() {
     assert_eq!(kv.kv_clear(&["big"], "p", None).await.unwrap(), 1);
 }
 
+/// Rows per put in the tests below: large enough to be split over several
+/// connections.
+const ROWS: usize = 64;
+/// u32 elements per row: 512 KiB, 32 MiB in all.
+const ELEMS: usize = 128 * 1024;
+
+/// Puts `keys` (ROWS of them) with one field `x` of distinct values;
+/// returns that column as one tensor.
+async fn put_rows(kv: &KvStore, keys: &[String]) -> Tensor {
+    let values: Vec<u32> = (0..(ROWS * ELEMS) as u32).collect();
+    let tensor = Tensor::from_vec(values, [ROWS, ELEMS]).unwrap();
+    let batch = tq_core::Batch::new(ROWS)
+        .with_dense("x", tensor.clone())
+        .unwrap();
+    kv.kv_batch_put(keys, "p", Some(batch), None).await.unwrap();
+    tensor
+}
+
 /// A put large enough to be split over several connections keeps the
 /// call's order in the listing, and every row reads back whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_split_put_keeps_call_order_and_bytes() {
-    const ROWS: usize = 64;
-    const ELEMS: usize = 128 * 1024; // 512 KiB per row: 32 MiB in all
     for backend in [
         support::standalone().await.unwrap(),
         support::clustered().await.unwrap(),
     ] {
         let kv = KvStore::new(Arc::new(backend));
-        let values: Vec<u32> = (0..(ROWS * ELEMS) as u32).collect();
-        let tensor = Tensor::from_vec(values, [ROWS, ELEMS]).unwrap();
         let keys: Vec<String> = (0..ROWS).rev().map(|i| format!("k{i}")).collect();
-        let batch = tq_core::Batch::new(ROWS)
-            .with_dense("x", tensor.clone())
-            .unwrap();
-        kv.kv_batch_put(&keys, "p", Some(batch), None)
-            .await
-            .unwrap();
+        let tensor = put_rows(&kv, &keys).await;
         let listing = kv.kv_list(Some("p")).await.unwrap();
         assert!(listing["p"].keys().eq(keys.iter()), "order changed");
         let back = kv.kv_batch_get(&keys, "p", None).await.unwrap();
@@ -70,18 +79,9 @@ async fn a_split_put_keeps_call_order_and_bytes() {
 /// same backend reads whole, correct rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gets_abandoned_midway_leave_the_backend_whole() {
-    const ROWS: usize = 64;
-    const ELEMS: usize = 128 * 1024;
     let kv = KvStore::new(Arc::new(support::standalone().await.unwrap()));
-    let values: Vec<u32> = (0..(ROWS * ELEMS) as u32).collect();
-    let tensor = Tensor::from_vec(values, [ROWS, ELEMS]).unwrap();
     let keys: Vec<String> = (0..ROWS).map(|i| format!("k{i}")).collect();
-    let batch = tq_core::Batch::new(ROWS)
-        .with_dense("x", tensor.clone())
-        .unwrap();
-    kv.kv_batch_put(&keys, "p", Some(batch), None)
-        .await
-        .unwrap();
+    let tensor = put_rows(&kv, &keys).await;
     let mut abandoned = 0;
     for micros in [50u64, 200, 1000, 3000, 10_000] {
         let get = kv.kv_batch_get(&keys, "p", None);
