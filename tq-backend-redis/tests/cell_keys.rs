@@ -65,6 +65,21 @@ impl Store {
         keys
     }
 
+    /// Reading row `key`, whole or only `field`, is `Corrupted` naming
+    /// the row and the field.
+    async fn assert_cell_corrupted(&self, key: &str, field: &str) {
+        for fields in [None, Some(&[field.to_owned()][..])] {
+            let err = self
+                .backend
+                .get("p", &[key.to_owned()], fields)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Corrupted, "{err}");
+            assert_eq!(err.context_value("key"), Some(key), "{err}");
+            assert_eq!(err.context_value("field"), Some(field), "{err}");
+        }
+    }
+
     /// The row's cells as `(field, f32 values)`, sorted by field.
     async fn cells(&self, key: &str, fields: Option<&[String]>) -> Vec<(String, Vec<f32>)> {
         let row = self
@@ -237,16 +252,7 @@ async fn a_missing_cell_key_is_corrupted_naming_the_field_and_clear_repairs() {
     let cell = layout.cell(layout.bucket("p", "bad"), "p", "bad", "a");
     let _: () = store.conn.del(cell).await.unwrap();
 
-    for fields in [None, Some(&["a".to_owned()][..])] {
-        let err = store
-            .backend
-            .get("p", &["bad".to_owned()], fields)
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Corrupted, "{err}");
-        assert_eq!(err.context_value("key"), Some("bad"), "{err}");
-        assert_eq!(err.context_value("field"), Some("a"), "{err}");
-    }
+    store.assert_cell_corrupted("bad", "a").await;
     assert_eq!(firsts(&store.cells("good", None).await), [("a", 1.0)]);
     let kv = KvStore::new(Arc::new(store.backend.clone()));
     assert_eq!(kv.kv_clear(&["bad"], "p", None).await.unwrap(), 1);
@@ -280,16 +286,7 @@ async fn a_cell_key_holds_the_payload_and_its_marker_the_header() {
         .hset(layout.row(b, "p", "k"), "xa", &header[..7])
         .await
         .unwrap();
-    for fields in [None, Some(&["a".to_owned()][..])] {
-        let err = store
-            .backend
-            .get("p", &["k".to_owned()], fields)
-            .await
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Corrupted, "{err}");
-        assert_eq!(err.context_value("key"), Some("k"), "{err}");
-        assert_eq!(err.context_value("field"), Some("a"), "{err}");
-    }
+    store.assert_cell_corrupted("k", "a").await;
 }
 
 /// A get reads the payloads of the cells under keys straight into one
