@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use redis::Value as RV;
-use tq_core::{Bytes, Error, ErrorKind, Result, Tensor, Value, codec, tensor_nbytes};
+use tq_core::{Bytes, DType, Error, ErrorKind, Result, Tensor, Value, codec, tensor_nbytes};
 
 use crate::backend::RedisBackend;
 use crate::cells::{array, bulk, in_row, utf8};
@@ -104,9 +104,36 @@ struct RowHash {
     items: Vec<RV>,
     /// The row's version in this reply.
     version: Version,
-    /// The fields (names without the mark) whose cells live under keys,
-    /// with their codec headers (the markers' values).
-    keyed: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The cells that live under keys of their own.
+    keyed: Vec<KeyedCell>,
+}
+
+/// A cell kept under a key of its own, as its row's hash names it.
+struct KeyedCell {
+    /// The field (its name without the mark).
+    field: Vec<u8>,
+    /// Its codec header (the marker's value).
+    header: Vec<u8>,
+    /// The dtype and shape the header announces for a tensor (`None`: not
+    /// a tensor, or a damaged header, which decoding reports).
+    layout: Option<(DType, Vec<usize>)>,
+}
+
+impl KeyedCell {
+    fn new(field: Vec<u8>, header: Vec<u8>) -> KeyedCell {
+        let layout = codec::tensor_layout(&header).ok().flatten();
+        KeyedCell {
+            field,
+            header,
+            layout,
+        }
+    }
+
+    /// The payload's length, when it is a tensor's (a slot can take it).
+    fn tensor_len(&self) -> Option<usize> {
+        let (dtype, shape) = self.layout.as_ref()?;
+        tensor_nbytes(*dtype, shape).ok()
+    }
 }
 
 impl RowHash {
@@ -128,7 +155,8 @@ impl RowHash {
                     } else if name == STAMP_FIELD {
                         version.1 = text(Some(value));
                     } else if name.first() == Some(&CELL_KEY_MARK) && wanted(want, &name[1..]) {
-                        keyed.push((name[1..].to_vec(), text(Some(value)).unwrap_or_default()));
+                        let header = text(Some(value)).unwrap_or_default();
+                        keyed.push(KeyedCell::new(name[1..].to_vec(), header));
                     }
                 }
                 (version, keyed)
@@ -144,7 +172,7 @@ impl RowHash {
                     })
                     .map(|(j, f)| {
                         let header = text(items.get(3 + 2 * j)).unwrap_or_default();
-                        (f.as_bytes().to_vec(), header)
+                        KeyedCell::new(f.as_bytes().to_vec(), header)
                     })
                     .collect();
                 (version, keyed)
@@ -161,7 +189,7 @@ impl RowHash {
     fn names_no_more_than(&self, read: &RowHash) -> bool {
         self.keyed
             .iter()
-            .all(|(f, _)| read.keyed.iter().any(|(r, _)| r == f))
+            .all(|c| read.keyed.iter().any(|r| r.field == c.field))
     }
 
     /// The row's answer: the reply without its markers, and `cells`.
@@ -207,29 +235,22 @@ enum Payload<'a> {
     Read(Vec<u8>),
 }
 
-/// The value of `field`'s cell from its `header` and `payload`.
-fn keyed_cell(field: &[u8], header: &[u8], payload: Payload<'_>) -> Result<(String, Value)> {
-    let name = utf8(field.to_vec(), "field name")?;
-    let value = match payload {
-        Payload::Read(bytes) => codec::decode_parts(header, Bytes::from(bytes)),
-        Payload::Landed(column, start) => match codec::tensor_layout(header)? {
-            Some((dtype, shape)) => Tensor::in_column(dtype, shape, column, start)
+/// The value of `cell` from its header and `payload`.
+fn keyed_cell(cell: &KeyedCell, payload: Payload<'_>) -> Result<(String, Value)> {
+    let name = utf8(cell.field.clone(), "field name")?;
+    let value = match (payload, &cell.layout) {
+        (Payload::Read(bytes), _) => codec::decode_parts(&cell.header, Bytes::from(bytes)),
+        (Payload::Landed(column, start), Some((dtype, shape))) => {
+            Tensor::in_column(*dtype, shape.clone(), column, start)
                 .map(Value::Tensor)
-                .map_err(|e| Error::corrupted(e.message().to_owned())),
-            None => Err(Error::unexpected(
-                "a non-tensor cell was read into a column",
-            )),
-        },
+                .map_err(|e| Error::corrupted(e.message().to_owned()))
+        }
+        (Payload::Landed(..), None) => Err(Error::unexpected(
+            "a non-tensor cell was read into a column",
+        )),
     }
     .map_err(|e| e.with_context("field", name.clone()))?;
     Ok((name, value))
-}
-
-/// The payload length of a tensor cell whose header is `header`, if it is
-/// one (a slot of that length can take it).
-fn tensor_payload_len(header: &[u8]) -> Option<usize> {
-    let (dtype, shape) = codec::tensor_layout(header).ok()??;
-    tensor_nbytes(dtype, &shape).ok()
 }
 
 /// What became of one row's step 2.
@@ -372,8 +393,8 @@ impl Rows<'_> {
             .layout
             .cell_base(self.buckets[i], self.partition, &self.keys[i]);
         let mut mget = Command::new("MGET");
-        for (f, _) in &hash.keyed {
-            mget.arg([&base[..], f].concat());
+        for cell in &hash.keyed {
+            mget.arg([&base[..], &cell.field[..]].concat());
         }
         mget
     }
@@ -390,7 +411,7 @@ impl Rows<'_> {
     ) -> Result<Vec<(String, Value)>> {
         let mut out = Vec::with_capacity(hash.keyed.len());
         let mut cells = cells.into_iter();
-        for (k, (field, header)) in hash.keyed.iter().enumerate() {
+        for (k, cell) in hash.keyed.iter().enumerate() {
             let landed = slots.and_then(|(ids, landed)| landed.slot((*ids.get(k)?)?));
             let payload = match (cells.next(), landed) {
                 (Some(RV::Okay), Some((column, start))) => Payload::Landed(column, start),
@@ -400,11 +421,10 @@ impl Rows<'_> {
                         "a cell read into a column buffer was lost",
                     ));
                 }
-                _ => return Err(missing_cell_key(field, self.partition, &self.keys[i])),
+                _ => return Err(missing_cell_key(&cell.field, self.partition, &self.keys[i])),
             };
             out.push(
-                keyed_cell(field, header, payload)
-                    .map_err(|e| in_row(e, self.partition, &self.keys[i]))?,
+                keyed_cell(cell, payload).map_err(|e| in_row(e, self.partition, &self.keys[i]))?,
             );
         }
         Ok(out)
@@ -434,9 +454,9 @@ impl Rows<'_> {
             .map(|(_, hash)| {
                 hash.keyed
                     .iter()
-                    .map(|(field, header)| {
-                        let len = tensor_payload_len(header).filter(|_| land)?;
-                        Some(plan.slot(field, len))
+                    .map(|cell| {
+                        let len = cell.tensor_len().filter(|_| land)?;
+                        Some(plan.slot(&cell.field, len))
                     })
                     .collect()
             })
@@ -536,8 +556,8 @@ impl Rows<'_> {
                 // hash's headers (the same state).
                 let mut ordered = Vec::with_capacity(hash.keyed.len());
                 let mut cells: Vec<Option<RV>> = cells.into_iter().map(Some).collect();
-                for (f, _) in &hash.keyed {
-                    let at = asked.keyed.iter().position(|(a, _)| a == f);
+                for cell in &hash.keyed {
+                    let at = asked.keyed.iter().position(|a| a.field == cell.field);
                     ordered.push(at.and_then(|k| cells.get_mut(k)?.take()).unwrap_or(RV::Nil));
                 }
                 let cells = self.decode(i, &hash, ordered, None)?;
