@@ -48,11 +48,17 @@ const DIRECT_COMMANDS: usize = 16;
 /// cheaper pipelined together on one socket (16 tasks all direct: put 2.0x
 /// against 1.3x-1.6x through redis-rs). See BENCHMARKS.md.
 const SMALL_DIRECT: usize = 2;
-/// A pipeline is also split into one part per this many items, up to
-/// [`MAX_SPLIT`]: a get's replies, not its request, are what is large (256
-/// rows of 9 x 32 KiB: 164 -> 134 ms).
+/// A pipeline is also split into one part per this many items: a get's
+/// replies, not its request, are what is large (256 rows of 9 x 32 KiB:
+/// 164 -> 134 ms). Split by count, the parts of one call's pipelines
+/// together take at most [`MAX_SPLIT`] connections, whatever the number of
+/// masters: their replies are read by this process, whose cores they
+/// share (a cluster get of 1024 such rows from 3 masters: 141 ms over 4
+/// connections per master, 110 ms over 1; BENCHMARKS.md).
 pub const SPLIT_ITEMS: usize = 64;
-/// The most connections one pipeline is split over.
+/// The most connections one pipeline is split over. Split by bytes (a
+/// put's payload, which each master parses on a core of its own), every
+/// master's pipeline may take this many.
 const MAX_SPLIT: usize = 4;
 
 /// The transport underneath a [`Conn`].
@@ -379,14 +385,14 @@ impl Built {
     }
 
     /// Splits a large direct pipeline into up to [`MAX_SPLIT`] pipelines
-    /// of about equal bytes, at unit boundaries.
-    fn split(self) -> Vec<Built> {
+    /// of about equal bytes, at unit boundaries: one per [`SPLIT_BYTES`],
+    /// or one per [`SPLIT_ITEMS`] up to `by_count` parts.
+    fn split(self, by_count: usize) -> Vec<Built> {
         let sizes: Vec<usize> = self.cmds.iter().map(Command::wire_len).collect();
         let total: usize = sizes.iter().sum();
-        // By count too: a get's replies, not its request, are large.
         let parts = total
             .div_ceil(SPLIT_BYTES)
-            .max(self.items.len() / SPLIT_ITEMS)
+            .max((self.items.len() / SPLIT_ITEMS).min(by_count))
             .clamp(1, MAX_SPLIT);
         if self.addr.is_none() || parts == 1 || self.items.len() < 2 {
             return vec![self];
@@ -752,6 +758,7 @@ impl Conn {
             }
             // Build every pipeline first, remembering how many commands
             // each item's unit holds (a transaction: MULTI, them, EXEC).
+            let by_count = (MAX_SPLIT / groups.len().max(1)).max(1);
             let built: Vec<Built> = groups
                 .into_iter()
                 .flat_map(|group| {
@@ -770,7 +777,7 @@ impl Conn {
                         cmds,
                     };
                     match order {
-                        Order::Free => built.split(),
+                        Order::Free => built.split(by_count),
                         Order::Kept => vec![built],
                     }
                 })
@@ -983,6 +990,66 @@ mod tests {
 
     fn ok(s: &str) -> RedisResult<Value> {
         Ok(Value::SimpleString(s.to_owned()))
+    }
+
+    /// A direct pipeline of `items` single commands of `bytes` each.
+    fn built(items: usize, bytes: usize) -> Built {
+        let first = Attempt {
+            by_text: false,
+            per_slot: false,
+        };
+        Built {
+            slot: None,
+            addr: Some("127.0.0.1:6379".into()),
+            items: (0..items).map(|i| (i, first)).collect(),
+            shapes: vec![Shape::Cmd; items],
+            cmds: (0..items)
+                .map(|i| {
+                    let mut cmd = Command::new("SET");
+                    cmd.arg(format!("k{i}")).arg(vec![0u8; bytes]);
+                    cmd
+                })
+                .collect(),
+        }
+    }
+
+    /// The items of each part, which must be all of them, in order.
+    fn parts(split: Vec<Built>, items: usize) -> Vec<usize> {
+        let order: Vec<usize> = split
+            .iter()
+            .flat_map(|b| b.items.iter().map(|(i, _)| *i))
+            .collect();
+        assert_eq!(order, (0..items).collect::<Vec<_>>());
+        for b in &split {
+            assert_eq!(b.cmds.len(), b.expected(), "each part keeps its commands");
+        }
+        split.iter().map(|b| b.items.len()).collect()
+    }
+
+    #[test]
+    fn many_small_items_split_by_count_up_to_the_cap_many_bytes_up_to_the_most() {
+        // 256 small items: one part per SPLIT_ITEMS, at most `by_count`.
+        // (Parts are of about equal bytes: keys k0..k255 differ in length.)
+        let even = |parts: Vec<usize>, n: usize| {
+            assert_eq!(parts.len(), n, "{parts:?}");
+            let share = parts.iter().sum::<usize>() / n;
+            assert!(parts.iter().all(|&p| p.abs_diff(share) <= 2), "{parts:?}");
+        };
+        even(parts(built(256, 8).split(4), 256), 4);
+        even(parts(built(256, 8).split(2), 256), 2);
+        assert_eq!(parts(built(256, 8).split(1), 256), vec![256]);
+        even(parts(built(128, 8).split(4), 128), 2);
+        assert_eq!(
+            parts(built(SPLIT_ITEMS - 1, 8).split(4), SPLIT_ITEMS - 1).len(),
+            1
+        );
+        // 40 items of 1 MiB: one part per SPLIT_BYTES, whatever `by_count`.
+        let large = parts(built(40, 1 << 20).split(1), 40);
+        assert_eq!(large.len(), 3, "{large:?}");
+        // Never more than MAX_SPLIT, however large.
+        assert_eq!(parts(built(80, 1 << 20).split(1), 80).len(), MAX_SPLIT);
+        // One item is never split.
+        assert_eq!(parts(built(1, 64 << 20).split(4), 1), vec![1]);
     }
 
     /// A server error as the server sends it (`-CODE detail`).
