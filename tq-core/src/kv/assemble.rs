@@ -9,6 +9,8 @@
 //! equal bytes, copied side by side. Smaller gets, gets with one field, and
 //! gets outside a Tokio runtime assemble inline.
 
+use std::sync::OnceLock;
+
 use crate::batch::Column;
 use crate::column::{TensorColumn, common_dtype};
 use crate::error::{Error, Result};
@@ -19,12 +21,18 @@ use crate::value::{NonTensor, Value};
 pub(crate) const PARALLEL_BYTES: usize = 8 << 20;
 
 /// The most threads one get copies with: the machine's parallelism, at
-/// most 4 (memory bandwidth, not cores, bounds a copy beyond that).
+/// most 4 (memory bandwidth, not cores, bounds a copy beyond that). Asked
+/// once per process: `available_parallelism` reads the cgroup's CPU quota
+/// from files on every call (on this machine it was the costliest part of
+/// a single-key get's client time).
 fn max_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(1)
-        .clamp(1, 4)
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+            .clamp(1, 4)
+    })
 }
 
 /// One field's values, in output order.
@@ -34,9 +42,12 @@ pub(crate) type FieldValues = (String, Vec<Value>);
 pub(crate) async fn columns(fields: Vec<FieldValues>) -> Result<Vec<(String, Column)>> {
     let bytes: Vec<usize> = fields.iter().map(|(_, v)| payload_bytes(v)).collect();
     let total: usize = bytes.iter().sum();
+    if total < PARALLEL_BYTES || fields.len() < 2 {
+        return fields.into_iter().map(column_of).collect();
+    }
     let threads = max_threads().min(fields.len());
     let runtime = tokio::runtime::Handle::try_current();
-    let (Ok(runtime), true) = (runtime, threads > 1 && total >= PARALLEL_BYTES) else {
+    let (Ok(runtime), true) = (runtime, threads > 1) else {
         return fields.into_iter().map(column_of).collect();
     };
     let groups = split_by_bytes(&bytes, threads);
