@@ -11,7 +11,7 @@ use crate::cells::{EncodedRow, FieldValue, array, bulk, decode_tag, encode_row, 
 use crate::client::{ItemError, Order, SPLIT_BYTES, SPLIT_ITEMS, Unit};
 use crate::conditional::version_text;
 use crate::error::{bad_reply, classify, is_oom, position_ranges};
-use crate::keys::{CELL_KEY_MARK, CELL_MARK};
+use crate::keys::{CELL_KEY_MARK, CELL_MARK, TAG_MARK};
 use crate::scripts::{PUT_META, PUT_ROW};
 use crate::wire::Command;
 use crate::write_stamp::{STAMP_FIELD, next_stamp};
@@ -130,15 +130,22 @@ impl RedisBackend {
                 let mut meta = PUT_META.invocation(true, &keys);
                 meta.arg(&seq).arg(&row.key).arg(partition).arg(creates);
                 meta.arg(next_stamp()).arg(publish).arg(&channel);
-                // The names of the cells removed and set, for the events.
+                // The names of the cells removed and set, for the events,
+                // and the tag entries set: a new row's whole tag.
                 meta.arg(row.removed.len().to_string());
                 for name in &row.removed {
                     meta.arg(name);
                 }
-                for (name, _) in &row.pairs {
-                    if name.first() == Some(&CELL_MARK) {
-                        meta.arg(name);
-                    }
+                let is_cell = |name: &[u8]| name.first() == Some(&CELL_MARK);
+                let cells = row.pairs.iter().filter(|(name, _)| is_cell(name));
+                meta.arg(cells.clone().count().to_string());
+                for (name, _) in cells {
+                    meta.arg(name);
+                }
+                let is_tag = |name: &[u8]| name.first() == Some(&TAG_MARK);
+                for (name, value) in row.pairs.iter().filter(|(name, _)| is_tag(name)) {
+                    meta.arg(name);
+                    value.write_to(&mut meta);
                 }
                 cmds.push(meta);
                 Unit::Tx(cmds)

@@ -83,3 +83,74 @@ async fn removing_more_fields_than_a_script_takes_works() {
         assert!(listing["p"].keys().eq(["wide"]), "{listing:?}");
     }
 }
+
+/// A conditional write goes as one script whatever its width: a new row of
+/// more hash fields than one `HSET` inside the script takes (1,000
+/// arguments), then the same width written over it. The new row's answer
+/// is built from the write itself (no read-back), the existing row's from
+/// the hash; both must name every field and tag entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conditional_write_of_a_wide_row_lands_whole() {
+    use tq_core::{ConditionalBackend, PutIfOutcome, RowVersion};
+    const FIELDS: usize = 700;
+    for backend in [
+        support::standalone().await.unwrap(),
+        support::clustered().await.unwrap(),
+    ] {
+        let wide = |value: u32| {
+            let mut tag = tq_core::Tag::new();
+            tag.insert("status".into(), serde_json::json!(format!("v{value}")));
+            let mut row = RowWrite::new("wide").with_tag(tag);
+            for i in 0..FIELDS {
+                row = row.with_cell(format!("f{i}"), Tensor::from_vec(vec![value], [1]).unwrap());
+            }
+            row
+        };
+        let all: Vec<String> = {
+            let mut all: Vec<String> = (0..FIELDS).map(|i| format!("f{i}")).collect();
+            all.sort();
+            all
+        };
+        for (value, expected) in [(1u32, RowVersion::ABSENT), (2, RowVersion::ABSENT)] {
+            let expected = if value == 1 {
+                expected
+            } else {
+                backend
+                    .get_versioned("p", &["wide".to_owned()], None)
+                    .await
+                    .unwrap()[0]
+                    .version
+            };
+            let outcome = backend
+                .put_if("p", vec![(wide(value), expected)])
+                .await
+                .unwrap();
+            let PutIfOutcome::Written(state) = &outcome[0] else {
+                panic!("{outcome:?}");
+            };
+            assert_eq!(state.existed, value == 2);
+            assert_eq!(fields_of(state), all);
+            assert_eq!(
+                state.tag.get("status"),
+                Some(&serde_json::json!(format!("v{value}")))
+            );
+            let got = backend
+                .get("p", &["wide".to_owned()], None)
+                .await
+                .unwrap()
+                .remove(0)
+                .expect("the row exists");
+            assert_eq!(got.len(), FIELDS);
+            assert!(
+                got.iter()
+                    .all(|(_, v)| v.as_tensor().unwrap().data()[..] == value.to_le_bytes())
+            );
+        }
+        let listing = backend.list(Some("p")).await.unwrap();
+        assert!(listing["p"].keys().eq(["wide"]), "{listing:?}");
+        assert_eq!(
+            listing["p"]["wide"].get("status"),
+            Some(&serde_json::json!("v2"))
+        );
+    }
+}

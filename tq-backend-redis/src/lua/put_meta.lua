@@ -15,47 +15,57 @@
 -- ARGV[5] the write's stamp, stored as 'v': with 's', the row's version
 -- (see put_row.lua and src/write_stamp.rs).
 -- ARGV[6] PUBLISH or SPUBLISH, ARGV[7] the watch channel, ARGV[8] the
--- number R of removed cells, ARGV[9..8+R] their hash fields, then the
--- hash fields of the cells set: names only, for the events (src/events.rs),
--- published here so that an event exists iff the write landed. pcall: a
--- user whose ACL may not publish (Redis 7 users start with no channel) must
--- still get its write, which has landed by then (scripts never roll back).
--- Returns { {'f<field>', ...}, {'t<name>', json, ...}, existed (1 or 0) }.
+-- number R of removed cells, ARGV[9..8+R] their hash fields, ARGV[9+R] the
+-- number S of cells set, then their hash fields 'f<field>' (names only),
+-- then the tag entries this write sets, 't<name>' and JSON alternating.
+-- Events (src/events.rs) are published here so that an event exists iff
+-- the write landed. pcall: a user whose ACL may not publish (Redis 7 users
+-- start with no channel) must still get its write, which has landed by
+-- then (scripts never roll back).
+-- Returns { {'f<field>' or 'x<field>', ...}, {'t<name>', json, ...},
+-- existed (1 or 0) }.
 local row = KEYS[1]
 local existed = redis.call('HEXISTS', row, 's') == 1
 if not existed and ARGV[4] == '' then
   return { {}, {}, 0 }
 end
-redis.call('HSET', row, 'v', ARGV[5])
-if not existed then
+local removed = tonumber(ARGV[8])
+local first_set = 10 + removed
+local last_set = first_set + tonumber(ARGV[9 + removed]) - 1
+local fields, tags = {}, {}
+if existed then
+  redis.call('HSET', row, 'v', ARGV[5])
+  for _, name in ipairs(redis.call('HKEYS', row)) do
+    local mark = string.sub(name, 1, 1)
+    if mark == 'f' or mark == 'x' then
+      fields[#fields + 1] = name
+    elseif mark == 't' then
+      tags[#tags + 1] = name
+      tags[#tags + 1] = redis.call('HGET', row, name)
+    end
+  end
+else
+  -- A new row: its fields and tag are what this write set, so nothing is
+  -- read back.
   local seq = ARGV[1]
   if seq == '' then
     seq = redis.call('INCR', KEYS[4])
   end
-  redis.call('HSET', row, 's', seq)
+  redis.call('HSET', row, 'v', ARGV[5], 's', seq)
   redis.call('ZADD', KEYS[2], seq, ARGV[2])
   redis.call('SADD', KEYS[3], ARGV[3])
-end
-local fields, tags = {}, {}
-for _, name in ipairs(redis.call('HKEYS', row)) do
-  local mark = string.sub(name, 1, 1)
-  if mark == 'f' or mark == 'x' then
-    fields[#fields + 1] = name
-  elseif mark == 't' then
-    tags[#tags + 1] = name
-    tags[#tags + 1] = redis.call('HGET', row, name)
-  end
+  for j = first_set, last_set do fields[#fields + 1] = ARGV[j] end
+  for j = last_set + 1, #ARGV do tags[#tags + 1] = ARGV[j] end
 end
 local function item(s) return #s .. ':' .. s end
-local removed = tonumber(ARGV[8])
 if existed and removed > 0 then
   local msg = { 'F', item(ARGV[2]) }
   for j = 9, 8 + removed do msg[#msg + 1] = item(ARGV[j]) end
   redis.pcall(ARGV[6], ARGV[7], table.concat(msg))
 end
 if ARGV[4] == '1' then
-  local msg = { 'P', item(ARGV[2]), item(tostring(#ARGV - 8 - removed)) }
-  for j = 9 + removed, #ARGV do msg[#msg + 1] = item(ARGV[j]) end
+  local msg = { 'P', item(ARGV[2]), item(ARGV[9 + removed]) }
+  for j = first_set, last_set do msg[#msg + 1] = item(ARGV[j]) end
   for _, t in ipairs(tags) do msg[#msg + 1] = item(t) end
   redis.pcall(ARGV[6], ARGV[7], table.concat(msg))
 end

@@ -63,39 +63,55 @@ end
 local function set_pairs()
   in_chunks('HSET', first_set, #ARGV)
 end
--- A server over maxmemory refuses a script's first write if it may grow
--- memory (HSET, not HDEL or DEL), and lets every later one through. So a
--- write that sets cells or tag entries starts with its HSET (refused
--- whole on a full server), and one that only removes cells (its pairs are
--- the stamp alone) starts with the removals, which free memory and must
--- work on a full server.
-if #ARGV - first_set + 1 > 2 then
-  set_pairs()
-  remove_cells()
+local fields, tags = {}, {}
+if existed then
+  -- A server over maxmemory refuses a script's first write if it may grow
+  -- memory (HSET, not HDEL or DEL), and lets every later one through. So a
+  -- write that sets cells or tag entries starts with its HSET (refused
+  -- whole on a full server), and one that only removes cells (its pairs
+  -- are the stamp alone) starts with the removals, which free memory and
+  -- must work on a full server.
+  if #ARGV - first_set + 1 > 2 then
+    set_pairs()
+    remove_cells()
+  else
+    remove_cells()
+    set_pairs()
+  end
+  for j = first_set, #ARGV, 2 do
+    if string.sub(ARGV[j], 1, 1) == 'f' then drop_cell_key(ARGV[j]) end
+  end
+  for _, name in ipairs(redis.call('HKEYS', row)) do
+    local mark = string.sub(name, 1, 1)
+    if mark == 'f' or mark == 'x' then
+      fields[#fields + 1] = name
+    elseif mark == 't' then
+      tags[#tags + 1] = name
+      tags[#tags + 1] = redis.call('HGET', row, name)
+    end
+  end
 else
-  remove_cells()
-  set_pairs()
-end
-for j = first_set, #ARGV, 2 do
-  if string.sub(ARGV[j], 1, 1) == 'f' then drop_cell_key(ARGV[j]) end
-end
-if not existed then
+  -- A new row (no 's'): no hash and no cell key exists (a clear removes
+  -- them with 's'), so there is nothing to remove or drop, and its fields
+  -- and tag are this write's pairs: five commands instead of nine or more.
+  -- Its first write (INCR, or the HSET) is what a full server refuses.
   local seq = ARGV[1]
   if seq == '' then
     seq = redis.call('INCR', KEYS[4])
   end
-  redis.call('HSET', row, 's', seq)
+  local upto = math.min(first_set + 999, #ARGV)
+  redis.call('HSET', row, 's', seq, unpack(ARGV, first_set, upto))
+  in_chunks('HSET', upto + 1, #ARGV)
   redis.call('ZADD', KEYS[2], seq, ARGV[2])
   redis.call('SADD', KEYS[3], ARGV[3])
-end
-local fields, tags = {}, {}
-for _, name in ipairs(redis.call('HKEYS', row)) do
-  local mark = string.sub(name, 1, 1)
-  if mark == 'f' or mark == 'x' then
-    fields[#fields + 1] = name
-  elseif mark == 't' then
-    tags[#tags + 1] = name
-    tags[#tags + 1] = redis.call('HGET', row, name)
+  for j = first_set, #ARGV, 2 do
+    local mark = string.sub(ARGV[j], 1, 1)
+    if mark == 'f' then
+      fields[#fields + 1] = ARGV[j]
+    elseif mark == 't' then
+      tags[#tags + 1] = ARGV[j]
+      tags[#tags + 1] = ARGV[j + 1]
+    end
   end
 end
 local function item(s) return #s .. ':' .. s end
