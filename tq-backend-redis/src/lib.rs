@@ -104,9 +104,12 @@
 //!   merge is a plain `HSET` and
 //!   concurrent merges of different entries from any number of processes
 //!   lose nothing); the script (`lua/put_meta.lua`, which never sees a
-//!   value) gives a row without a sequence (a new one, or a cleared key put
-//!   again) the next sequence, its index entry and its partition entry, and
-//!   reads back the row's fields and full tag. Redis runs a transaction's
+//!   cell's value) gives a row without a sequence (a new one, or a cleared
+//!   key put again) the next sequence, its index entry and its partition
+//!   entry, and answers the row's fields and full tag: read back from the
+//!   hash for a row that existed, the write's own (field names and the tag
+//!   entries it set, passed in) for a new one, which needs no read.
+//!   `put_row.lua` does the same for a small row. Redis runs a transaction's
 //!   commands back to back, so readers see the row before or after the
 //!   whole put, never in between; a transaction refused while queueing
 //!   (`MOVED`, `OOM`, ...) runs nothing. A clear of a row is one script
@@ -116,7 +119,7 @@
 //! - **No value passes through Lua**: Redis turns every script argument
 //!   into a Lua string (this Redis build hashes each of its bytes) and a
 //!   script's `HSET` copies it once more; a plain `HSET` goes straight to
-//!   the hash. `put_meta` is sent as `EVAL` with its text (1.2 KiB,
+//!   the hash. `put_meta` is sent as `EVAL` with its text (1.4 KiB,
 //!   comments and indentation stripped), never `EVALSHA`: inside
 //!   `MULTI`/`EXEC` an unknown script would only fail at `EXEC`, after the
 //!   `HSET` had run. An error raised inside `EXEC` (a script error on a

@@ -15,7 +15,7 @@
 //! does not know a script yet (first use, or after a restart) answers
 //! `NOSCRIPT`, and the affected commands are sent again as `EVAL` with the
 //! script's text, which also teaches the server the script. [`PUT_META`] is
-//! always sent as `EVAL` (its text is 1.2 KiB; only rows over 8 KiB use it): inside
+//! always sent as `EVAL` (its text is 1.4 KiB; only rows over 8 KiB use it): inside
 //! `MULTI`/`EXEC` a `NOSCRIPT` only shows at `EXEC`, after the `HSET` of the
 //! same transaction has run, so an unknown script must never happen there.
 
