@@ -220,7 +220,7 @@
 //! | operation | standalone | cluster |
 //! |---|---|---|
 //! | put (any number of rows) | 1: one pipeline of, per row, `EVALSHA put_row` (a row of at most 8 KiB: the `HSET` runs inside the script) or `MULTI; HDEL; MSET; HSET; EVAL put_meta; EXEC` (a larger row: its values never pass through Lua); 2 when over 16 MiB or 128 rows: `INCRBY` first | 2: `INCRBY` the counter, then one pipeline per master (the same commands), all in flight together |
-//! | get | 1: one pipeline of `HGETALL` / `HMGET`; 2 when rows have cells under keys of their own: then one pipeline of `MULTI; HGETALL/HMGET; MGET; EXEC` for those rows | 1 (2 with cell keys): one pipeline per master, concurrently |
+//! | get | 1: one pipeline of `HGETALL` / `HMGET`; 2 when rows have cells under keys of their own: then one pipeline of `MGET <cell keys>; HMGET s v` for those rows (a sequence lock; a row written in between is read once more in `MULTI; HGETALL/HMGET; MGET; EXEC`, see "Where a cell lives") | 1 (2 with cell keys): one pipeline per master, concurrently |
 //! | list | 1: `EVALSHA list` per bucket in one pipeline | 1: one pipeline per master, concurrently |
 //! | clear | 1: one pipeline of `EVALSHA clear` | 1: one pipeline per master, concurrently |
 //!
@@ -229,10 +229,14 @@
 //! its own (`src/direct.rs`), is written with vectored writes that take a
 //! cell's payload from the caller's buffer (no user-space copy), reads
 //! large replies straight into the cells' final buffers, and keeps at most
-//! 32 commands in flight ahead of the replies read (so the server never
+//! 16 commands in flight ahead of the replies read (so the server never
 //! buffers a whole get's replies). A pipeline of more than 16 MiB or of
-//! 128 rows or more is split over up to 4 connections (one per 16 MiB or
-//! per 64 rows), each row's commands whole on one of them; such a put
+//! 128 rows or more is split over up to 4 connections (one per 16 MiB, or
+//! per 64 rows), each row's commands whole on one of them; split by rows
+//! (a get), one call takes at most 4 connections over all masters, since
+//! this process reads every reply (a 1024-row cluster get: 113 ms against
+//! 142 ms with 4 per master), split by bytes (a put) each master's share
+//! may take 4, since each master parses its own. Such a put
 //! takes its insertion sequences with one `INCRBY` first (as a cluster put
 //! does), so the listing keeps the call's order, and a put that does not
 //! is never split. Small pipelines (a single-row put or get) take a direct
@@ -252,9 +256,17 @@
 //! every kind of request).
 //!
 //! After a server restart the list and clear scripts are unknown to it: the
-//! first list or clear gets `NOSCRIPT` and resends those commands with
-//! `EVAL` (one more round trip), which reloads them. Puts send their script
-//! as `EVAL` always, so they never pay this.
+//! first list, clear or small-row put gets `NOSCRIPT` and resends those
+//! commands with `EVAL` (one more round trip), which reloads them. A large
+//! row's put sends its script as `EVAL` always, so it never pays this.
+//!
+//! The servers' host: with BBR as its TCP congestion control (Linux's
+//! `net.ipv4.tcp_congestion_control`; the servers' sockets take the
+//! system's default), every reply a server sends is paced, which cost a
+//! 302 MB get from a 3-master cluster on loopback about 10-17% of its time
+//! against `cubic` (BENCHMARKS.md, "Where a cluster get's time goes now").
+//! The backend changes no system setting; the client's own sockets do not
+//! matter here.
 //!
 //! # Cluster
 //!
