@@ -1,6 +1,7 @@
 //! [`RedisBackend`]: tq-core's [`StorageBackend`] on Redis.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use indexmap::IndexMap;
@@ -15,8 +16,10 @@ use crate::client::Conn;
 use crate::config::{RedisConfig, Secrets};
 use crate::error::{bad_reply, from_redis};
 use crate::keys::{CELL_MARK, KeyLayout, LAYOUT_VERSION};
+use crate::reservations::Reservations;
 use crate::row_read::HashRead;
 use crate::scripts::{CLEAR, LIST};
+use crate::wire::Command;
 
 /// `proto-max-bulk-len` when the server does not say (Redis' default).
 pub const FALLBACK_MAX_BULK: u64 = 512 * 1024 * 1024;
@@ -33,6 +36,8 @@ pub struct RedisBackend {
     pub(crate) layout: KeyLayout,
     pub(crate) max_bulk: u64,
     pub(crate) max_query: u64,
+    /// This process' reservations of insertion sequences, coalesced.
+    reservations: Arc<Reservations>,
     config: RedisConfig,
 }
 
@@ -134,6 +139,7 @@ impl RedisBackend {
             layout,
             max_bulk,
             max_query,
+            reservations: Arc::default(),
             config,
         };
         backend.check_layout().await?;
@@ -232,21 +238,29 @@ impl RedisBackend {
         }
     }
 
-    /// `n` fresh insertion sequence numbers for a cluster put (the counter
-    /// lives in its own slot, so it cannot be taken inside the row scripts).
+    /// The first of `n` fresh insertion sequence numbers for a put that
+    /// takes them before writing: a cluster put (the counter lives in its
+    /// own slot, so it cannot be taken inside the row scripts) or a split
+    /// standalone one. Concurrent reservations share one `INCRBY`
+    /// ([`Reservations`]).
     pub(crate) async fn reserve_seqs(&self, n: usize) -> redis::RedisResult<u64> {
-        let last = self
-            .conn
-            .query(redis::cmd("INCRBY").arg(self.layout.counter()).arg(n))
-            .await?;
-        match last {
-            RV::Int(last) if last >= n as i64 => Ok(last as u64 - n as u64 + 1),
-            other => Err(redis::RedisError::from((
-                redis::ErrorKind::UnexpectedReturnType,
-                "the insertion counter's INCRBY",
-                format!("answered {other:?}"),
-            ))),
-        }
+        let counter = self.layout.counter();
+        let incrby = |total: u64| {
+            let mut cmd = Command::new("INCRBY");
+            cmd.arg(&counter).arg(total.to_string());
+            let counter = &counter;
+            async move {
+                match self.conn.query_idempotent(&cmd, counter).await? {
+                    RV::Int(last) if last >= 0 => Ok(last as u64),
+                    other => Err(redis::RedisError::from((
+                        redis::ErrorKind::UnexpectedReturnType,
+                        "the insertion counter's INCRBY",
+                        format!("answered {other:?}"),
+                    ))),
+                }
+            }
+        };
+        self.reservations.reserve(n as u64, incrby).await
     }
 }
 

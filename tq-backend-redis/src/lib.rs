@@ -219,7 +219,7 @@
 //!
 //! | operation | standalone | cluster |
 //! |---|---|---|
-//! | put (any number of rows) | 1: one pipeline of, per row, `EVALSHA put_row` (a row of at most 8 KiB: the `HSET` runs inside the script) or `MULTI; HDEL; MSET; HSET; EVAL put_meta; EXEC` (a larger row: its values never pass through Lua); 2 when over 16 MiB or 128 rows: `INCRBY` first | 2: `INCRBY` the counter, then one pipeline per master (the same commands), all in flight together |
+//! | put (any number of rows) | 1: one pipeline of, per row, `EVALSHA put_row` (a row of at most 8 KiB: the `HSET` runs inside the script) or `MULTI; HDEL; MSET; HSET; EVAL put_meta; EXEC` (a larger row: its values never pass through Lua); 2 when over 16 MiB or 128 rows: `INCRBY` first | 2: `INCRBY` the counter (shared by the puts of this process waiting at the same time), then one pipeline per master (the same commands), all in flight together |
 //! | get | 1: one pipeline of `HGETALL` / `HMGET`; 2 when rows have cells under keys of their own: then one pipeline of `MGET <cell keys>; HMGET s v` for those rows (a sequence lock; a row written in between is read once more in `MULTI; HGETALL/HMGET; MGET; EXEC`, see "Where a cell lives") | 1 (2 with cell keys): one pipeline per master, concurrently |
 //! | list | 1: `EVALSHA list` per bucket in one pipeline | 1: one pipeline per master, concurrently |
 //! | clear | 1: one pipeline of `EVALSHA clear` | 1: one pipeline per master, concurrently |
@@ -243,7 +243,14 @@
 //! connection while fewer than 2 of them are in flight, and redis-rs'
 //! multiplexed connection beyond: one task's round trip is shortest on a
 //! connection of its own, many tasks' small requests are cheapest
-//! pipelined together on one socket (BENCHMARKS.md). TLS connections, the
+//! pipelined together on one socket (BENCHMARKS.md). The counter's
+//! `INCRBY` takes a direct connection the same way, to the master the slot
+//! map names (through redis-rs' cluster connection it cost about 60 us
+//! more per single-row put: a hop to its routing task and back), and the
+//! reservations of concurrent puts of one process share one `INCRBY`
+//! (`src/reservations.rs`): one that starts after another ended is sent
+//! after that one was answered, so it gets larger numbers (L1); puts
+//! waiting together are concurrent, and their order is free. TLS connections, the
 //! checks at open and commands resent
 //! after a redirection always use redis-rs.
 //!
@@ -368,6 +375,7 @@ mod keepalive;
 pub mod keys;
 mod landing;
 mod reply;
+mod reservations;
 mod row_read;
 mod scripts;
 mod slots;

@@ -3,6 +3,8 @@
 //! `MULTI`/`EXEC`, a small row's script, the read of a hash with its cell
 //! keys, a clear) reaches the old master, is answered `MOVED` without
 //! running, and is resent through per-slot routing; the data stays whole.
+//! The insertion counter's `INCRBY`, sent straight to its master, is
+//! redirected the same way when its slot moves.
 
 use std::sync::Arc;
 
@@ -134,4 +136,45 @@ async fn rows_stay_whole_when_their_slot_moves() {
     assert_eq!(listing["p"]["k"], tag! {"n" => 1});
     assert_eq!(kv.kv_clear(&["k", "s"], "p", None).await.unwrap(), 2);
     assert!(kv.kv_list(None).await.unwrap().is_empty());
+}
+
+/// The insertion counter's `INCRBY` goes straight to the master the slot
+/// map names; after the counter's slot moved it is answered `MOVED`, sent
+/// again through redis-rs' routing, and puts keep their insertion order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn puts_keep_their_order_when_the_counter_moves() {
+    let cluster = RedisCluster::start(3).unwrap_or_else(|e| panic!("{e}"));
+    let ports: Vec<u16> = cluster.nodes().iter().map(|n| n.port()).collect();
+    let config = RedisConfig::cluster(cluster.urls()).with_key_prefix(unique_prefix("counter"));
+    let backend = RedisBackend::open(config).await.unwrap();
+    let kv = KvStore::new(Arc::new(backend.clone()));
+    for key in ["a", "b"] {
+        kv.kv_put(key, "p", Some(small_row(1.0)), None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(backend.redirected_commands(), 0);
+
+    let counter = String::from_utf8(backend.layout().counter()).unwrap();
+    let slot: u16 = cli(ports[0], &["CLUSTER", "KEYSLOT", &counter])
+        .parse()
+        .unwrap();
+    let from = owner_port(ports[0], slot);
+    let to = *ports.iter().find(|&&p| p != from).unwrap();
+    move_slot(slot, from, to, &ports);
+
+    for key in ["c", "d"] {
+        kv.kv_put(key, "p", Some(small_row(2.0)), None)
+            .await
+            .unwrap();
+    }
+    assert!(
+        backend.redirected_commands() > 0,
+        "the INCRBY was not redirected"
+    );
+    let listing = kv.kv_list(Some("p")).await.unwrap();
+    let keys: Vec<&str> = listing["p"].keys().map(String::as_str).collect();
+    assert_eq!(keys, ["a", "b", "c", "d"]);
+    let value = cli(to, &["GET", &counter]);
+    assert_eq!(value, "4", "the moved counter counts on");
 }
