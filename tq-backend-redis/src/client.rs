@@ -22,7 +22,7 @@ use tq_core::{Error, Result};
 use crate::config::{RedisConfig, redact_url};
 use crate::direct::Direct;
 use crate::error::from_redis;
-use crate::slots::{SlotMap, parse_cluster_slots, slot_of_bucket, slot_of_tag};
+use crate::slots::{SlotMap, parse_cluster_slots, slot_of_bucket, slot_of_key};
 use crate::wire::Command;
 
 /// How many times a reconnect is attempted before a call fails (the next
@@ -580,15 +580,16 @@ impl Conn {
     /// in flight: one round trip, where redis-rs' cluster connection hands
     /// a command to its routing task and the reply back, a thread hop each
     /// way (a cluster single-row put: 230 us, of which about 100 us for the
-    /// counter; BENCHMARKS.md). Otherwise, and after any error of the
-    /// direct attempt (redirected, refused, a broken connection), it goes
-    /// through redis-rs, which routes, follows redirections and reconnects
-    /// by itself; a refusal is then answered again.
+    /// counter; BENCHMARKS.md). Otherwise, and after an error of the
+    /// direct attempt (redirected, refused, a broken connection; not a
+    /// timeout, which is the answer), it goes through redis-rs, which
+    /// routes, follows redirections and reconnects by itself; a refusal is
+    /// then answered again.
     pub async fn query_idempotent(&self, cmd: &Command, key: &[u8]) -> RedisResult<Value> {
         if let Some(direct) = &self.direct {
             let addr = if self.is_cluster() {
                 self.slot_map().await.and_then(|map| {
-                    let master = *map.owner.get(usize::from(slot_of_tag(key)))?;
+                    let master = *map.owner.get(usize::from(slot_of_key(key)))?;
                     map.addrs
                         .get(master as usize)
                         .filter(|a| !a.starts_with(':'))
@@ -613,7 +614,12 @@ impl Conn {
                             }
                         }
                     },
-                    // Broken, timed out, or a wrong count.
+                    // The server did not answer in time: asking again
+                    // would wait as long once more.
+                    Err(e) if e.kind() == redis::ErrorKind::Io && e.is_timeout() => {
+                        return Err(e);
+                    }
+                    // Broken, or a wrong count.
                     _ => {}
                 }
             }

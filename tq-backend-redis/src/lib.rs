@@ -246,7 +246,9 @@
 //! pipelined together on one socket (BENCHMARKS.md). The counter's
 //! `INCRBY` takes a direct connection the same way, to the master the slot
 //! map names (through redis-rs' cluster connection it cost about 60 us
-//! more per single-row put: a hop to its routing task and back), and the
+//! more per single-row put: a hop to its routing task and back; a
+//! redirection or a broken connection sends it again through redis-rs, a
+//! timeout is the put's answer), and the
 //! reservations of concurrent puts of one process share one `INCRBY`
 //! (`src/reservations.rs`): one that starts after another ended is sent
 //! after that one was answered, so it gets larger numbers (L1); puts
@@ -260,7 +262,7 @@
 //! redis-rs's per-slot routing, which follows the redirection, and the slot
 //! map is read again ([`RedisBackend::redirected_commands`] counts these;
 //! `tests/resharding.rs` moves a row's slot under a backend and checks
-//! every kind of request).
+//! every kind of request, `tests/counter.rs` the counter's slot).
 //!
 //! After a server restart the list and clear scripts are unknown to it: the
 //! first list, clear or small-row put gets `NOSCRIPT` and resends those

@@ -30,6 +30,18 @@ pub fn slot_of_tag(tag: &[u8]) -> u16 {
     crc % SLOTS as u16
 }
 
+/// The hash slot of a whole key, as Redis computes it: of its hash tag
+/// (what lies between its first `{` and the next `}`) when that is not
+/// empty, else of the whole key.
+pub fn slot_of_key(key: &[u8]) -> u16 {
+    let tag = key.iter().position(|&b| b == b'{').and_then(|open| {
+        let rest = &key[open + 1..];
+        let close = rest.iter().position(|&b| b == b'}')?;
+        (close > 0).then(|| &rest[..close])
+    });
+    slot_of_tag(tag.unwrap_or(key))
+}
+
 /// The slot of bucket `b` (its hash tag is `{b}`).
 pub fn slot_of_bucket(bucket: u16) -> u16 {
     slot_of_tag(bucket.to_string().as_bytes())
@@ -101,5 +113,12 @@ mod tests {
         assert_eq!(slot_of_tag(b"foo"), 12182);
         // The CRC16/XMODEM check value.
         assert_eq!(slot_of_tag(b"123456789"), 0x31c3);
+        // Keys: a hash tag when there is a non-empty one.
+        assert_eq!(slot_of_key(b"foo"), 12182);
+        assert_eq!(slot_of_key(b"tq:seq"), slot_of_tag(b"tq:seq"));
+        assert_eq!(slot_of_key(b"a{foo}b"), 12182);
+        assert_eq!(slot_of_key(b"{foo}{bar}"), 12182);
+        assert_eq!(slot_of_key(b"a{}b"), slot_of_tag(b"a{}b"));
+        assert_eq!(slot_of_key(b"a{foo"), slot_of_tag(b"a{foo"));
     }
 }

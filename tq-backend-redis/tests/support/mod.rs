@@ -2,11 +2,13 @@
 //! test process, started on first use (synchronously, so no Tokio runtime
 //! owns them) and killed when the process ends (see `tq_test_support`).
 //! Each case gets its own key prefix, so it sees an empty store.
-//! [`corrupt`] damages stored rows behind the backend's back.
+//! [`corrupt`] damages stored rows behind the backend's back; [`slots`]
+//! moves a cluster's hash slots.
 #![allow(dead_code)]
 
 pub mod children;
 pub mod corrupt;
+pub mod slots;
 
 use std::sync::OnceLock;
 
