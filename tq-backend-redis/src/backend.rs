@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use indexmap::IndexMap;
@@ -38,6 +39,8 @@ pub struct RedisBackend {
     pub(crate) max_query: u64,
     /// This process' reservations of insertion sequences, coalesced.
     reservations: Arc<Reservations>,
+    /// Rows a get read again because a write landed between its reads.
+    pub(crate) read_again: Arc<AtomicU64>,
     config: RedisConfig,
 }
 
@@ -140,6 +143,7 @@ impl RedisBackend {
             max_bulk,
             max_query,
             reservations: Arc::default(),
+            read_again: Arc::default(),
             config,
         };
         backend.check_layout().await?;
@@ -224,6 +228,14 @@ impl RedisBackend {
     /// stable cluster: every operation then uses one pipeline per master.
     pub fn redirected_commands(&self) -> u64 {
         self.conn.redirected()
+    }
+
+    /// How many rows a get read again, in one `MULTI`/`EXEC`, because a
+    /// write landed between its read of the row's hash and of its cell
+    /// keys (see "Where a cell lives" in the crate docs). Zero without
+    /// concurrent writes to the rows being read.
+    pub fn rows_read_again(&self) -> u64 {
+        self.read_again.load(Ordering::Relaxed)
     }
 
     /// How the scripts publish a write's events: `PUBLISH` on a standalone

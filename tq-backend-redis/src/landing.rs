@@ -13,10 +13,12 @@
 //! returns the buffer as the column without copying the rows again.
 //!
 //! A payload lands only where everything matches: a slot of exactly its
-//! length, not filled before. Anything else (a row written in between, a
-//! resend through redis-rs after a redirection, TLS) is read into a buffer
-//! of its own as before, and the column is copied: landing is never needed
-//! for a correct answer.
+//! length, not filled before. A row written in between the reads of a get
+//! is read again ([`crate::row_read`]) and its cells copied into their
+//! slots ([`Landing::refill`]) where their lengths still match. Anything
+//! else (a cell of another length, a resend through redis-rs after a
+//! redirection, TLS) is read into a buffer of its own as before, and the
+//! column is copied: landing is never needed for a correct answer.
 //!
 //! [`Tensor::in_column`]: tq_core::Tensor::in_column
 
@@ -98,7 +100,9 @@ impl LandingPlan {
 pub struct Landing {
     buffers: Vec<ColumnBuffer>,
     /// Where each buffer's bytes start, taken once when it was made: the
-    /// buffers are not touched again until [`Landing::finish`].
+    /// buffers are not touched through `buffers` while the `Landing` is
+    /// shared (only by [`Landing::refill`] and [`Landing::finish`], which
+    /// take it exclusively).
     bases: Vec<*mut u8>,
     slots: Vec<Slot>,
 }
@@ -136,6 +140,33 @@ impl Landing {
         if let Some(slot) = self.slots.get(id) {
             slot.landed.store(true, Ordering::Release);
         }
+    }
+
+    /// Writes `bytes` into slot `id` and records it as landed, whatever
+    /// became of it before: the cells of a row read again after it changed
+    /// under the first read, so that its column stays one buffer. `false`
+    /// (read it elsewhere) when the slot does not exist or has another
+    /// length. Takes `&mut self`: no reader holds a slot then.
+    pub fn refill(&mut self, id: usize, bytes: &[u8]) -> bool {
+        let Some(slot) = self.slots.get_mut(id) else {
+            return false;
+        };
+        let Some(buffer) = self.buffers.get_mut(slot.field) else {
+            return false;
+        };
+        let Some(place) = buffer
+            .as_mut_slice()
+            .get_mut(slot.start..slot.start + slot.len)
+        else {
+            return false;
+        };
+        if place.len() != bytes.len() {
+            return false;
+        }
+        place.copy_from_slice(bytes);
+        *slot.taken.get_mut() = true;
+        *slot.landed.get_mut() = true;
+        true
     }
 
     /// The frozen buffers, and per slot where its bytes are when it was
@@ -226,5 +257,31 @@ mod tests {
         assert_eq!((start, &column[..]), (0, &b"bb"[..]));
         assert!(landed.slot(a2).is_none());
         assert!(landed.slot(99).is_none());
+    }
+
+    #[test]
+    fn a_slot_is_refilled_whole_at_its_length_whatever_it_held() {
+        let mut plan = LandingPlan::default();
+        let a0 = plan.slot(b"a", 4);
+        let a1 = plan.slot(b"a", 3);
+        let a2 = plan.slot(b"a", 2);
+        let mut landing = plan.build();
+        landing.fill(a0, 4).expect("a0").copy_from_slice(b"0000");
+        landing.landed(a0);
+        // Half filled by a first read, then the row is read again.
+        landing.fill(a1, 3).expect("a1")[..1].copy_from_slice(b"x");
+        assert!(!landing.refill(a1, b"1111"), "a wrong length was written");
+        assert!(landing.refill(a1, b"111"));
+        // Never handed out, and refilled: not handed out afterwards.
+        assert!(landing.refill(a2, b"22"));
+        assert!(
+            landing.fill(a2, 2).is_none(),
+            "a refilled slot was handed out"
+        );
+        assert!(!landing.refill(99, b"x"));
+        let landed = landing.finish();
+        let (column, start) = landed.slot(a1).expect("a1 landed");
+        assert_eq!((start, &column[..]), (4, &b"000011122"[..]));
+        assert!(landed.slot(a2).is_some());
     }
 }

@@ -88,7 +88,10 @@
 //! memory the output pool has usually touched before (`src/landing.rs`). A
 //! row written in between is read again in one `MULTI`/`EXEC` of its hash
 //! and `MGET` (one state; a write that added a large cell in between makes
-//! it go round again, at most 8 times, then `Unavailable`, temporary). A
+//! it go round again, at most 8 times, then `Unavailable`, temporary), and
+//! its cells are copied into their places in the columns, so a write
+//! racing a get costs a copy of that row, not of every column
+//! ([`RedisBackend::rows_read_again`] counts such rows). A
 //! server over `maxmemory` refuses everything queued in a `MULTI`, reads
 //! included; then such a row goes back to the sequence lock
 //! (`src/row_read.rs`). Small rows cost one round trip.

@@ -19,8 +19,11 @@
 //! 3. a row whose version moved is read in one `MULTI`/`EXEC`: its hash and
 //!    an `MGET` of the cell keys named before. Redis runs the two back to
 //!    back, so they show one state of the row. When that hash names no
-//!    cell key beyond those read, the read is complete; otherwise it goes
-//!    round again with the new names, at most [`MAX_ROUNDS`] times. A
+//!    cell key beyond those read, the read is complete (on the first
+//!    round, its tensor cells are copied into the slots planned for them
+//!    where the lengths still match, so a write racing a get costs a copy
+//!    of that row, not of every column); otherwise it goes round again
+//!    with the new names, at most [`MAX_ROUNDS`] times. A
 //!    server over `maxmemory` refuses every command queued in a `MULTI`,
 //!    reads included (and reads must keep working then, so that rows can
 //!    be read and cleared): such a row goes back to step 1 and 2.
@@ -485,9 +488,10 @@ impl Rows<'_> {
             )
             .await?;
         // Every command (and its handle on the landing) is gone now.
-        let landed = landing.and_then(Arc::into_inner).map(Landing::finish);
-        let mut nexts = Vec::with_capacity(pending.len());
-        for (((i, hash), answer), ids) in pending.into_iter().zip(answers).zip(&slots) {
+        let mut landing = landing.and_then(Arc::into_inner);
+        let mut locked = Vec::with_capacity(pending.len());
+        let mut moved = Vec::new();
+        for (((i, hash), answer), ids) in pending.into_iter().zip(answers).zip(slots) {
             let bad = || bad_reply("a row's cell keys and version", self.op);
             let mut both = array(answer).filter(|a| a.len() == 2).ok_or_else(bad)?;
             let version = array(both.pop().unwrap_or_default()).ok_or_else(bad)?;
@@ -496,22 +500,112 @@ impl Rows<'_> {
                 version.first().cloned().and_then(bulk),
                 version.get(1).cloned().and_then(bulk),
             );
-            let lost = cells.contains(&RV::Okay) && landed.is_none();
+            let lost = cells.contains(&RV::Okay) && landing.is_none();
             if now == hash.version && !lost {
-                let slots = landed.as_ref().map(|l| (&ids[..], l));
-                let cells = self.decode(i, &hash, cells, slots)?;
-                nexts.push((i, Next::Done(hash.answer(self.read, cells))));
-            } else if self.full.load(Ordering::Relaxed) {
-                // A write landed in between, and transactions are refused:
-                // read the row again.
-                nexts.push((i, Next::Again));
+                locked.push((i, hash, cells, ids));
             } else {
-                // A write landed in between: read hash and cells at one
-                // instant.
-                nexts.push((i, Next::InTransaction(hash)));
+                moved.push((i, hash, ids));
             }
         }
+        let mut nexts = Vec::with_capacity(locked.len() + moved.len());
+        if self.full.load(Ordering::Relaxed) {
+            // A write landed in between, and transactions are refused:
+            // read the rows again.
+            nexts.extend(moved.into_iter().map(|(i, ..)| (i, Next::Again)));
+        } else if let Some(landing) = landing.as_mut().filter(|_| !moved.is_empty()) {
+            // A write landed in between: read hash and cells at one
+            // instant, now, so that the cells can still go to their slots
+            // (the row's columns then stay one buffer each).
+            let asked: Vec<(usize, &RowHash)> =
+                moved.iter().map(|(i, hash, _)| (*i, hash)).collect();
+            let reads = self.read_in_transaction(&asked).await?;
+            drop(asked);
+            match reads {
+                None => nexts.extend(moved.into_iter().map(|(i, ..)| (i, Next::Again))),
+                Some(reads) => {
+                    for ((i, asked, ids), read) in moved.into_iter().zip(reads) {
+                        match read {
+                            TxRead::Whole(hash, mut cells) => {
+                                let ids = refill(landing, &asked, ids, &hash, &mut cells);
+                                locked.push((i, hash, cells, ids));
+                            }
+                            TxRead::NamesMore(hash) => nexts.push((i, Next::InTransaction(hash))),
+                        }
+                    }
+                }
+            }
+        } else {
+            // A write landed in between: read hash and cells at one
+            // instant.
+            nexts.extend(
+                moved
+                    .into_iter()
+                    .map(|(i, hash, _)| (i, Next::InTransaction(hash))),
+            );
+        }
+        let landed = landing.map(Landing::finish);
+        for (i, hash, cells, ids) in locked {
+            let slots = landed.as_ref().map(|l| (&ids[..], l));
+            let cells = self.decode(i, &hash, cells, slots)?;
+            nexts.push((i, Next::Done(hash.answer(self.read, cells))));
+        }
         Ok(nexts)
+    }
+
+    /// Reads each row's hash and an `MGET` of the cell keys its `asked`
+    /// hash named, in one `MULTI`/`EXEC` (one state of the row); `None`
+    /// when the server refused for want of memory (then the rows are read
+    /// by sequence lock only, and `full` is set).
+    async fn read_in_transaction(
+        &self,
+        asked: &[(usize, &RowHash)],
+    ) -> Result<Option<Vec<TxRead>>> {
+        self.backend
+            .read_again
+            .fetch_add(asked.len() as u64, Ordering::Relaxed);
+        let rows: Vec<usize> = asked.iter().map(|(i, _)| *i).collect();
+        let outcomes = self
+            .backend
+            .conn
+            .run_items_each(&self.buckets_of(&rows), Order::Free, |j, _| {
+                let (i, hash) = &asked[j];
+                Unit::TxAll(vec![self.hash_command(*i), self.mget(*i, hash)])
+            })
+            .await;
+        if outcomes
+            .iter()
+            .any(|o| o.as_ref().is_err_and(|e| is_oom(&e.error)))
+        {
+            self.full.store(true, Ordering::Relaxed);
+            return Ok(None);
+        }
+        let mut reads = Vec::with_capacity(asked.len());
+        for ((_, asked), outcome) in asked.iter().zip(outcomes) {
+            let answer = outcome.map_err(|e| from_redis(e.error, self.op))?;
+            let bad = || bad_reply("a row read's transaction answer", self.op);
+            let mut both = array(answer).filter(|a| a.len() == 2).ok_or_else(bad)?;
+            let cells = array(both.pop().unwrap_or_default()).ok_or_else(bad)?;
+            let hash = RowHash::parse(both.pop().unwrap_or_default(), self.read, self.want)
+                .ok_or_else(bad)?;
+            if hash.names_no_more_than(asked) {
+                // `cells` follow `asked`'s names; put them in this hash's
+                // order (the same state).
+                let mut cells: Vec<Option<RV>> = cells.into_iter().map(Some).collect();
+                let ordered = hash
+                    .keyed
+                    .iter()
+                    .map(|cell| {
+                        let at = asked.keyed.iter().position(|a| a.field == cell.field);
+                        at.and_then(|k| cells.get_mut(k)?.take()).unwrap_or(RV::Nil)
+                    })
+                    .collect();
+                reads.push(TxRead::Whole(hash, ordered));
+            } else {
+                // A put added a cell key after the previous read.
+                reads.push(TxRead::NamesMore(hash));
+            }
+        }
+        Ok(Some(reads))
     }
 
     /// Step 2 in a transaction: each row's hash and an `MGET` of the cell
@@ -527,48 +621,62 @@ impl Rows<'_> {
         if pending.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<usize> = pending.iter().map(|(i, _)| *i).collect();
-        let outcomes = self
-            .backend
-            .conn
-            .run_items_each(&self.buckets_of(&rows), Order::Free, |j, _| {
-                let (i, hash) = &pending[j];
-                Unit::TxAll(vec![self.hash_command(*i), self.mget(*i, hash)])
-            })
-            .await;
-        if outcomes
-            .iter()
-            .any(|o| o.as_ref().is_err_and(|e| is_oom(&e.error)))
-        {
-            self.full.store(true, Ordering::Relaxed);
+        let asked: Vec<(usize, &RowHash)> = pending.iter().map(|(i, hash)| (*i, hash)).collect();
+        let reads = self.read_in_transaction(&asked).await?;
+        drop(asked);
+        let Some(reads) = reads else {
             return Ok(pending.into_iter().map(|(i, _)| (i, Next::Again)).collect());
-        }
+        };
         let mut nexts = Vec::with_capacity(pending.len());
-        for ((i, asked), outcome) in pending.into_iter().zip(outcomes) {
-            let answer = outcome.map_err(|e| from_redis(e.error, self.op))?;
-            let bad = || bad_reply("a row read's transaction answer", self.op);
-            let mut both = array(answer).filter(|a| a.len() == 2).ok_or_else(bad)?;
-            let cells = array(both.pop().unwrap_or_default()).ok_or_else(bad)?;
-            let hash = RowHash::parse(both.pop().unwrap_or_default(), self.read, self.want)
-                .ok_or_else(bad)?;
-            if hash.names_no_more_than(&asked) {
-                // `cells` follow `asked`'s names; decode them with this
-                // hash's headers (the same state).
-                let mut ordered = Vec::with_capacity(hash.keyed.len());
-                let mut cells: Vec<Option<RV>> = cells.into_iter().map(Some).collect();
-                for cell in &hash.keyed {
-                    let at = asked.keyed.iter().position(|a| a.field == cell.field);
-                    ordered.push(at.and_then(|k| cells.get_mut(k)?.take()).unwrap_or(RV::Nil));
+        for ((i, _), read) in pending.into_iter().zip(reads) {
+            match read {
+                TxRead::Whole(hash, cells) => {
+                    let cells = self.decode(i, &hash, cells, None)?;
+                    nexts.push((i, Next::Done(hash.answer(self.read, cells))));
                 }
-                let cells = self.decode(i, &hash, ordered, None)?;
-                nexts.push((i, Next::Done(hash.answer(self.read, cells))));
-            } else {
-                // A put added a cell key after the previous read.
-                nexts.push((i, Next::InTransaction(hash)));
+                TxRead::NamesMore(hash) => nexts.push((i, Next::InTransaction(hash))),
             }
         }
         Ok(nexts)
     }
+}
+
+/// What one row's read in a transaction found.
+enum TxRead {
+    /// Its hash and the cells it names (`MGET` replies in the order of the
+    /// hash's cell keys), one state of the row.
+    Whole(RowHash, Vec<RV>),
+    /// Its hash names cell keys the read did not ask for: read again.
+    NamesMore(RowHash),
+}
+
+/// Copies the cells of a row read again (`hash`, `cells`) into the slots
+/// the first read (`asked`, `ids`) planned for their fields, where the
+/// lengths match, and marks them landed (`RV::Okay`); returns the slots in
+/// `hash`'s order. Cells that do not fit stay read on their own.
+fn refill(
+    landing: &mut Landing,
+    asked: &RowHash,
+    ids: Vec<Option<usize>>,
+    hash: &RowHash,
+    cells: &mut [RV],
+) -> Vec<Option<usize>> {
+    hash.keyed
+        .iter()
+        .zip(cells.iter_mut())
+        .map(|(cell, reply)| {
+            let at = asked.keyed.iter().position(|a| a.field == cell.field)?;
+            let id = (*ids.get(at)?)?;
+            let RV::BulkString(bytes) = reply else {
+                return None;
+            };
+            if cell.tensor_len() != Some(bytes.len()) || !landing.refill(id, bytes) {
+                return None;
+            }
+            *reply = RV::Okay;
+            Some(id)
+        })
+        .collect()
 }
 
 /// A row whose hash marks `field` as kept under a key of its own while

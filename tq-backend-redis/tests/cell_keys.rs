@@ -484,3 +484,75 @@ async fn reads_on_a_full_server_racing_clears_see_whole_rows_or_none() {
     clearer.await.unwrap();
     assert!(seen_whole > 0);
 }
+
+/// A get whose rows are written between its read of their hashes and of
+/// their cell keys reads those rows again, in one `MULTI`/`EXEC`, and puts
+/// their cells into the slots the first read planned: every row is whole
+/// (its two cells from one write) and each column is still one buffer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_written_during_a_get_are_read_again_into_the_same_column() {
+    const ROWS: usize = 32;
+    let store = Store::standalone().await;
+    let backend = store.backend.clone();
+    let keys: Vec<String> = (0..ROWS).map(|i| format!("k{i}")).collect();
+    let write = |generation: u32| -> Vec<RowWrite> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let value = (generation * 1000 + i as u32) as f32;
+                RowWrite::new(k.clone())
+                    .with_cell("a", big(value))
+                    .with_cell("b", big(-value))
+                    .with_tag(tag! {"generation" => generation})
+            })
+            .collect()
+    };
+    backend.put("p", write(0)).await.unwrap();
+    let writer = {
+        let backend = backend.clone();
+        let batches: Vec<Vec<RowWrite>> = (1..=50).map(write).collect();
+        tokio::spawn(async move {
+            loop {
+                for batch in &batches {
+                    backend.put("p", batch.clone()).await.unwrap();
+                }
+            }
+        })
+    };
+    let started = std::time::Instant::now();
+    let mut gets = 0;
+    while backend.rows_read_again() == 0 || gets < 20 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no write landed inside a get in {gets} gets"
+        );
+        let got = backend.get("p", &keys, None).await.unwrap();
+        let mut columns: Vec<Vec<Tensor>> = vec![Vec::new(), Vec::new()];
+        for row in &got {
+            let row = row.as_ref().expect("the row exists");
+            for (column, field) in columns.iter_mut().zip(["a", "b"]) {
+                let (_, v) = row.iter().find(|(f, _)| f == field).expect("the field");
+                column.push(v.as_tensor().expect("a tensor").clone());
+            }
+        }
+        // Each row whole: its own values, both cells from one write.
+        for (r, (a, b)) in columns[0].iter().zip(&columns[1]).enumerate() {
+            let value = a.to_vec::<f32>().unwrap()[0];
+            assert_eq!(value as usize % 1000, r, "row {r} holds another row's cell");
+            assert_eq!(a, &big(value), "row {r}: a torn");
+            assert_eq!(b, &big(-value), "row {r} mixes two writes");
+        }
+        for (column, field) in columns.iter().zip(["a", "b"]) {
+            let assembled = tq_core::TensorColumn::from_rows(column).unwrap();
+            assert_eq!(
+                assembled.data().as_ptr(),
+                column[0].data().as_ptr(),
+                "{field}: the column was copied ({} rows read again so far)",
+                backend.rows_read_again()
+            );
+        }
+        gets += 1;
+    }
+    writer.abort();
+    eprintln!("{gets} gets, {} rows read again", backend.rows_read_again());
+}
