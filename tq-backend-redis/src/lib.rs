@@ -122,7 +122,7 @@
 //! - **No value passes through Lua**: Redis turns every script argument
 //!   into a Lua string (this Redis build hashes each of its bytes) and a
 //!   script's `HSET` copies it once more; a plain `HSET` goes straight to
-//!   the hash. `put_meta` is sent as `EVAL` with its text (1.4 KiB,
+//!   the hash. `put_meta` is sent as `EVAL` with its text (1.6 KiB,
 //!   comments and indentation stripped), never `EVALSHA`: inside
 //!   `MULTI`/`EXEC` an unknown script would only fail at `EXEC`, after the
 //!   `HSET` had run. An error raised inside `EXEC` (a script error on a

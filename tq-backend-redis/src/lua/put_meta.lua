@@ -23,7 +23,7 @@
 -- start with no channel) must still get its write, which has landed by
 -- then (scripts never roll back).
 -- Returns { {'f<field>' or 'x<field>', ...}, {'t<name>', json, ...},
--- existed (1 or 0) }.
+-- existed (1 or 0) }. read_back, item and publish_removed: row_state.lua.
 local row = KEYS[1]
 local existed = redis.call('HEXISTS', row, 's') == 1
 if not existed and ARGV[4] == '' then
@@ -35,15 +35,7 @@ local last_set = first_set + tonumber(ARGV[9 + removed]) - 1
 local fields, tags = {}, {}
 if existed then
   redis.call('HSET', row, 'v', ARGV[5])
-  for _, name in ipairs(redis.call('HKEYS', row)) do
-    local mark = string.sub(name, 1, 1)
-    if mark == 'f' or mark == 'x' then
-      fields[#fields + 1] = name
-    elseif mark == 't' then
-      tags[#tags + 1] = name
-      tags[#tags + 1] = redis.call('HGET', row, name)
-    end
-  end
+  read_back(row, fields, tags)
 else
   -- A new row: its fields and tag are what this write set, so nothing is
   -- read back.
@@ -57,11 +49,8 @@ else
   for j = first_set, last_set do fields[#fields + 1] = ARGV[j] end
   for j = last_set + 1, #ARGV do tags[#tags + 1] = ARGV[j] end
 end
-local function item(s) return #s .. ':' .. s end
 if existed and removed > 0 then
-  local msg = { 'F', item(ARGV[2]) }
-  for j = 9, 8 + removed do msg[#msg + 1] = item(ARGV[j]) end
-  redis.pcall(ARGV[6], ARGV[7], table.concat(msg))
+  publish_removed(9, 8 + removed)
 end
 if ARGV[4] == '1' then
   local msg = { 'P', item(ARGV[2]), item(ARGV[9 + removed]) }

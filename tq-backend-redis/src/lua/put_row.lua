@@ -18,6 +18,7 @@
 -- that lived under a key of its own loses that key and its 'x' marker.
 -- Publishes as put_meta.lua (nothing for a write that did not land).
 -- Returns as put_meta.lua, or { {}, {}, -1 } if the version did not match.
+-- read_back, item and publish_removed: row_state.lua.
 local row = KEYS[1]
 local seq_now = redis.call('HGET', row, 's')
 local existed = seq_now ~= false
@@ -81,15 +82,7 @@ if existed then
   for j = first_set, #ARGV, 2 do
     if string.sub(ARGV[j], 1, 1) == 'f' then drop_cell_key(ARGV[j]) end
   end
-  for _, name in ipairs(redis.call('HKEYS', row)) do
-    local mark = string.sub(name, 1, 1)
-    if mark == 'f' or mark == 'x' then
-      fields[#fields + 1] = name
-    elseif mark == 't' then
-      tags[#tags + 1] = name
-      tags[#tags + 1] = redis.call('HGET', row, name)
-    end
-  end
+  read_back(row, fields, tags)
 else
   -- A new row (no 's'): no hash and no cell key exists (a clear removes
   -- them with 's'), so there is nothing to remove or drop, and its fields
@@ -114,11 +107,8 @@ else
     end
   end
 end
-local function item(s) return #s .. ':' .. s end
 if existed and removed > 0 then
-  local msg = { 'F', item(ARGV[2]) }
-  for j = 10, 9 + removed do msg[#msg + 1] = item(ARGV[j]) end
-  redis.pcall(ARGV[6], ARGV[7], table.concat(msg))
+  publish_removed(10, 9 + removed)
 end
 if ARGV[4] == '1' then
   -- The cells set: the 'f' names among the pairs (tag entries are 't').
