@@ -573,6 +573,17 @@ impl Conn {
         }
     }
 
+    /// The address a direct connection to cluster master `master` takes:
+    /// none without direct connections (TLS), or when the cluster does
+    /// not say the master's host.
+    fn direct_addr(&self, map: &SlotMap, master: u32) -> Option<String> {
+        self.direct.as_ref()?;
+        map.addrs
+            .get(master as usize)
+            .filter(|a| !a.starts_with(':'))
+            .cloned()
+    }
+
     /// Runs one small command that names `key` only and may run twice
     /// (`INCRBY` of the insertion counter: a second run only skips
     /// numbers). It goes over a direct connection to the server, or to the
@@ -590,10 +601,7 @@ impl Conn {
             let addr = if self.is_cluster() {
                 self.slot_map().await.and_then(|map| {
                     let master = *map.owner.get(usize::from(slot_of_key(key)))?;
-                    map.addrs
-                        .get(master as usize)
-                        .filter(|a| !a.starts_with(':'))
-                        .cloned()
+                    self.direct_addr(&map, master)
                 })
             } else {
                 self.addr.clone()
@@ -773,11 +781,7 @@ impl Conn {
                                 .get(usize::from(slot))
                                 .copied()
                                 .unwrap_or(u32::MAX);
-                            let addr = map
-                                .addrs
-                                .get(master as usize)
-                                .filter(|a| !a.starts_with(':') && self.direct.is_some())
-                                .cloned();
+                            let addr = self.direct_addr(map, master);
                             per_master
                                 .entry(master)
                                 .or_insert_with(|| Group {

@@ -200,6 +200,16 @@ mod tests {
     }
 
     impl Counter {
+        /// A counter whose `INCRBY`s wait for the returned gate.
+        fn held() -> (Counter, Arc<Notify>) {
+            let gate = Arc::new(Notify::new());
+            let counter = Counter {
+                gate: Some(gate.clone()),
+                ..Counter::default()
+            };
+            (counter, gate)
+        }
+
         async fn incrby(&self, n: u64) -> RedisResult<u64> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             if let Some(gate) = &self.gate {
@@ -268,11 +278,7 @@ mod tests {
     #[tokio::test]
     async fn an_error_reaches_every_reservation_of_its_incrby() {
         let r = Reservations::default();
-        let gate = Arc::new(Notify::new());
-        let held = Counter {
-            gate: Some(gate.clone()),
-            ..Counter::default()
-        };
+        let (held, gate) = Counter::held();
         let failing = |_| async { Err(redis::RedisError::from((redis::ErrorKind::Io, "gone"))) };
         // The first leader's INCRBY is held; two more wait meanwhile, so
         // the next lead sends one INCRBY for both, and it fails.
@@ -293,10 +299,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_leader_dropped_midway_leaves_the_waiters_to_go_on() {
         let r = Arc::new(Reservations::default());
-        let held = Arc::new(Counter {
-            gate: Some(Arc::new(Notify::new())),
-            ..Counter::default()
-        });
+        let held = Arc::new(Counter::held().0);
         let counter = Arc::new(Counter::default());
         let leader = {
             let (r, held) = (r.clone(), held.clone());
@@ -326,11 +329,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiter_dropped_when_handed_the_lead_passes_it_on() {
         let r = Reservations::default();
-        let gate = Arc::new(Notify::new());
-        let counter = Counter {
-            gate: Some(gate.clone()),
-            ..Counter::default()
-        };
+        let (counter, gate) = Counter::held();
         let free = Counter::default();
         let leader = r.reserve(1, |t| counter.incrby(t));
         tokio::pin!(leader);

@@ -440,6 +440,8 @@ impl Rows<'_> {
     /// `s`, so when both are still what step 1 read, the cells read in
     /// between are the ones that hash names. With `land`, tensor cells are
     /// read straight into one column buffer per field ([`crate::landing`]).
+    /// A row whose version moved is read again at once, in a transaction
+    /// ([`Rows::read_in_transaction`]), its cells into their slots.
     async fn cells_seqlocked(
         &self,
         pending: Vec<(usize, RowHash)>,
@@ -508,40 +510,32 @@ impl Rows<'_> {
             }
         }
         let mut nexts = Vec::with_capacity(locked.len() + moved.len());
-        if self.full.load(Ordering::Relaxed) {
-            // A write landed in between, and transactions are refused:
-            // read the rows again.
-            nexts.extend(moved.into_iter().map(|(i, ..)| (i, Next::Again)));
-        } else if let Some(landing) = landing.as_mut().filter(|_| !moved.is_empty()) {
-            // A write landed in between: read hash and cells at one
-            // instant, now, so that the cells can still go to their slots
-            // (the row's columns then stay one buffer each).
-            let asked: Vec<(usize, &RowHash)> =
-                moved.iter().map(|(i, hash, _)| (*i, hash)).collect();
-            let reads = self.read_in_transaction(&asked).await?;
-            drop(asked);
-            match reads {
-                None => nexts.extend(moved.into_iter().map(|(i, ..)| (i, Next::Again))),
-                Some(reads) => {
-                    for ((i, asked, ids), read) in moved.into_iter().zip(reads) {
-                        match read {
-                            TxRead::Whole(hash, mut cells) => {
-                                let ids = refill(landing, &asked, ids, &hash, &mut cells);
-                                locked.push((i, hash, cells, ids));
-                            }
-                            TxRead::NamesMore(hash) => nexts.push((i, Next::InTransaction(hash))),
+        // A write landed in between: read hash and cells at one instant,
+        // now, so that the cells can still go to their slots (the row's
+        // columns then stay one buffer each). When transactions are
+        // refused (a full server), read the rows again.
+        let asked: Vec<(usize, &RowHash)> = moved.iter().map(|(i, hash, _)| (*i, hash)).collect();
+        let reads = if self.full.load(Ordering::Relaxed) || asked.is_empty() {
+            None
+        } else {
+            self.read_in_transaction(&asked).await?
+        };
+        match reads {
+            None => nexts.extend(moved.into_iter().map(|(i, ..)| (i, Next::Again))),
+            Some(reads) => {
+                for ((i, asked, ids), read) in moved.into_iter().zip(reads) {
+                    match read {
+                        TxRead::Whole(hash, mut cells) => {
+                            let ids = match landing.as_mut() {
+                                Some(landing) => refill(landing, &asked, ids, &hash, &mut cells),
+                                None => Vec::new(),
+                            };
+                            locked.push((i, hash, cells, ids));
                         }
+                        TxRead::NamesMore(hash) => nexts.push((i, Next::InTransaction(hash))),
                     }
                 }
             }
-        } else {
-            // A write landed in between: read hash and cells at one
-            // instant.
-            nexts.extend(
-                moved
-                    .into_iter()
-                    .map(|(i, hash, _)| (i, Next::InTransaction(hash))),
-            );
         }
         let landed = landing.map(Landing::finish);
         for (i, hash, cells, ids) in locked {
@@ -622,9 +616,7 @@ impl Rows<'_> {
             return Ok(Vec::new());
         }
         let asked: Vec<(usize, &RowHash)> = pending.iter().map(|(i, hash)| (*i, hash)).collect();
-        let reads = self.read_in_transaction(&asked).await?;
-        drop(asked);
-        let Some(reads) = reads else {
+        let Some(reads) = self.read_in_transaction(&asked).await? else {
             return Ok(pending.into_iter().map(|(i, _)| (i, Next::Again)).collect());
         };
         let mut nexts = Vec::with_capacity(pending.len());

@@ -7,27 +7,20 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::slots::{cli, move_slot, owner_port};
-use tq_backend_redis::{RedisBackend, RedisConfig};
-use tq_core::{ErrorKind, KvStore, Row, Tensor};
-use tq_test_support::{RedisCluster, unique_prefix};
+use support::slots::{cli, key_slot, move_key_slot, own_cluster, owner_port};
+use tq_backend_redis::RedisBackend;
+use tq_core::{ErrorKind, Row, Tensor};
 
 /// A row of one small cell.
 fn small_row(v: f32) -> Row {
     Row::new().with("small", Tensor::from_vec_1d(vec![v]))
 }
 
-/// The port of the master serving the counter of `backend`.
-fn counter_port(backend: &RedisBackend, ports: &[u16]) -> (String, u16) {
-    let counter = String::from_utf8(backend.layout().counter()).unwrap();
-    let slot: u16 = cli(ports[0], &["CLUSTER", "KEYSLOT", &counter])
-        .parse()
-        .unwrap();
-    let port = owner_port(ports[0], slot);
-    (counter, port)
+/// The key of `backend`'s insertion counter.
+fn counter_key(backend: &RedisBackend) -> String {
+    String::from_utf8(backend.layout().counter()).unwrap()
 }
 
 /// The insertion counter's `INCRBY` goes straight to the master the slot
@@ -35,11 +28,7 @@ fn counter_port(backend: &RedisBackend, ports: &[u16]) -> (String, u16) {
 /// again through redis-rs' routing, and puts keep their insertion order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn puts_keep_their_order_when_the_counter_moves() {
-    let cluster = RedisCluster::start(3).unwrap_or_else(|e| panic!("{e}"));
-    let ports: Vec<u16> = cluster.nodes().iter().map(|n| n.port()).collect();
-    let config = RedisConfig::cluster(cluster.urls()).with_key_prefix(unique_prefix("counter"));
-    let backend = RedisBackend::open(config).await.unwrap();
-    let kv = KvStore::new(Arc::new(backend.clone()));
+    let (_cluster, ports, backend, kv) = own_cluster("counter", |_| {}).await;
     for key in ["a", "b"] {
         kv.kv_put(key, "p", Some(small_row(1.0)), None)
             .await
@@ -47,12 +36,8 @@ async fn puts_keep_their_order_when_the_counter_moves() {
     }
     assert_eq!(backend.redirected_commands(), 0);
 
-    let (counter, from) = counter_port(&backend, &ports);
-    let slot: u16 = cli(ports[0], &["CLUSTER", "KEYSLOT", &counter])
-        .parse()
-        .unwrap();
-    let to = *ports.iter().find(|&&p| p != from).unwrap();
-    move_slot(slot, from, to, &ports);
+    let counter = counter_key(&backend);
+    let (_, to) = move_key_slot(&counter, &ports);
 
     for key in ["c", "d"] {
         kv.kv_put(key, "p", Some(small_row(2.0)), None)
@@ -72,18 +57,13 @@ async fn puts_keep_their_order_when_the_counter_moves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_counter_master_fails_a_put_within_one_timeout() {
-    let cluster = RedisCluster::start(3).unwrap_or_else(|e| panic!("{e}"));
-    let ports: Vec<u16> = cluster.nodes().iter().map(|n| n.port()).collect();
-    let mut config =
-        RedisConfig::cluster(cluster.urls()).with_key_prefix(unique_prefix("counter-stopped"));
-    config.command_timeout_ms = 1_000;
-    let backend = RedisBackend::open(config).await.unwrap();
-    let kv = KvStore::new(Arc::new(backend.clone()));
+    let (cluster, ports, backend, kv) =
+        own_cluster("counter-stopped", |c| c.command_timeout_ms = 1_000).await;
     // The slot map and a direct connection to the counter's master exist.
     kv.kv_put("a", "p", Some(small_row(1.0)), None)
         .await
         .unwrap();
-    let (_, port) = counter_port(&backend, &ports);
+    let port = owner_port(ports[0], key_slot(ports[0], &counter_key(&backend)));
     let node = cluster
         .nodes()
         .iter()

@@ -6,12 +6,8 @@
 
 mod support;
 
-use std::sync::Arc;
-
-use support::slots::{cli, move_slot, owner_port};
-use tq_backend_redis::{RedisBackend, RedisConfig};
-use tq_core::{Batch, KvStore, Row, Tensor, tag};
-use tq_test_support::{RedisCluster, unique_prefix};
+use support::slots::{move_key_slot, own_cluster, owner_port};
+use tq_core::{Batch, Row, Tensor, tag};
 
 /// A row of one small cell.
 fn small_row(v: f32) -> Row {
@@ -27,11 +23,7 @@ fn f32_column(batch: &Batch, field: &str) -> Vec<f32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_stay_whole_when_their_slot_moves() {
-    let cluster = RedisCluster::start(3).unwrap_or_else(|e| panic!("{e}"));
-    let ports: Vec<u16> = cluster.nodes().iter().map(|n| n.port()).collect();
-    let config = RedisConfig::cluster(cluster.urls()).with_key_prefix(unique_prefix("reshard"));
-    let backend = RedisBackend::open(config).await.unwrap();
-    let kv = KvStore::new(Arc::new(backend.clone()));
+    let (_cluster, ports, backend, kv) = own_cluster("reshard", |_| {}).await;
 
     let big: Vec<f32> = (0..16 * 1024).map(|i| i as f32).collect();
     let large_row = |v: f32| {
@@ -53,12 +45,7 @@ async fn rows_stay_whole_when_their_slot_moves() {
     let layout = backend.layout();
     for key in ["k", "s"] {
         let row_key = String::from_utf8(layout.row(layout.bucket("p", key), "p", key)).unwrap();
-        let slot: u16 = cli(ports[0], &["CLUSTER", "KEYSLOT", &row_key])
-            .parse()
-            .unwrap();
-        let from = owner_port(ports[0], slot);
-        let to = *ports.iter().find(|&&p| p != from).unwrap();
-        move_slot(slot, from, to, &ports);
+        let (slot, to) = move_key_slot(&row_key, &ports);
         assert_eq!(owner_port(ports[0], slot), to);
     }
 

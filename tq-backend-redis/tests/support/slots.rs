@@ -1,6 +1,41 @@
-//! Moving a cluster's hash slots by hand, and finding their masters.
+//! Moving a cluster's hash slots by hand, and finding their masters, on a
+//! cluster of the test's own (not the process' shared one).
 
-use tq_test_support::redis_cli;
+use std::sync::Arc;
+
+use tq_backend_redis::{RedisBackend, RedisConfig};
+use tq_core::KvStore;
+use tq_test_support::{RedisCluster, redis_cli, unique_prefix};
+
+/// A 3-master cluster of the test's own, its nodes' ports, a store on it
+/// (a new key prefix from `prefix`, then `tune`) and the KV API over it.
+pub async fn own_cluster(
+    prefix: &str,
+    tune: impl FnOnce(&mut RedisConfig),
+) -> (RedisCluster, Vec<u16>, RedisBackend, KvStore) {
+    let cluster = RedisCluster::start(3).unwrap_or_else(|e| panic!("{e}"));
+    let ports: Vec<u16> = cluster.nodes().iter().map(|n| n.port()).collect();
+    let mut config = RedisConfig::cluster(cluster.urls()).with_key_prefix(unique_prefix(prefix));
+    tune(&mut config);
+    let backend = RedisBackend::open(config).await.unwrap();
+    let kv = KvStore::new(Arc::new(backend.clone()));
+    (cluster, ports, backend, kv)
+}
+
+/// The hash slot of `key`, as the node on `port` computes it.
+pub fn key_slot(port: u16, key: &str) -> u16 {
+    cli(port, &["CLUSTER", "KEYSLOT", key]).parse().unwrap()
+}
+
+/// Moves the slot of `key` from its master to another one; returns the
+/// slot and the port of its new master.
+pub fn move_key_slot(key: &str, ports: &[u16]) -> (u16, u16) {
+    let slot = key_slot(ports[0], key);
+    let from = owner_port(ports[0], slot);
+    let to = *ports.iter().find(|&&p| p != from).unwrap();
+    move_slot(slot, from, to, ports);
+    (slot, to)
+}
 
 /// `redis-cli -p port args...`, its output trimmed; panics on failure.
 pub fn cli(port: u16, args: &[&str]) -> String {
